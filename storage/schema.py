@@ -1,0 +1,119 @@
+"""The SQL schema: recordings, their transcripts and summaries, and the votes users give.
+
+Votes are the raw material of training (DPO pairs, evaluation), so their constraints live in the
+database itself: one thumb per (summary, voter) and one A/B vote per (pair of summaries, voter).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+AB_CHOICES = ("left", "right", "tie", "both_bad")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Recording(Base):
+    """One uploaded audio file of one uploader; the bytes live in the content-addressed store."""
+
+    __tablename__ = "recordings"
+    __table_args__ = (UniqueConstraint("sha256", "uploader", name="uq_recording_sha_uploader"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    original_name: Mapped[str] = mapped_column(String(512))
+    duration_s: Mapped[float] = mapped_column(Float)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    stored_path: Mapped[str] = mapped_column(String(1024))
+    uploader: Mapped[str] = mapped_column(String(128), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    transcripts: Mapped[list[Transcript]] = relationship(back_populates="recording")
+    summaries: Mapped[list[Summary]] = relationship(back_populates="recording")
+
+
+class Transcript(Base):
+    __tablename__ = "transcripts"
+    __table_args__ = (UniqueConstraint("recording_id", "model_id", name="uq_transcript_recording_model"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[str] = mapped_column(String(256))
+    language: Mapped[str] = mapped_column(String(16))
+    language_probability: Mapped[float] = mapped_column(Float)
+    # [{"start": s, "end": s, "text": str}, ...]
+    segments: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    text: Mapped[str] = mapped_column(Text)
+    latency_s: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    recording: Mapped[Recording] = relationship(back_populates="transcripts")
+
+
+class Summary(Base):
+    """A summary made by one system (cascade, student, ...) at one model version."""
+
+    __tablename__ = "summaries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"), index=True)
+    # The transcript the summary was made from; empty for systems that hear the audio directly.
+    transcript_id: Mapped[int | None] = mapped_column(ForeignKey("transcripts.id", ondelete="SET NULL"))
+    query: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    # [{"text": str, "start": s, "end": s}, ...]
+    key_points: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    system: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str] = mapped_column(String(256))
+    # Decoding settings (greedy or sampled, temperature, seed) so a summary can be reproduced.
+    decoding: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    latency_s: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    recording: Mapped[Recording] = relationship(back_populates="summaries")
+
+
+class ThumbVote(Base):
+    __tablename__ = "thumb_votes"
+    __table_args__ = (
+        UniqueConstraint("summary_id", "voter", name="uq_thumb_summary_voter"),
+        CheckConstraint("value IN (-1, 1)", name="ck_thumb_value"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    summary_id: Mapped[int] = mapped_column(ForeignKey("summaries.id", ondelete="CASCADE"), index=True)
+    voter: Mapped[str] = mapped_column(String(128))
+    value: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class ABVote(Base):
+    """A side-by-side vote. `pair` is "<low id>:<high id>" so that showing the same two summaries
+    in the other order still counts as the same comparison for the one-vote rule."""
+
+    __tablename__ = "ab_votes"
+    __table_args__ = (
+        UniqueConstraint("pair", "voter", name="uq_ab_pair_voter"),
+        CheckConstraint("choice IN ('left', 'right', 'tie', 'both_bad')", name="ck_ab_choice"),
+        CheckConstraint("left_summary_id <> right_summary_id", name="ck_ab_distinct"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    left_summary_id: Mapped[int] = mapped_column(ForeignKey("summaries.id", ondelete="CASCADE"), index=True)
+    right_summary_id: Mapped[int] = mapped_column(ForeignKey("summaries.id", ondelete="CASCADE"), index=True)
+    pair: Mapped[str] = mapped_column(String(64))
+    voter: Mapped[str] = mapped_column(String(128))
+    choice: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

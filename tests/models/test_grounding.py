@@ -1,0 +1,34 @@
+from models.grounding import keep_supported, names, numbers, sentences, unsupported_terms
+
+SOURCE = ("Sarah proposed that we spend $40,000 on the redesign. We agreed to approve it before the end of "
+          "March. So we decided to move the launch to the 15th of May. Tom will lead the interviews.")
+
+
+def test_numbers_are_normalised():
+    assert numbers("We spend $40,000 by the 15th, 2.5% more, 3 people.") == {"40000", "15", "2.5", "3"}
+
+
+def test_names_skip_function_words_but_not_sentence_initial_names():
+    assert names("The plan is good. Jennifer met Tom in Paris. Overall it went well.") == {"jennifer", "tom", "paris"}
+
+
+def test_invented_number_and_name_are_flagged():
+    summary = "Sarah proposed $45,000 for the redesign, and Jennifer approved it in 2024."
+    assert unsupported_terms(summary, SOURCE) == ["2024", "45000", "jennifer"]
+
+
+def test_supported_summary_is_kept_whole():
+    summary = "Sarah proposed $40,000 for the redesign. The launch moves to the 15th of May."
+    assert unsupported_terms(summary, SOURCE) == []
+    assert keep_supported(summary, SOURCE) == (summary, [])
+
+
+def test_only_sentences_with_unsupported_terms_are_dropped():
+    summary = "Tom will lead the interviews. The launch moves to June 3. The budget was approved."
+    kept, dropped = keep_supported(summary, SOURCE)
+    assert kept == "Tom will lead the interviews. The budget was approved."
+    assert dropped == ["The launch moves to June 3."]
+
+
+def test_sentence_split_keeps_decimals_and_amounts():
+    assert sentences("It costs $2.50 each. Then we stop.") == ["It costs $2.50 each.", "Then we stop."]

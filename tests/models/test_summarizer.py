@@ -1,0 +1,114 @@
+"""The cascade summarizer on a tiny random-weight Llama with a word-level tokenizer built here."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from models.asr import Segment, Transcript
+from models.llm import ChatLM, Decoding
+from models.summarizer import CascadeSummarizer, chunk_segments, key_points
+
+MEETING = [
+    Segment(0.0, 2.0, "Good morning everyone."),
+    Segment(2.0, 6.0, "Sarah proposed that we spend $40,000 on the mobile app redesign."),
+    Segment(6.0, 8.0, "Second item is hiring."),
+    Segment(8.0, 12.0, "We decided to hire two backend engineers for the mobile app."),
+    Segment(12.0, 15.0, "The weather was nice and people liked the coffee machine."),
+    Segment(15.0, 19.0, "Priya will investigate the slow login page of the mobile app."),
+]
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|> {{ m['role'] }} {{ m['content'] }} <|im_end|> {% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|> assistant {% endif %}"
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_llm() -> ChatLM:
+    corpus = [s.text for s in MEETING] + ["Summarize the following text in three sentences, focusing on this question:"]
+    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["<unk>", "<pad>", "<|im_start|>", "<|im_end|>"]))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="<|im_end|>")
+    tokenizer.chat_template = CHAT_TEMPLATE
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    return ChatLM(LlamaForCausalLM(config).eval(), tokenizer, version="tiny-test")
+
+
+def transcript() -> Transcript:
+    return Transcript(list(MEETING), "en", 1.0, 19.0, "asr-test")
+
+
+def test_key_points_prefer_facts_and_skip_filler():
+    points = key_points(MEETING, k=3)
+    assert [p["start"] for p in points] == [2.0, 8.0, 15.0]  # time order, no filler, no small talk
+    assert points[0] == {"text": MEETING[1].text, "start": 2.0, "end": 6.0}
+
+
+def test_focus_question_pulls_its_topic_into_the_key_points():
+    points = key_points(MEETING, k=1, query="What did people say about the coffee machine?")
+    assert [p["start"] for p in points] == [12.0]
+
+
+def test_chunks_respect_the_budget_and_keep_every_word():
+    count = lambda text: len(text.split())  # noqa: E731
+    long = Segment(19.0, 40.0, " ".join(f"w{i}" for i in range(30)))
+    chunks = chunk_segments([*MEETING, long], max_tokens=12, count=count)
+    assert all(count(c) <= 12 for c in chunks)
+    assert " ".join(chunks).split() == " ".join(s.text for s in [*MEETING, long]).split()
+
+
+def test_summary_records_version_decoding_and_grounded_key_points(tiny_llm):
+    summary = CascadeSummarizer(tiny_llm, n_key_points=2).summarize(transcript(), decoding=Decoding(max_new_tokens=12))
+    assert summary.system == "cascade" and summary.model_version == "tiny-test"
+    assert summary.decoding["max_new_tokens"] == 12 and summary.decoding["do_sample"] is False
+    assert summary.text  # never empty: falls back to transcript sentences if every sentence was dropped
+    assert summary.key_points == key_points(MEETING, 2)
+    assert {p["text"] for p in summary.key_points} <= {s.text for s in MEETING}  # verbatim, never invented
+
+
+def test_long_transcripts_are_summarized_in_chunks_then_merged(tiny_llm):
+    calls = []
+    original = tiny_llm.chat
+
+    def counting_chat(messages, decoding):
+        calls.append(messages[0]["content"])
+        return original(messages, decoding)
+
+    tiny_llm.chat = counting_chat
+    try:
+        progress = []
+        CascadeSummarizer(tiny_llm, chunk_tokens=25).summarize(
+            transcript(), decoding=Decoding(max_new_tokens=6), progress=lambda f, m: progress.append(f)
+        )
+    finally:
+        del tiny_llm.chat
+    assert len(calls) >= 3  # at least two chunks plus the merge
+    assert progress == sorted(progress) and progress[-1] == 1.0
+
+
+def test_greedy_is_reproducible_and_seeded_sampling_too(tiny_llm):
+    s = CascadeSummarizer(tiny_llm)
+    greedy = [s.summarize(transcript(), decoding=Decoding(max_new_tokens=10)).text for _ in range(2)]
+    sampled = [s.summarize(transcript(), decoding=Decoding(max_new_tokens=10, do_sample=True, seed=7)).text
+               for _ in range(2)]
+    assert greedy[0] == greedy[1]
+    assert sampled[0] == sampled[1]
+
+
+def test_focus_question_goes_into_the_prompt(tiny_llm):
+    seen = []
+    original = tiny_llm.chat
+    tiny_llm.chat = lambda messages, decoding: seen.append(messages[0]["content"]) or original(messages, decoding)
+    try:
+        summary = CascadeSummarizer(tiny_llm).summarize(transcript(), query="  Who will hire?  ",
+                                                        decoding=Decoding(max_new_tokens=4))
+    finally:
+        del tiny_llm.chat
+    assert summary.query == "Who will hire?"
+    assert seen[0].startswith("Summarize the following text in three sentences, focusing on this question: Who will hire?")

@@ -1,0 +1,92 @@
+"""Votes on a real SQLite database created by the Alembic migrations."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from storage import schema
+from storage.db import get_engine, session_scope
+from storage.votes import VoteError, record_ab, record_thumb
+
+
+def add_recording_with_summaries(session, n: int = 2, sha: str = "a" * 64) -> list[int]:
+    rec = schema.Recording(sha256=sha, original_name="m.wav", duration_s=60.0, size_bytes=1,
+                           stored_path="/x", uploader="u1")
+    session.add(rec)
+    session.flush()
+    rows = [schema.Summary(recording_id=rec.id, text=f"summary {i}", system="cascade", model_version="v",
+                           latency_s=1.0) for i in range(n)]
+    session.add_all(rows)
+    session.flush()
+    return [r.id for r in rows]
+
+
+def test_migrations_match_the_models(settings):
+    with get_engine(settings.db_url).connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), schema.Base.metadata)
+    assert diff == []
+
+
+def test_thumb_vote_again_replaces_the_first(settings):
+    with session_scope(settings.db_url) as s:
+        (sid,) = add_recording_with_summaries(s, 1)
+        record_thumb(s, sid, "alice", 1)
+        record_thumb(s, sid, "bob", -1)
+        record_thumb(s, sid, "alice", -1)
+    with session_scope(settings.db_url) as s:
+        votes = {v.voter: v.value for v in s.scalars(select(schema.ThumbVote))}
+    assert votes == {"alice": -1, "bob": -1}
+
+
+def test_thumb_vote_rejects_bad_values_and_unknown_summaries(settings):
+    with session_scope(settings.db_url) as s:
+        (sid,) = add_recording_with_summaries(s, 1)
+        with pytest.raises(VoteError, match=r"\+1 or -1"):
+            record_thumb(s, sid, "alice", 2)
+        with pytest.raises(VoteError, match="summary 999 does not exist"):
+            record_thumb(s, 999, "alice", 1)
+
+
+def test_database_enforces_one_thumb_per_voter(settings):
+    """The unique constraint holds even for writers that bypass storage.votes."""
+    with pytest.raises(IntegrityError):
+        with session_scope(settings.db_url) as s:
+            (sid,) = add_recording_with_summaries(s, 1)
+            s.add_all([schema.ThumbVote(summary_id=sid, voter="x", value=1),
+                       schema.ThumbVote(summary_id=sid, voter="x", value=-1)])
+    with session_scope(settings.db_url) as s:  # the failed transaction left nothing behind
+        assert s.scalars(select(schema.Summary)).all() == []
+
+
+def test_ab_vote_records_sides_and_counts_swapped_order_as_the_same_pair(settings):
+    with session_scope(settings.db_url) as s:
+        a, b = add_recording_with_summaries(s, 2)
+        record_ab(s, a, b, "alice", "left")
+        record_ab(s, b, a, "alice", "right")  # same pair shown the other way round: replaces
+        record_ab(s, a, b, "bob", "both_bad")
+    with session_scope(settings.db_url) as s:
+        votes = {v.voter: (v.left_summary_id, v.right_summary_id, v.choice) for v in s.scalars(select(schema.ABVote))}
+    assert votes == {"alice": (b, a, "right"), "bob": (a, b, "both_bad")}
+
+
+@pytest.mark.parametrize(
+    ("choice", "same", "message"),
+    [("middle", False, "one of left, right, tie, both_bad"), ("tie", True, "two different summaries")],
+)
+def test_ab_vote_rejects_bad_votes(settings, choice, same, message):
+    with session_scope(settings.db_url) as s:
+        a, b = add_recording_with_summaries(s, 2)
+        with pytest.raises(VoteError, match=message):
+            record_ab(s, a, a if same else b, "alice", choice)
+
+
+def test_ab_vote_needs_summaries_of_one_recording(settings):
+    with session_scope(settings.db_url) as s:
+        (a,) = add_recording_with_summaries(s, 1, sha="a" * 64)
+        (b,) = add_recording_with_summaries(s, 1, sha="b" * 64)
+        with pytest.raises(VoteError, match="same recording"):
+            record_ab(s, a, b, "alice", "tie")
