@@ -20,16 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from models.asr import Segment, Transcript
-from models.grounding import STOPWORDS, keep_supported, numbers
+from models.grounding import STOPWORDS, keep_supported, names, numbers, sentences
 from models.llm import ChatLM, Decoding
 
 Progress = Callable[[float, str], None]
 
 SUMMARY_PROMPT = "Summarize the following text in three sentences."
 FOCUS_PROMPT = "Summarize the following text in three sentences, focusing on this question: {query}"
-# Words that mark decisions and actions, the points meeting notes exist for.
-_CUES = frozenset("decide decided decision agree agreed approve approved will must deadline plan action assign "
-                  "budget launch deliver next conclude propose proposed".split())
 
 
 @dataclass
@@ -59,32 +56,74 @@ def _content_words(text: str) -> list[str]:
 
 
 def _stem(word: str) -> str:
+    """A crude stemmer, enough to match "decide", "decided" and "decides"."""
     for suffix in ("ing", "ed", "es", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
+# Words that mark decisions and actions, the points meeting notes exist for.
+_CUES = frozenset(_stem(w) for w in "decide decision agree approve will must deadline plan action assign "
+                  "budget deliver conclude propose".split())
+
+
+def sentence_units(segments: list[Segment]) -> list[Segment]:
+    """Regroups ASR segments into whole sentences; a sentence spans the segments it was spoken in.
+
+    Whisper cuts segments by time, not grammar: one segment may hold three sentences, or half of one.
+    """
+    units, pending, pending_start = [], [], 0.0
+    for seg in segments:
+        for part in sentences(seg.text):
+            if not pending:
+                pending_start = seg.start
+            pending.append(part)
+            if part[-1] in ".!?":
+                units.append(Segment(pending_start, seg.end, " ".join(pending)))
+                pending = []
+    if pending:
+        units.append(Segment(pending_start, segments[-1].end, " ".join(pending)))
+    return units
 
 
 def key_points(segments: list[Segment], k: int, query: str | None = None) -> list[dict]:
-    """The k most salient segments, in time order.
+    """The k most salient sentences, in time order.
 
     Salience: how often the segment's content words recur in the whole transcript (topic words
     recur), plus bonuses for numbers, decision/action words and words of the focus question.
-    Segments under five content words are filler ("Second item is hiring.") and are skipped.
+    Sentences under five content words are filler ("Second item is hiring.") and are skipped.
     """
-    words = [[_stem(w) for w in _content_words(s.text)] for s in segments]
+    segments = sentence_units(segments)
+    words = [{_stem(w) for w in _content_words(s.text)} for s in segments]
     freq = Counter(w for ws in words for w in ws)
     query_words = {_stem(w) for w in _content_words(query or "")}
-    scored = []
+    salience = {}
     for i, (seg, ws) in enumerate(zip(segments, words)):
-        if len(ws) < 5:
-            continue
-        score = sum(math.log1p(freq[w]) for w in set(ws)) / math.sqrt(len(ws))
-        score += 1.0 * bool(numbers(seg.text)) + 0.5 * len(set(ws) & _CUES)
-        score += 2.0 * len(set(ws) & query_words)
-        scored.append((score, i))
-    chosen = sorted(i for _, i in sorted(scored, reverse=True)[:k])
-    return [{"text": segments[i].text, "start": segments[i].start, "end": segments[i].end} for i in chosen]
+        if len(ws) >= 5:
+            score = sum(math.log1p(freq[w]) for w in ws) / math.sqrt(len(ws))
+            raw = {_stem(w) for w in re.findall(r"[a-z']+", seg.text.lower())}
+            score += bool(numbers(seg.text)) + bool(names(seg.text)) + 0.5 * len(raw & _CUES)
+            score += 2.0 * len(ws & query_words)
+            salience[i] = score
+    # Greedy pick with a penalty for repeating an already chosen sentence's words (MMR), so the
+    # points spread over the meeting's topics instead of restating one of them.
+    chosen: list[int] = []
+    while salience and len(chosen) < k:
+        def gain(i: int) -> float:
+            overlap = max((len(words[i] & words[j]) / len(words[i] | words[j]) for j in chosen), default=0.0)
+            return salience[i] - 4.0 * overlap
+
+        best = max(salience, key=gain)
+        chosen.append(best)
+        del salience[best]
+    return [{"text": _capitalized(segments[i].text), "start": segments[i].start, "end": segments[i].end}
+            for i in sorted(chosen)]
+
+
+def _capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def chunk_segments(segments: list[Segment], max_tokens: int, count: Callable[[str], int]) -> list[str]:

