@@ -51,7 +51,8 @@ class Result:
         if self.summary:
             s = self.summary
             out |= {"summary_id": self.summary_id, "summary": s.text, "key_points": s.key_points, "query": s.query,
-                    "system": s.system, "model_version": s.model_version, "latency_s": s.latency_s}
+                    "system": s.system, "model_version": s.model_version, "latency_s": s.latency_s,
+                    "dropped_sentences": s.dropped}
         return out
 
 
@@ -94,6 +95,12 @@ def prepare_models(settings: Settings) -> list[ModelSource]:
     return sources
 
 
+def _find_recording(session, sha256: str, uploader: str) -> schema.Recording | None:
+    return session.scalar(
+        select(schema.Recording).where(schema.Recording.sha256 == sha256, schema.Recording.uploader == uploader)
+    )
+
+
 def transcribe_file(
     settings: Settings,
     path: str | Path,
@@ -107,9 +114,7 @@ def transcribe_file(
     recognizer = load_recognizer(settings)
     model_id = recognizer.source.version
     with session_scope(settings.db_url) as session:
-        recording = session.scalar(
-            select(schema.Recording).where(schema.Recording.sha256 == info.sha256, schema.Recording.uploader == uploader)
-        )
+        recording = _find_recording(session, info.sha256, uploader)
         cached = recording and session.scalar(
             select(schema.Transcript).where(
                 schema.Transcript.recording_id == recording.id, schema.Transcript.model_id == model_id
@@ -125,9 +130,7 @@ def transcribe_file(
     latency = round(time.perf_counter() - started, 3)
     stored = store_audio(info, settings.audio_dir)
     with session_scope(settings.db_url) as session:
-        recording = session.scalar(
-            select(schema.Recording).where(schema.Recording.sha256 == info.sha256, schema.Recording.uploader == uploader)
-        )
+        recording = _find_recording(session, info.sha256, uploader)
         if recording is None:
             recording = schema.Recording(
                 sha256=info.sha256, original_name=original_name or Path(path).name, duration_s=info.duration_s,

@@ -1,0 +1,20 @@
+import pytest
+
+from storage.files import inspect_audio
+from training.tts import TTSError, synthesize
+
+TEXT = "The quarterly budget review moves to Thursday afternoon."
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("engine", ["piper", "espeak"])
+def test_engines_write_valid_speech_and_speed_shortens_it(tmp_path, engine):
+    normal = inspect_audio(synthesize(TEXT, tmp_path / "normal.wav", engine), 10**8, 60)
+    fast = inspect_audio(synthesize(TEXT, tmp_path / "fast.wav", engine, speed=1.5), 10**8, 60)
+    assert 1.5 < normal.duration_s < 8
+    assert fast.duration_s < 0.85 * normal.duration_s
+
+
+def test_unknown_engine_is_an_error(tmp_path):
+    with pytest.raises(TTSError, match="unknown TTS engine 'festival'"):
+        synthesize(TEXT, tmp_path / "x.wav", "festival")
