@@ -128,24 +128,30 @@ def transcribe_file(
     started = time.perf_counter()
     transcript = recognizer.transcribe(decode(path), info.duration_s, progress)
     latency = round(time.perf_counter() - started, 3)
-    stored = store_audio(info, settings.audio_dir)
-    with session_scope(settings.db_url) as session:
-        recording = _find_recording(session, info.sha256, uploader)
-        if recording is None:
-            recording = schema.Recording(
-                sha256=info.sha256, original_name=original_name or Path(path).name, duration_s=info.duration_s,
-                size_bytes=info.size_bytes, stored_path=str(stored), uploader=uploader,
+    stored, created = store_audio(info, settings.audio_dir)
+    try:
+        with session_scope(settings.db_url) as session:
+            recording = _find_recording(session, info.sha256, uploader)
+            if recording is None:
+                recording = schema.Recording(
+                    sha256=info.sha256, original_name=original_name or Path(path).name,
+                    duration_s=info.duration_s, size_bytes=info.size_bytes, stored_path=str(stored),
+                    uploader=uploader,
+                )
+                session.add(recording)
+                session.flush()
+            row = schema.Transcript(
+                recording_id=recording.id, model_id=model_id, language=transcript.language,
+                language_probability=transcript.language_probability, segments=transcript.segment_dicts(),
+                text=transcript.text, latency_s=latency,
             )
-            session.add(recording)
+            session.add(row)
             session.flush()
-        row = schema.Transcript(
-            recording_id=recording.id, model_id=model_id, language=transcript.language,
-            language_probability=transcript.language_probability, segments=transcript.segment_dicts(),
-            text=transcript.text, latency_s=latency,
-        )
-        session.add(row)
-        session.flush()
-        return Result(recording.id, row.id, transcript)
+            return Result(recording.id, row.id, transcript)
+    except BaseException:
+        if created:  # no row will point at the file: take it back
+            stored.unlink(missing_ok=True)
+        raise
 
 
 def summarize_file(

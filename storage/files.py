@@ -123,11 +123,14 @@ def inspect_audio(path: str | os.PathLike, max_bytes: int, max_duration_s: float
     return AudioInfo(path=path, sha256=sha256_file(path), size_bytes=size, duration_s=duration)
 
 
-def store_audio(info: AudioInfo, root: Path) -> Path:
-    """Copies the file to <root>/<sha[:2]>/<sha><suffix>, atomically; same content, same file."""
+def store_audio(info: AudioInfo, root: Path) -> tuple[Path, bool]:
+    """Copies the file to <root>/<sha[:2]>/<sha><suffix>, atomically; same content, same file.
+
+    Returns the path and whether this call created it (so a failed caller can take it back).
+    """
     dest = root / info.sha256[:2] / f"{info.sha256}{info.path.suffix.lower()}"
     if dest.exists():
-        return dest
+        return dest, False
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".part")
     os.close(fd)
@@ -137,4 +140,4 @@ def store_audio(info: AudioInfo, root: Path) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return dest
+    return dest, True

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from app.config import load_settings
-from app.pipeline import load_recognizer
+from app.pipeline import ensure_database, load_recognizer, transcribe_file
 from models.grounding import unsupported_terms
 from storage import schema
-from storage.db import session_scope
+from storage.db import get_engine, session_scope
 from storage.files import decode
 from tests.conftest import stored_files, table_counts, write_wav
 from training.tts import synthesize
@@ -109,3 +110,16 @@ def test_noise_without_speech_is_rejected_and_stores_nothing(data_env, tmp_path)
     settings = load_settings()
     assert set(table_counts(settings).values()) <= {0}
     assert stored_files(settings) == []
+
+
+def test_database_failure_after_asr_leaves_no_file_and_no_row(data_env, tmp_path):
+    settings = load_settings(asr_model="tiny.en")
+    ensure_database(settings.db_url)
+    with get_engine(settings.db_url).begin() as conn:
+        conn.exec_driver_sql("DROP TABLE transcripts")
+    wav = synthesize("A short note about the budget for next year.", tmp_path / "note.wav")
+    with pytest.raises(OperationalError):
+        transcribe_file(settings, wav)
+    assert stored_files(settings) == []
+    with session_scope(settings.db_url) as s:
+        assert s.scalar(select(func.count()).select_from(schema.Recording)) == 0

@@ -25,8 +25,10 @@ def add_recording_with_summaries(session, n: int = 2, sha: str = "a" * 64) -> li
     return [r.id for r in rows]
 
 
-def test_migrations_match_the_models(settings):
-    with get_engine(settings.db_url).connect() as conn:
+def test_migrations_match_the_models(settings, request):
+    engine = get_engine(settings.db_url)
+    assert engine.dialect.name == request.node.callspec.params["settings"]
+    with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), schema.Base.metadata)
     assert diff == []
 
