@@ -40,6 +40,20 @@ def tiny_llm() -> ChatLM:
     return ChatLM(LlamaForCausalLM(config).eval(), tokenizer, version="tiny-test")
 
 
+@pytest.fixture
+def prompts(tiny_llm, monkeypatch) -> list[str]:
+    """Records the prompt of every call the summarizer makes to the tiny LLM."""
+    seen: list[str] = []
+    original = tiny_llm.chat
+
+    def recording_chat(messages, decoding):
+        seen.append(messages[0]["content"])
+        return original(messages, decoding)
+
+    monkeypatch.setattr(tiny_llm, "chat", recording_chat)
+    return seen
+
+
 def transcript() -> Transcript:
     return Transcript(list(MEETING), "en", 1.0, 19.0, "asr-test")
 
@@ -72,23 +86,12 @@ def test_summary_records_version_decoding_and_grounded_key_points(tiny_llm):
     assert {p["text"] for p in summary.key_points} <= {s.text for s in MEETING}  # verbatim, never invented
 
 
-def test_long_transcripts_are_summarized_in_chunks_then_merged(tiny_llm):
-    calls = []
-    original = tiny_llm.chat
-
-    def counting_chat(messages, decoding):
-        calls.append(messages[0]["content"])
-        return original(messages, decoding)
-
-    tiny_llm.chat = counting_chat
-    try:
-        progress = []
-        CascadeSummarizer(tiny_llm, chunk_tokens=25).summarize(
-            transcript(), decoding=Decoding(max_new_tokens=6), progress=lambda f, m: progress.append(f)
-        )
-    finally:
-        del tiny_llm.chat
-    assert len(calls) >= 3  # at least two chunks plus the merge
+def test_long_transcripts_are_summarized_in_chunks_then_merged(tiny_llm, prompts):
+    progress = []
+    CascadeSummarizer(tiny_llm, chunk_tokens=25).summarize(
+        transcript(), decoding=Decoding(max_new_tokens=6), progress=lambda f, m: progress.append(f)
+    )
+    assert len(prompts) >= 3  # at least two chunks plus the merge
     assert progress == sorted(progress) and progress[-1] == 1.0
 
 
@@ -101,17 +104,11 @@ def test_greedy_is_reproducible_and_seeded_sampling_too(tiny_llm):
     assert sampled[0] == sampled[1]
 
 
-def test_focus_question_goes_into_the_prompt(tiny_llm):
-    seen = []
-    original = tiny_llm.chat
-    tiny_llm.chat = lambda messages, decoding: seen.append(messages[0]["content"]) or original(messages, decoding)
-    try:
-        summary = CascadeSummarizer(tiny_llm).summarize(transcript(), query="  Who will hire?  ",
-                                                        decoding=Decoding(max_new_tokens=4))
-    finally:
-        del tiny_llm.chat
+def test_focus_question_goes_into_the_prompt(tiny_llm, prompts):
+    summary = CascadeSummarizer(tiny_llm).summarize(transcript(), query="  Who will hire?  ",
+                                                    decoding=Decoding(max_new_tokens=4))
     assert summary.query == "Who will hire?"
-    assert seen[0].startswith("Summarize the following text in three sentences, focusing on this question: Who will hire?")
+    assert prompts[0].startswith("Summarize the following text in three sentences, focusing on this question: Who will hire?")
 
 
 def test_sentence_units_regroup_segments_into_whole_sentences():
