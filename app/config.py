@@ -63,7 +63,7 @@ class Settings:
 
 
 def _coerce(f: dataclasses.Field, raw: object) -> object:
-    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    kind = f.type  # a string: this module uses postponed annotations
     if raw is None:
         return None
     if "Path" in kind:

@@ -91,8 +91,8 @@ def sentence_units(segments: list[Segment]) -> list[Segment]:
 def key_points(segments: list[Segment], k: int, query: str | None = None) -> list[dict]:
     """The k most salient sentences, in time order.
 
-    Salience: how often the segment's content words recur in the whole transcript (topic words
-    recur), plus bonuses for numbers, decision/action words and words of the focus question.
+    Salience: how often the sentence's content words recur in the whole transcript (topic words
+    recur), plus bonuses for numbers, names, decision/action words and words of the focus question.
     Sentences under five content words are filler ("Second item is hiring.") and are skipped.
     """
     segments = sentence_units(segments)
