@@ -16,11 +16,9 @@ EXIT_BAD_INPUT = 1
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
-    from models.asr import NoSpeechError
-    from models.sources import ModelSourceError
-    from storage.files import AudioError
+    from app.pipeline import USER_ERRORS
 
-    return (AudioError, NoSpeechError, ModelSourceError)
+    return USER_ERRORS
 
 
 @contextmanager

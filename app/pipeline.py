@@ -8,6 +8,8 @@ committed once it exists. A failure at any step leaves only complete rows behind
 
 from __future__ import annotations
 
+import dataclasses
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,21 +19,26 @@ from pathlib import Path
 from sqlalchemy import select
 
 from app.config import Settings
-from models.asr import Segment, SpeechRecognizer, Transcript
+from models.asr import NoSpeechError, Segment, SpeechRecognizer, Transcript
 from models.llm import ChatLM, Decoding
-from models.sources import ModelSource, resolve_asr, resolve_llm
+from models.sources import ModelSource, ModelSourceError, resolve_asr, resolve_llm
 from models.summarizer import CascadeSummarizer, Summary
 from storage import schema
 from storage.db import session_scope, upgrade
-from storage.files import decode, inspect_audio, store_audio
+from storage.files import AudioError, decode, inspect_audio, store_audio
+from storage.history import Listing, NotFound, find_summaries, owned_summary, thumb_of
+from storage.votes import VoteError, record_ab, record_thumb
 
 Progress = Callable[[float, str], None]
+
+# Errors whose message is meant for the user: the shells show it and carry on.
+USER_ERRORS = (AudioError, NoSpeechError, ModelSourceError, NotFound, VoteError)
 
 
 @dataclass
 class Result:
     recording_id: int
-    transcript_id: int
+    transcript_id: int | None
     transcript: Transcript
     summary_id: int | None = None
     summary: Summary | None = None
@@ -101,6 +108,11 @@ def _find_recording(session, sha256: str, uploader: str) -> schema.Recording | N
     )
 
 
+def _transcript_of(row: schema.Transcript) -> Transcript:
+    segments = [Segment(**s) for s in row.segments]
+    return Transcript(segments, row.language, row.language_probability, row.recording.duration_s, row.model_id)
+
+
 def transcribe_file(
     settings: Settings,
     path: str | Path,
@@ -121,9 +133,7 @@ def transcribe_file(
             )
         )
         if cached:
-            segments = [Segment(**s) for s in cached.segments]
-            transcript = Transcript(segments, cached.language, cached.language_probability, recording.duration_s, model_id)
-            return Result(recording.id, cached.id, transcript)
+            return Result(recording.id, cached.id, _transcript_of(cached))
 
     started = time.perf_counter()
     transcript = recognizer.transcribe(decode(path), info.duration_s, progress)
@@ -165,9 +175,41 @@ def summarize_file(
 ) -> Result:
     """Transcribes (or reuses the transcript), summarizes with the cascade, and stores the summary."""
     result = transcribe_file(settings, path, original_name, uploader, _scaled(progress, 0.0, 0.5))
-    summarizer = load_summarizer(settings)
     decoding = decoding or Decoding(max_new_tokens=settings.summary_max_tokens)
-    summary = summarizer.summarize(result.transcript, query, decoding, _scaled(progress, 0.5, 1.0))
+    return _summarize(settings, result, query, decoding, _scaled(progress, 0.5, 1.0))
+
+
+def compare_file(
+    settings: Settings,
+    path: str | Path,
+    query: str | None = None,
+    original_name: str | None = None,
+    uploader: str = "cli",
+    progress: Progress | None = None,
+) -> tuple[Result, Result]:
+    """Two candidate summaries of one recording for an A/B vote, in random left/right order.
+
+    For now the candidates are two sampled decodings of the cascade, each with its own seed (stored
+    with the summary, so either can be reproduced).
+    """
+    result = transcribe_file(settings, path, original_name, uploader, _scaled(progress, 0.0, 0.4))
+    seeds = random.sample(range(2**31), 2)
+    pair = [
+        _summarize(
+            settings, result, query,
+            Decoding(max_new_tokens=settings.summary_max_tokens, do_sample=True, temperature=0.8, seed=seed),
+            _scaled(progress, 0.4 + 0.3 * i, 0.7 + 0.3 * i),
+        )
+        for i, seed in enumerate(seeds)
+    ]
+    random.shuffle(pair)
+    return pair[0], pair[1]
+
+
+def _summarize(
+    settings: Settings, result: Result, query: str | None, decoding: Decoding, progress: Progress | None
+) -> Result:
+    summary = load_summarizer(settings).summarize(result.transcript, query, decoding, progress)
     with session_scope(settings.db_url) as session:
         row = schema.Summary(
             recording_id=result.recording_id, transcript_id=result.transcript_id, query=summary.query,
@@ -176,5 +218,43 @@ def summarize_file(
         )
         session.add(row)
         session.flush()
-        result.summary_id, result.summary = row.id, summary
-    return result
+        return dataclasses.replace(result, summary_id=row.id, summary=summary)
+
+
+def load_result(settings: Settings, summary_id: int, owner: str) -> Result:
+    """A stored summary with its transcript, as it was when made; only its owner may read it."""
+    with session_scope(settings.db_url) as session:
+        row = owned_summary(session, summary_id, owner)
+        transcript = session.get(schema.Transcript, row.transcript_id) if row.transcript_id else None
+        summary = Summary(
+            text=row.text, key_points=row.key_points, query=row.query, system=row.system,
+            model_version=row.model_version, decoding=row.decoding, latency_s=row.latency_s,
+        )
+        empty = Transcript([], "", 0.0, row.recording.duration_s, "")
+        return Result(row.recording_id, row.transcript_id, _transcript_of(transcript) if transcript else empty,
+                      row.id, summary)
+
+
+def history(settings: Settings, owner: str, text: str = "", limit: int = 50) -> list[Listing]:
+    with session_scope(settings.db_url) as session:
+        return find_summaries(session, owner, text, limit)
+
+
+def vote_thumb(settings: Settings, summary_id: int, voter: str, value: int) -> None:
+    """Thumbs up (+1) or down (-1) on one of the voter's own summaries; a new vote replaces the old."""
+    with session_scope(settings.db_url) as session:
+        owned_summary(session, summary_id, voter)
+        record_thumb(session, summary_id, voter, value)
+
+
+def vote_ab(settings: Settings, left_id: int, right_id: int, voter: str, choice: str) -> None:
+    """An A/B vote between two of the voter's summaries, as they were shown (left, right)."""
+    with session_scope(settings.db_url) as session:
+        owned_summary(session, left_id, voter)
+        owned_summary(session, right_id, voter)
+        record_ab(session, left_id, right_id, voter, choice)
+
+
+def my_thumb(settings: Settings, summary_id: int, voter: str) -> int | None:
+    with session_scope(settings.db_url) as session:
+        return thumb_of(session, summary_id, voter)

@@ -41,11 +41,12 @@ class Summary:
     dropped: list[str] = field(default_factory=list)
 
     def markdown(self) -> str:
-        points = "\n".join(f"- [{_clock(p['start'])}] {p['text']}" for p in self.key_points)
+        points = "\n".join(f"- [{clock(p['start'])}] {p['text']}" for p in self.key_points)
         return f"{self.text}\n\n**Key points**\n{points}" if points else self.text
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """mm:ss, or h:mm:ss past an hour: how people quote a moment in a recording."""
     m, s = divmod(int(seconds), 60)
     h, m = divmod(m, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"

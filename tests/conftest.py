@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
 import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import av
@@ -18,16 +28,57 @@ from storage.db import session_scope, upgrade
 SR = 16_000
 # Converted model weights are shared by all tests (and with `make serve`): building them takes ~30 s.
 MODEL_CACHE = Path(platformdirs.user_cache_dir("speechsum")) / "models"
+SPEECHSUM = str(Path(sys.executable).parent / "speechsum")
+ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
+
+
+def speechsum_env(root: Path) -> dict[str, str]:
+    """Environment for a speechsum with its own data dir (database, audio store) under `root`."""
+    return {
+        "SPEECHSUM_DATA_DIR": str(root / "data"),
+        "SPEECHSUM_MODEL_CACHE": str(MODEL_CACHE),
+        "SPEECHSUM_CONFIG": str(root / "no-config.toml"),
+    }
 
 
 @pytest.fixture
 def data_env(tmp_path, monkeypatch):
-    """Points speechsum at a fresh data dir (database, audio store) for this test only."""
-    monkeypatch.setenv("SPEECHSUM_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("SPEECHSUM_MODEL_CACHE", str(MODEL_CACHE))
+    """Points speechsum at a fresh data dir for this test only."""
+    for name, value in speechsum_env(tmp_path).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setenv("SPEECHSUM_CONFIG", str(tmp_path / "no-config.toml"))
     return tmp_path / "data"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_app(env: dict[str, str], timeout_s: float = 120) -> Iterator[str]:
+    """The real `speechsum serve` in a subprocess on a free port; yields its URL."""
+    port = free_port()
+    full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | env
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen([SPEECHSUM, "serve", "--port", str(port)], env=full_env, stdout=log, stderr=log)
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise RuntimeError(f"speechsum serve did not come up:\n{log.read().decode()[-3000:]}")
+                try:
+                    urllib.request.urlopen(url, timeout=2)
+                    break
+                except OSError:
+                    time.sleep(0.5)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 @pytest.fixture
@@ -69,3 +120,25 @@ def table_counts(settings) -> dict[str, int]:
 
 def stored_files(settings) -> list[Path]:
     return [p for p in settings.audio_dir.rglob("*") if p.is_file()] if settings.audio_dir.exists() else []
+
+
+def add_summary(settings, owner: str, text: str, transcript: str = "Hello.", name: str = "talk.wav",
+                query: str | None = None) -> int:
+    """Stores a summary as the pipeline would, under `owner`'s recording `name` (made on first use,
+    with `transcript`); returns the summary id. For tests of what happens after summarizing."""
+    with session_scope(settings.db_url) as s:
+        sha = hashlib.sha256(f"{owner}/{name}".encode()).hexdigest()
+        recording = s.scalar(select(schema.Recording).where(schema.Recording.sha256 == sha))
+        if recording is None:
+            recording = schema.Recording(sha256=sha, original_name=name, duration_s=4.0, size_bytes=1000,
+                                         stored_path="/nowhere", uploader=owner)
+            recording.transcripts.append(schema.Transcript(
+                model_id="whisper-test", language="en", language_probability=1.0, text=transcript,
+                segments=[{"start": 0.0, "end": 4.0, "text": transcript}], latency_s=1.0))
+            s.add(recording)
+            s.flush()
+        summary = schema.Summary(recording_id=recording.id, transcript_id=recording.transcripts[0].id, query=query,
+                                 text=text, key_points=[], system="cascade", model_version="test", latency_s=0.5)
+        s.add(summary)
+        s.flush()
+        return summary.id

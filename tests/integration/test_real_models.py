@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +20,12 @@ from models.grounding import unsupported_terms
 from storage import schema
 from storage.db import get_engine, session_scope
 from storage.files import decode
-from tests.conftest import stored_files, table_counts, write_wav
+from tests.conftest import SPEECHSUM, stored_files, table_counts, write_wav
 from training.tts import synthesize
 
 pytestmark = pytest.mark.real
 MEETING_TEXT = (Path(__file__).parent.parent / "data" / "meeting.txt").read_text()
-SPEECHSUM = str(Path(sys.executable).parent / "speechsum")
+
 
 
 @pytest.fixture(scope="module")

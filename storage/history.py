@@ -1,0 +1,90 @@
+"""Reading back what a user made: their summaries, searchable, each only for its owner.
+
+The owner is whoever uploaded the recording: a logged-in user, a browser or an API client (the
+web app names them `user:...`, `browser:...`, `client:...`). Other owners' summaries do not
+exist as far as a user can tell, so ids cannot be guessed to read someone else's meeting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from storage.schema import Recording, Summary, ThumbVote, Transcript
+
+
+class NotFound(LookupError):
+    """Nothing of that id belongs to this user; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One line of a user's history."""
+
+    summary_id: int
+    recording_id: int
+    created_at: datetime
+    original_name: str
+    query: str | None
+    system: str
+    text: str
+
+    def label(self) -> str:
+        when = self.created_at.strftime("%Y-%m-%d %H:%M")
+        focus = f" · “{self.query}”" if self.query else ""
+        preview = self.text if len(self.text) <= 80 else self.text[:79] + "…"
+        return f"#{self.summary_id} · {when} · {self.original_name}{focus} — {preview}"
+
+    def as_dict(self) -> dict:
+        return {
+            "summary_id": self.summary_id, "recording_id": self.recording_id,
+            "created_at": self.created_at.isoformat(), "original_name": self.original_name,
+            "query": self.query, "system": self.system, "summary": self.text,
+        }
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern that matches `text` literally (its % and _ are not wildcards)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def find_summaries(session: Session, owner: str, text: str = "", limit: int = 50) -> list[Listing]:
+    """The owner's summaries, newest first; `text` filters on file name, question, summary and transcript."""
+    query = (
+        select(Summary, Recording.original_name)
+        .join(Recording, Summary.recording_id == Recording.id)
+        .outerjoin(Transcript, Summary.transcript_id == Transcript.id)
+        .where(Recording.uploader == owner)
+    )
+    if text.strip():
+        pattern = _like(text.strip())
+        query = query.where(
+            or_(
+                Recording.original_name.ilike(pattern, escape="\\"),
+                Summary.query.ilike(pattern, escape="\\"),
+                Summary.text.ilike(pattern, escape="\\"),
+                Transcript.text.ilike(pattern, escape="\\"),
+            )
+        )
+    rows = session.execute(query.order_by(Summary.created_at.desc(), Summary.id.desc()).limit(limit))
+    return [
+        Listing(s.id, s.recording_id, s.created_at, name, s.query, s.system, " ".join(s.text.split()))
+        for s, name in rows
+    ]
+
+
+def owned_summary(session: Session, summary_id: int, owner: str) -> Summary:
+    summary = session.get(Summary, summary_id)
+    if summary is None or summary.recording.uploader != owner:
+        raise NotFound(f"summary {summary_id} was not found")
+    return summary
+
+
+def thumb_of(session: Session, summary_id: int, voter: str) -> int | None:
+    """The voter's current thumb on a summary (+1, -1), or None."""
+    return session.scalar(select(ThumbVote.value).where(ThumbVote.summary_id == summary_id, ThumbVote.voter == voter))
+

@@ -1,0 +1,49 @@
+"""Downloads render a hand-made result exactly; SRT is checked cue by cue."""
+
+import json
+
+import pytest
+
+from app import exports
+from app.pipeline import Result
+from models.asr import Segment, Transcript
+from models.summarizer import Summary
+
+
+@pytest.fixture
+def result() -> Result:
+    segments = [Segment(0.0, 2.5, " Good morning."), Segment(3725.5, 3728.25, " The budget is approved.")]
+    summary = Summary("The budget was approved.", key_points=[{"text": "The budget is approved.", "start": 3725.5,
+                                                               "end": 3728.25}],
+                      query="What about the budget?", system="cascade", model_version="llm-1")
+    return Result(7, 3, Transcript(segments, "en", 0.99, 3730.0, "whisper-base"), 12, summary)
+
+
+def test_srt_numbers_cues_and_formats_hours_and_milliseconds(result):
+    assert exports.to_srt(result) == (
+        "1\n00:00:00,000 --> 00:00:02,500\nGood morning.\n\n"
+        "2\n01:02:05,500 --> 01:02:08,250\nThe budget is approved.\n"
+    )
+
+
+def test_txt_and_markdown_hold_summary_key_points_transcript_and_provenance(result):
+    txt = exports.to_txt(result)
+    assert txt.startswith("SUMMARY\nThe budget was approved.\n")
+    assert "(cascade · llm-1 · question: What about the budget?)" in txt
+    assert "KEY POINTS\n[1:02:05] The budget is approved.\n" in txt
+    assert txt.endswith("TRANSCRIPT\n[00:00] Good morning.\n[1:02:05] The budget is approved.\n")
+    md = exports.to_markdown(result)
+    assert md.startswith("# Summary\n\nThe budget was approved.\n")
+    assert "- **1:02:05** The budget is approved." in md and "## Transcript" in md
+
+
+def test_json_is_the_cli_shape(result):
+    assert json.loads(exports.to_json(result)) == json.loads(json.dumps(result.as_dict()))
+
+
+def test_write_names_files_by_summary_and_rejects_unknown_formats(result, tmp_path):
+    paths = [exports.write(result, fmt, tmp_path) for fmt in exports.FORMATS]
+    assert [p.name for p in paths] == ["speechsum-12.txt", "speechsum-12.md", "speechsum-12.srt", "speechsum-12.json"]
+    assert paths[2].read_text() == exports.to_srt(result)
+    with pytest.raises(ValueError, match="unknown format 'docx'"):
+        exports.write(result, "docx", tmp_path)
