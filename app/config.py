@@ -40,6 +40,9 @@ class Settings:
     key_points: int = 5
     host: str = "127.0.0.1"
     port: int = 7860
+    # Optional login for the web page, "alice:secret,bob:other". Empty: no login; votes and
+    # history then belong to the browser that made them.
+    users: str = ""
 
     @property
     def db_url(self) -> str:
@@ -52,6 +55,16 @@ class Settings:
     @property
     def audio_dir(self) -> Path:
         return self.data_dir / "audio"
+
+    @property
+    def logins(self) -> list[tuple[str, str]]:
+        pairs = []
+        for entry in filter(None, (e.strip() for e in self.users.split(","))):
+            name, sep, password = entry.partition(":")
+            if not (sep and name and password):
+                raise ValueError(f"SPEECHSUM_USERS entries are name:password, not {entry!r}")
+            pairs.append((name, password))
+        return pairs
 
     @property
     def max_upload_bytes(self) -> int:

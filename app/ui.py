@@ -1,61 +1,209 @@
-"""The web page (Gradio Blocks): record or upload, optionally ask a focus question, read the result.
+"""The web page (Gradio Blocks): summarize a recording, compare two summaries, look back at history.
 
-A thin shell over app.pipeline. Votes, history and exports come with the web-app issue.
+A thin shell over app.pipeline. Every vote is tied to `api.owner`: the logged-in user when login
+is on (SPEECHSUM_USERS), else a random id this browser keeps in its local storage.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import uuid
+from dataclasses import dataclass
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402  (the analytics switch must be set before the import)
 
+from app.api import MODELS, audio_path, export_file, original_name, owner, register, shown_to_user  # noqa: E402
 from app.config import Settings  # noqa: E402
-from app.pipeline import ensure_database, summarize_file  # noqa: E402
-from models.asr import NoSpeechError  # noqa: E402
-from storage.files import AudioError  # noqa: E402
+from app.exports import FORMATS  # noqa: E402
+from app.pipeline import (  # noqa: E402
+    Result,
+    compare_file,
+    ensure_database,
+    history,
+    load_result,
+    my_thumb,
+    summarize_file,
+    vote_ab,
+    vote_thumb,
+)
+from models.summarizer import clock  # noqa: E402
+
+AB_BUTTONS = (("left", "← Left is better"), ("right", "Right is better →"), ("tie", "Tie"), ("both_bad", "Both are bad"))
+THUMB_NOTE = {1: "You rated this summary **good**. You can change your vote.",
+              -1: "You rated this summary **bad**. You can change your vote."}
 
 
-def _transcript_text(segments: list[dict]) -> str:
-    return "\n".join(f"[{s['start']:7.2f} – {s['end']:7.2f}] {s['text']}" for s in segments)
+def transcript_text(result: Result) -> str:
+    return "\n".join(f"[{clock(s.start)} – {clock(s.end)}] {s.text.strip()}" for s in result.transcript.segments)
+
+
+def summary_markdown(result: Result) -> str:
+    s = result.summary
+    question = f"**Question:** {s.query}\n\n" if s.query else ""
+    return f"{question}{s.markdown()}\n\n<sub>{s.system} · {s.model_version} · {s.latency_s:.1f} s · #{result.summary_id}</sub>"
+
+
+def web_secret(settings: Settings) -> str:
+    """The key that encrypts the browser id in local storage; kept so ids survive a restart."""
+    path = settings.data_dir / "web-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(16))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@dataclass
+class SummaryPanel:
+    """A summary with its transcript, thumbs and downloads; the Summarize and History tabs each have one."""
+
+    summary_id: gr.State
+    summary: gr.Markdown
+    transcript: gr.Textbox
+    actions: gr.Column
+    up: gr.Button
+    down: gr.Button
+    vote_note: gr.Markdown
+    downloads: list[gr.DownloadButton]
+
+    @classmethod
+    def build(cls, name: str, placeholder: str) -> SummaryPanel:
+        summary_id = gr.State(None)
+        summary = gr.Markdown(f"*{placeholder}*", elem_id=f"{name}-summary")
+        with gr.Column(visible=False) as actions:
+            with gr.Row():
+                up = gr.Button("Good summary", size="sm", elem_id=f"{name}-up")
+                down = gr.Button("Bad summary", size="sm", elem_id=f"{name}-down")
+            vote_note = gr.Markdown(elem_id=f"{name}-vote-note")
+            with gr.Row():
+                downloads = [gr.DownloadButton(fmt.upper(), size="sm", elem_id=f"{name}-download-{fmt}") for fmt in FORMATS]
+        transcript = gr.Textbox(label="Transcript", lines=12, max_lines=30, elem_id=f"{name}-transcript")
+        return cls(summary_id, summary, transcript, actions, up, down, vote_note, downloads)
+
+    @property
+    def outputs(self) -> list:
+        return [self.summary_id, self.summary, self.transcript, self.actions, self.vote_note, *self.downloads]
+
+    def values(self, result: Result, thumb: int | None) -> list:
+        files = [gr.DownloadButton(value=export_file(result, fmt)) for fmt in FORMATS]
+        return [result.summary_id, summary_markdown(result), transcript_text(result), gr.Column(visible=True),
+                THUMB_NOTE.get(thumb, ""), *files]
+
+    def wire_votes(self, settings: Settings, browser: gr.BrowserState) -> None:
+        def vote(value: int):
+            def handler(summary_id: int | None, browser_id: str | None, request: gr.Request) -> str:
+                if summary_id is None:
+                    raise gr.Error("There is no summary to rate yet.")
+                with shown_to_user():
+                    vote_thumb(settings, summary_id, owner(request, browser_id), value)
+                return THUMB_NOTE[value]
+            return handler
+
+        for button, value in ((self.up, 1), (self.down, -1)):
+            button.click(vote(value), [self.summary_id, browser], [self.vote_note], api_visibility="private")
 
 
 def build(settings: Settings) -> gr.Blocks:
-    def summarize(audio_path: str | None, query: str, request: gr.Request, progress=gr.Progress()):
-        if not audio_path:
-            raise gr.Error("Upload or record a recording first.")
-        session = getattr(request, "session_hash", None) or "web"
-        try:
-            result = summarize_file(
-                settings, audio_path, query=query, original_name=os.path.basename(audio_path),
-                uploader=f"web:{session}", progress=lambda f, msg: progress(f, desc=msg),
-            )
-        except (AudioError, NoSpeechError) as exc:
-            raise gr.Error(str(exc)) from exc
-        s = result.summary
-        footer = f"\n\n*{s.system} · {s.model_version} · {s.latency_s:.1f} s*"
-        return s.markdown() + footer, _transcript_text(result.transcript.segment_dicts())
-
     with gr.Blocks(title="speechsum", analytics_enabled=False) as page:
+        browser = gr.BrowserState(None, storage_key="speechsum-browser-id", secret=web_secret(settings))
         gr.Markdown("# speechsum\nTurn a recording into a transcript and a summary, on this machine.")
-        with gr.Row():
-            with gr.Column():
-                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Recording")
-                query = gr.Textbox(label="Focus question (optional)", placeholder="What did we decide about the budget?")
-                button = gr.Button("Summarize", variant="primary")
-            with gr.Column():
-                summary = gr.Markdown(label="Summary")
-                transcript = gr.Textbox(label="Transcript", lines=12)
-        button.click(summarize, [audio, query], [summary, transcript], api_name="summarize")
+        with gr.Tabs():
+            with gr.Tab("Summarize", id="summarize"):
+                with gr.Row():
+                    with gr.Column(scale=2):
+                        audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Recording",
+                                         elem_id="audio")
+                        query = gr.Textbox(label="Focus question (optional)", elem_id="query",
+                                           placeholder="What did we decide about the budget?")
+                        go = gr.Button("Summarize", variant="primary", elem_id="summarize")
+                    with gr.Column(scale=3):
+                        current = SummaryPanel.build("current", "The summary appears here.")
+            with gr.Tab("Compare (A/B)", id="compare"):
+                gr.Markdown("Two candidate summaries of the recording in the **Summarize** tab, in random order. "
+                            "Which one is better? Your vote trains the next model.")
+                make_pair = gr.Button("Make two candidates", variant="primary", elem_id="make-pair")
+                pair = gr.State(None)
+                with gr.Row():
+                    left = gr.Markdown(elem_id="candidate-left", container=True)
+                    right = gr.Markdown(elem_id="candidate-right", container=True)
+                with gr.Row():
+                    ab_buttons = [gr.Button(text, interactive=False, elem_id=f"vote-{choice}") for choice, text in AB_BUTTONS]
+                ab_note = gr.Markdown(elem_id="ab-note")
+            with gr.Tab("History", id="history") as history_tab:
+                with gr.Row():
+                    search = gr.Textbox(label="Search your summaries", scale=4, elem_id="search",
+                                        placeholder="a word from the file name, question, summary or transcript")
+                    search_button = gr.Button("Search", scale=1, elem_id="search-button")
+                listing = gr.Radio(label="Your summaries, newest first", choices=[], elem_id="listing")
+                past = SummaryPanel.build("past", "Pick a summary above to see it again.")
+        register(settings)
+
+        def new_browser_id(browser_id: str | None) -> str:
+            return browser_id or uuid.uuid4().hex
+
+        def summarize(audio_in, question: str, browser_id: str | None, request: gr.Request, progress=gr.Progress()):
+            with shown_to_user():
+                result = summarize_file(
+                    settings, audio_path(audio_in), query=question or None, original_name=original_name(audio_in),
+                    uploader=owner(request, browser_id), progress=lambda f, msg: progress(f, desc=msg),
+                )
+            return current.values(result, None)
+
+        def candidates(audio_in, question: str, browser_id: str | None, request: gr.Request, progress=gr.Progress()):
+            with shown_to_user():
+                a, b = compare_file(
+                    settings, audio_path(audio_in), query=question or None, original_name=original_name(audio_in),
+                    uploader=owner(request, browser_id), progress=lambda f, msg: progress(f, desc=msg),
+                )
+            enabled = [gr.Button(interactive=True) for _ in AB_BUTTONS]
+            return (a.summary_id, b.summary_id), summary_markdown(a), summary_markdown(b), "", *enabled
+
+        def ab_vote(choice: str):
+            def handler(shown: tuple[int, int] | None, browser_id: str | None, request: gr.Request):
+                if not shown:
+                    raise gr.Error("Make two candidates first.")
+                with shown_to_user():
+                    vote_ab(settings, shown[0], shown[1], owner(request, browser_id), choice)
+                label = dict(AB_BUTTONS)[choice]
+                return f"Thank you: your vote ({label}) is recorded.", *[gr.Button(interactive=False) for _ in AB_BUTTONS]
+            return handler
+
+        def find(text: str, browser_id: str | None, request: gr.Request):
+            items = history(settings, owner(request, browser_id), text)
+            return gr.Radio(choices=[(item.label(), item.summary_id) for item in items], value=None)
+
+        def open_past(summary_id: int | None, browser_id: str | None, request: gr.Request):
+            who = owner(request, browser_id)
+            with shown_to_user():
+                result = load_result(settings, summary_id, who)
+            return past.values(result, my_thumb(settings, summary_id, who))
+
+        private = dict(api_visibility="private")
+        page.load(new_browser_id, [browser], [browser], **private)
+        go.click(summarize, [audio, query, browser], current.outputs, concurrency_id=MODELS, concurrency_limit=1,
+                 **private)
+        make_pair.click(candidates, [audio, query, browser], [pair, left, right, ab_note, *ab_buttons],
+                        concurrency_id=MODELS, concurrency_limit=1, **private)
+        for button, (choice, _) in zip(ab_buttons, AB_BUTTONS, strict=True):
+            button.click(ab_vote(choice), [pair, browser], [ab_note, *ab_buttons], **private)
+        for trigger in (search.submit, search_button.click, history_tab.select):
+            trigger(find, [search, browser], [listing], **private)
+        listing.input(open_past, [listing, browser], past.outputs, **private)
+        current.wire_votes(settings, browser)
+        past.wire_votes(settings, browser)
     return page
 
 
 def serve(settings: Settings) -> None:
     ensure_database(settings.db_url)
-    build(settings).launch(
+    build(settings).queue(default_concurrency_limit=4).launch(
         server_name=settings.host,
         server_port=settings.port,
         max_file_size=settings.max_upload_bytes,
+        auth=settings.logins or None,
+        auth_message="Sign in to speechsum: your votes and history are kept under your name.",
         show_error=True,
     )

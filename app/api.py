@@ -1,0 +1,125 @@
+"""Named API endpoints for `gradio_client`: every action of the page, with plain JSON in and out.
+
+Who is asking decides whose recordings and votes these are (see `owner`). The endpoints are thin
+shells over app.pipeline, like the page and the CLI.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import gradio as gr
+from gradio import FileData
+
+from app import exports
+from app.config import Settings
+from app.pipeline import (
+    USER_ERRORS,
+    Result,
+    compare_file,
+    history,
+    load_result,
+    summarize_file,
+    vote_ab,
+    vote_thumb,
+)
+
+EXPORTS_DIR = Path(tempfile.gettempdir()) / "speechsum-exports"
+# One model run at a time: two at once only make both slower on a small CPU.
+MODELS = "models"
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def owner(request: gr.Request | None, browser_id: str | None = None, client_id: str | None = None) -> str:
+    """The identity that owns uploads and votes: a logged-in user, else this browser, else this
+    API client (its own id, or its session), so that history and votes stay with one person."""
+    username = getattr(request, "username", None)
+    if username:
+        return f"user:{username}"
+    for prefix, given in (("browser", browser_id), ("client", client_id)):
+        if given:
+            if not _CLIENT_ID.fullmatch(given):
+                raise gr.Error("a client id is 8 to 64 letters, digits, '-' or '_'")
+            return f"{prefix}:{given}"
+    return f"session:{getattr(request, 'session_hash', None) or 'anonymous'}"
+
+
+@contextmanager
+def shown_to_user() -> Iterator[None]:
+    """Turns our user-facing errors into a message in the page (or the client's exception)."""
+    try:
+        yield
+    except USER_ERRORS as exc:
+        raise gr.Error(str(exc)) from exc
+
+
+def audio_path(audio: str | dict | None) -> str:
+    if not audio:
+        raise gr.Error("Upload or record a recording first.")
+    return audio if isinstance(audio, str) else audio["path"]
+
+
+def original_name(audio: str | dict) -> str:
+    if isinstance(audio, dict) and audio.get("orig_name"):
+        return audio["orig_name"]
+    return Path(audio_path(audio)).name
+
+
+def export_file(result: Result, fmt: str) -> Path:
+    return exports.write(result, fmt, EXPORTS_DIR)
+
+
+def register(settings: Settings) -> None:
+    """Adds the endpoints to the Blocks being built (call inside `with gr.Blocks()`)."""
+
+    def summarize(audio: FileData, query: str = "", client_id: str = "", request: gr.Request = None) -> dict:
+        """Transcribes and summarizes a recording; answers the focus question `query` if given."""
+        with shown_to_user():
+            result = summarize_file(settings, audio_path(audio), query=query or None,
+                                    original_name=original_name(audio), uploader=owner(request, client_id=client_id))
+        return result.as_dict()
+
+    def compare(audio: FileData, query: str = "", client_id: str = "", request: gr.Request = None) -> dict:
+        """Two candidate summaries of a recording, as `left` and `right`, for an A/B vote."""
+        with shown_to_user():
+            left, right = compare_file(settings, audio_path(audio), query=query or None,
+                                       original_name=original_name(audio), uploader=owner(request, client_id=client_id))
+        return {"left": left.as_dict(), "right": right.as_dict()}
+
+    def thumb(summary_id: int, value: int, client_id: str = "", request: gr.Request = None) -> dict:
+        """Thumbs up (1) or down (-1) on a summary; voting again replaces the earlier vote."""
+        with shown_to_user():
+            vote_thumb(settings, summary_id, owner(request, client_id=client_id), value)
+        return {"summary_id": summary_id, "value": value}
+
+    def ab_vote(left_id: int, right_id: int, choice: str, client_id: str = "", request: gr.Request = None) -> dict:
+        """Which of two summaries, shown left and right, is better: left, right, tie or both_bad."""
+        with shown_to_user():
+            vote_ab(settings, left_id, right_id, owner(request, client_id=client_id), choice)
+        return {"left_id": left_id, "right_id": right_id, "choice": choice}
+
+    def search(text: str = "", client_id: str = "", request: gr.Request = None) -> list[dict]:
+        """Your summaries, newest first, whose file name, question, summary or transcript contains `text`."""
+        with shown_to_user():
+            return [item.as_dict() for item in history(settings, owner(request, client_id=client_id), text)]
+
+    def summary(summary_id: int, client_id: str = "", request: gr.Request = None) -> dict:
+        """One of your summaries with its transcript, as `summarize` returned it."""
+        with shown_to_user():
+            return load_result(settings, summary_id, owner(request, client_id=client_id)).as_dict()
+
+    def export(summary_id: int, fmt: str = "srt", client_id: str = "", request: gr.Request = None) -> str:
+        """A summary and its transcript as txt, md, srt or json text."""
+        if fmt not in exports.FORMATS:
+            raise gr.Error(f"unknown format {fmt!r}; choose one of {', '.join(exports.FORMATS)}")
+        with shown_to_user():
+            return exports.RENDERERS[fmt](load_result(settings, summary_id, owner(request, client_id=client_id)))
+
+    for fn in (summarize, compare):
+        gr.api(fn, api_name=fn.__name__, concurrency_id=MODELS, concurrency_limit=1)
+    for fn in (thumb, ab_vote, search, summary, export):
+        gr.api(fn, api_name=fn.__name__, concurrency_limit=None)

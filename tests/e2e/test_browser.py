@@ -1,0 +1,168 @@
+"""The whole page in headless Chromium, on the real app with the real models, as a user would use it.
+
+A bad upload first (the server must survive it), then a real one: summary, thumbs vote, SRT
+download, an A/B vote, history search; the votes are then looked up in the database. The page
+must load nothing from outside this machine. A screenshot after the summary and its vote goes to
+test-artifacts/e2e/summary-and-vote.png.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from playwright.sync_api import Page, expect, sync_playwright
+from sqlalchemy import select
+
+from app.config import load_settings
+from storage import schema
+from storage.db import session_scope
+from tests.conftest import ARTIFACTS, running_app, speechsum_env
+from training.tts import synthesize
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+# As root in a container, with no network: no sandbox, no GPU, no calls home.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"]
+SCREENSHOT = ARTIFACTS / "e2e" / "summary-and-vote.png"
+SPEECH = ("Good morning. We agreed to spend forty thousand dollars on the redesign. "
+          "Tom will lead the interviews next Monday. The launch moves to the fifteenth of May.")
+MODEL_RUN_MS = 240_000
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    env = speechsum_env(tmp_path_factory.mktemp("e2e"))
+    with running_app(env) as url:
+        yield url, load_settings(env)
+
+
+@contextmanager
+def browsing(url: str) -> Iterator[Page]:
+    """A fresh headless Chromium (new profile) on `url`; fails if the page reaches beyond this machine."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium); .ci/run installs it")
+    outside: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((url, "data:", "blob:")) else None)
+        page.goto(url)
+        yield page
+        browser.close()
+    assert outside == [], f"the page loaded from outside this machine: {outside}"
+
+
+@pytest.fixture
+def page(app):
+    with browsing(app[0]) as page:
+        yield page
+
+
+def upload(page: Page, path: Path) -> None:
+    """Chooses a file in the audio box and waits until the upload is done (the player shows)."""
+    page.locator("#audio input[type=file]").set_input_files(str(path))
+    expect(page.locator("#audio").get_by_role("button", name="Clear")).to_be_visible(timeout=20_000)
+
+
+def shown_id(page: Page, selector: str) -> int:
+    return int(re.findall(r"#(\d+)", page.locator(selector).inner_text())[-1])
+
+
+@pytest.mark.real
+def test_summarize_vote_download_compare_and_find_again(app, page, tmp_path):
+    _, settings = app
+    garbage = tmp_path / "garbage.wav"
+    garbage.write_bytes(np.random.default_rng(0).bytes(40_000))
+    upload(page, garbage)
+    page.locator("#summarize").click()
+    expect(page.get_by_text("garbage.wav: not a readable audio file")).to_be_visible(timeout=60_000)
+
+    page.reload()
+    upload(page, synthesize(SPEECH, tmp_path / "standup.wav"))
+    page.locator("#query textarea, #query input").first.fill("What did we decide about the budget?")
+    page.locator("#summarize").click()
+    expect(page.locator("#current-up")).to_be_visible(timeout=MODEL_RUN_MS)
+    expect(page.locator("#current-summary")).to_contain_text("What did we decide about the budget?")
+    expect(page.locator("#current-transcript textarea")).to_have_value(re.compile(r"\[00:00 – 00:0\d\] .*40,000"))
+    summary_id = shown_id(page, "#current-summary")
+
+    page.locator("#current-up").click()
+    expect(page.locator("#current-vote-note")).to_contain_text("good")
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    with page.expect_download() as download:
+        page.locator("#current-download-srt").click()
+    srt = tmp_path / download.value.suggested_filename
+    download.value.save_as(srt)
+    assert srt.name == f"speechsum-{summary_id}.srt"
+    assert re.match(r"1\n00:00:00,000 --> 00:00:0\d,\d{3}\n\S", srt.read_text())
+
+    page.get_by_role("tab", name="Compare (A/B)").click()
+    page.locator("#make-pair").click()
+    expect(page.locator("#vote-right")).to_be_enabled(timeout=MODEL_RUN_MS)
+    left, right = shown_id(page, "#candidate-left"), shown_id(page, "#candidate-right")
+    page.locator("#vote-right").click()
+    expect(page.locator("#ab-note")).to_contain_text("recorded")
+    for choice in ("left", "right", "tie", "both_bad"):
+        expect(page.locator(f"#vote-{choice}")).to_be_disabled()
+
+    page.get_by_role("tab", name="History").click()
+    expect(page.locator("#listing label")).to_have_count(3)
+    page.locator("#search textarea, #search input").first.fill("no such words anywhere")
+    page.locator("#search-button").click()
+    expect(page.locator("#listing label")).to_have_count(0)
+    page.locator("#search textarea, #search input").first.fill("BUDGET")
+    page.locator("#search-button").click()
+    expect(page.locator("#listing label").first).to_be_visible()
+    page.locator("#listing label", has_text=f"#{summary_id} ").click()
+    expect(page.locator("#past-vote-note")).to_contain_text("good")  # the vote given in the first tab
+    page.locator("#past-down").click()
+    expect(page.locator("#past-vote-note")).to_contain_text("bad")
+
+    with session_scope(settings.db_url) as s:
+        thumbs = s.scalars(select(schema.ThumbVote)).all()
+        ab = s.scalars(select(schema.ABVote)).all()
+        recordings = s.scalars(select(schema.Recording)).all()
+        assert [(t.summary_id, t.value) for t in thumbs] == [(summary_id, -1)]  # replaced, not added
+        assert [(v.left_summary_id, v.right_summary_id, v.choice) for v in ab] == [(left, right, "right")]
+        voter = thumbs[0].voter
+        assert voter.startswith("browser:") and ab[0].voter == voter
+        assert [(r.original_name, r.uploader) for r in recordings] == [("standup.wav", voter)]
+
+
+@pytest.mark.real
+def test_the_api_summarizes_and_votes_like_the_page(app, tmp_path):
+    url, settings = app
+    wav = synthesize("The roof repair is booked for June, and Maria pays the invoice.", tmp_path / "roof.wav")
+    api = Client(url, verbose=False)
+    client_id = os.urandom(8).hex()
+    done = api.predict(handle_file(str(wav)), "", client_id, api_name="/summarize")
+    assert "june" in done["transcript"]["text"].lower() and done["system"] == "cascade"
+    pair = api.predict(handle_file(str(wav)), "When is the roof repaired?", client_id, api_name="/compare")
+    left, right = pair["left"]["summary_id"], pair["right"]["summary_id"]
+    assert pair["left"]["transcript_id"] == done["transcript_id"]  # the same recording, not transcribed again
+    api.predict(left, right, "both_bad", client_id, api_name="/ab_vote")
+    with session_scope(settings.db_url) as s:
+        vote = s.scalars(select(schema.ABVote).where(schema.ABVote.voter == f"client:{client_id}")).one()
+        assert (vote.left_summary_id, vote.right_summary_id, vote.choice) == (left, right, "both_bad")
+
+
+def test_an_oversized_upload_is_refused_in_the_page(tmp_path):
+    env = speechsum_env(tmp_path) | {"SPEECHSUM_MAX_UPLOAD_MB": "0.05"}
+    big = synthesize("This recording is longer than the tiny upload limit allows.", tmp_path / "big.wav")
+    with running_app(env) as url, browsing(url) as page:
+        page.locator("#audio input[type=file]").set_input_files(str(big))
+        expect(page.get_by_text('File(s) exceed the maximum allowed size of 51.2 Kb: "big.wav"')).to_be_visible()
+        page.locator("#summarize").click()
+        expect(page.get_by_text("Upload or record a recording first.")).to_be_visible()
+        assert not (tmp_path / "data" / "audio").exists()
