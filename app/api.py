@@ -10,6 +10,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import gradio as gr
@@ -28,7 +29,6 @@ from app.pipeline import (
     vote_thumb,
 )
 
-EXPORTS_DIR = Path(tempfile.gettempdir()) / "speechsum-exports"
 # One model run at a time: two at once only make both slower on a small CPU.
 MODELS = "models"
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -69,8 +69,14 @@ def original_name(audio: str | dict) -> str:
     return Path(audio_path(audio)).name
 
 
+@cache
+def _exports_dir() -> Path:
+    """This process's own folder for downloads: in the temp dir, where Gradio may serve files from."""
+    return Path(tempfile.mkdtemp(prefix="speechsum-exports-"))
+
+
 def export_file(result: Result, fmt: str) -> Path:
-    return exports.write(result, fmt, EXPORTS_DIR)
+    return exports.write(result, fmt, _exports_dir())
 
 
 def register(settings: Settings) -> None:

@@ -107,7 +107,8 @@ class SummaryPanel:
 
 
 def build(settings: Settings) -> gr.Blocks:
-    with gr.Blocks(title="speechsum", analytics_enabled=False) as page:
+    # Gradio keeps its own copy of every upload; recordings are stored in the data dir, so a day is plenty.
+    with gr.Blocks(title="speechsum", analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as page:
         browser = gr.BrowserState(None, storage_key="speechsum-browser-id", secret=web_secret(settings))
         gr.Markdown("# speechsum\nTurn a recording into a transcript and a summary, on this machine.")
         with gr.Tabs():
