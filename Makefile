@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test test-fast models install clean-venv
+.PHONY: serve test test-fast bench models install clean-venv
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: install
 # Unit tests only (tiny models built in the tests).
 test-fast: install
 	$(BIN)/python -m pytest -m "not real"
+
+# Every system on the default evaluation subset; writes bench/results/<date>-<name>.{json,md,png}.
+bench: models
+	$(BIN)/speechsum bench
 
 clean-venv:
 	rm -rf $(VENV)

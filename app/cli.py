@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from app.config import load_settings
 
@@ -89,6 +91,43 @@ def cmd_serve(args: argparse.Namespace) -> None:
     serve(load_settings(host=args.host, port=args.port))
 
 
+def _eval_config(args: argparse.Namespace):
+    from training.bench import BenchConfig
+
+    cfg = BenchConfig(items=args.items, seed=args.seed, part=args.part)
+    return dataclasses.replace(cfg, data=Path(args.data)) if args.data else cfg
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from training.bench import eval_subset, spoken
+    from training.evaluate import evaluate
+
+    if args.system.startswith("student"):
+        sys.exit("speechsum: error: the student system does not exist yet (it comes with the student issue)")
+    settings = load_settings(judge=args.judge)
+    items = eval_subset(_eval_config(args))
+    result = evaluate(settings, args.system, items, spoken(settings, items))
+    out = {"all": result.row(), "summarize": result.row(summarize_only=True),
+           "items": [dataclasses.asdict(i) for i in result.items]}
+    print(json.dumps(out, indent=2))
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from training.bench import run
+
+    cfg = dataclasses.replace(_eval_config(args), name=args.name)
+    report = run(load_settings(judge=args.judge), cfg)
+    print(f"wrote {cfg.out_dir}/{report['date']}-{cfg.name}.{{json,md,png}}")
+
+
+def _eval_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help="QMSum-style JSONL (default ../shared/data/qmsum_dev.jsonl)")
+    p.add_argument("--part", choices=["dev", "held_out"], default="held_out", help="which side of the fixed split")
+    p.add_argument("--items", type=int, default=50, help="how many items of that part")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and item order")
+    p.add_argument("--judge", help='score 0-10 with an LLM judge: "https://host/v1#model" or a local model')
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="speechsum", description="Transcribe and summarize recordings, offline.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -112,6 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="model cache").add_subparsers(dest="models_command", required=True)
     models.add_parser("prepare", help="build the offline model cache").set_defaults(func=cmd_models_prepare)
+
+    p = sub.add_parser("eval", help="score one system on human-referenced items (ROUGE, hallucination, speed)")
+    p.add_argument("--system", required=True, help="cascade, teacher-on-reference or student[:VERSION]")
+    _eval_arguments(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="every system + ASR WER; writes bench/results/<date>-<name>.{json,md,png}")
+    p.add_argument("--name", default="default")
+    _eval_arguments(p)
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("serve", help="start the web app")
     p.add_argument("--host")

@@ -1,0 +1,139 @@
+"""`make bench`: every system on the default subset plus ASR word error rate, as JSON, a table, a plot.
+
+Results go to bench/results/<date>-<name>.{json,md,png}. The human references themselves get a
+row too: their hallucination rate is the proxy's floor (people paraphrase and name speakers'
+roles, which the recording never says), so a system is judged against it rather than zero.
+"""
+
+from __future__ import annotations
+
+import json
+import dataclasses
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from app.config import Settings
+from training.evaluate import (
+    SYSTEMS,
+    EvalItem,
+    SystemResult,
+    asr_word_error_rate,
+    evaluate,
+    human_speech,
+    load_items,
+    speak,
+    split,
+)
+from training.metrics import hallucination
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class BenchConfig:
+    data: Path = REPO.parent / "shared" / "data" / "qmsum_dev.jsonl"
+    part: str = "held_out"
+    items: int = 50
+    seed: int = 0
+    systems: tuple[str, ...] = SYSTEMS
+    asr_models: tuple[str, ...] = ("tiny.en", "base")
+    name: str = "default"
+    out_dir: Path = REPO / "bench" / "results"
+
+
+def eval_subset(cfg: BenchConfig) -> list[EvalItem]:
+    items = load_items(cfg.data)
+    return split(items, cfg.seed)[cfg.part][: cfg.items]
+
+
+def spoken(settings: Settings, items: list[EvalItem]) -> list[Path]:
+    cache = settings.data_dir / "eval-audio"
+    return [speak(item, cache) for item in tqdm(items, desc="speaking transcripts (cached)", unit="item")]
+
+
+def human_row(items: list[EvalItem], summarize_only: bool) -> dict:
+    chosen = [i for i in items if i.is_summarize_query or not summarize_only]
+    rates = [hallucination(i.reference, i.spoken_text).rate for i in chosen]
+    return {"system": "human reference", "model_version": "", "items": len(chosen),
+            "hallucination": float(np.mean(rates)) if rates else 0.0,
+            "words": float(np.mean([len(i.reference.split()) for i in chosen])) if chosen else 0.0}
+
+
+def run(settings: Settings, cfg: BenchConfig) -> dict:
+    items = eval_subset(cfg)
+    audio = spoken(settings, items)
+    results: list[SystemResult] = [evaluate(settings, system, items, audio) for system in cfg.systems]
+    rows = {
+        subset: [human_row(items, subset == "summarize"), *(r.row(subset == "summarize") for r in results)]
+        for subset in ("all", "summarize")
+    }
+    pairs = human_speech()
+    asr = [asr_word_error_rate(dataclasses.replace(settings, asr_model=m), pairs) for m in cfg.asr_models]
+    report = {"date": date.today().isoformat(), "config": {k: str(v) for k, v in asdict(cfg).items()},
+              "audio_minutes": sum(i.audio_seconds for i in results[0].items) / 60 if results else 0.0,
+              "rows": rows, "asr": asr, "items": {r.system: [asdict(i) for i in r.items] for r in results}}
+    write(report, cfg)
+    return report
+
+
+def _cell(row: dict, key: str, fmt: str) -> str:
+    return format(row[key], fmt) if key in row else "–"
+
+
+def markdown(report: dict) -> str:
+    cfg = report["config"]
+    lines = [f"# Benchmark {report['date']} ({cfg['name']})", "",
+             f"{cfg['part']} part of {Path(cfg['data']).name}, seed {cfg['seed']}, greedy decoding; "
+             f"{report['audio_minutes']:.1f} min of TTS audio. ROUGE is F1 ×100 against the human answer; "
+             "hallucination is the share of summary numbers and content words the transcript lacks.", ""]
+    for subset, title in (("all", "All queries"), ("summarize", "\"Summarize ...\" queries")):
+        lines += [f"## {title}", "",
+                  "| system | items | ROUGE-1 | ROUGE-2 | ROUGE-L | hallucination | words | judge | s / audio min | peak MB |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for row in report["rows"][subset]:
+            rouge = [format(100 * row[k], ".1f") if k in row else "–" for k in ("rouge1", "rouge2", "rougeL")]
+            lines.append(f"| {row['system']} | {row['items']} | {' | '.join(rouge)} | "
+                         f"{100 * row['hallucination']:.1f}% | {row['words']:.0f} | {_cell(row, 'judge', '.1f')} | "
+                         f"{_cell(row, 's_per_audio_min', '.1f')} | {_cell(row, 'peak_mb', '.0f')} |")
+        lines.append("")
+    lines += ["## ASR word error rate (pocketsphinx-testdata, real human speech)", "",
+              "| model | clips | WER | real-time factor |", "|---|---|---|---|"]
+    lines += [f"| {a['model_version']} | {a['clips']} | {100 * a['wer']:.1f}% | {a['rtf']:.2f} |" for a in report["asr"]]
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict, path: Path) -> None:
+    """ROUGE-L and hallucination per system (and, once students exist, per training stage)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in report["rows"]["all"] if "rougeL" in r]
+    names = [r["system"] for r in rows]
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(1.8 * len(rows) + 3, 4))
+    ax.bar(x - 0.2, [100 * r["rougeL"] for r in rows], 0.4, label="ROUGE-L (higher is better)")
+    ax.bar(x + 0.2, [100 * r["hallucination"] for r in rows], 0.4, label="hallucination % (lower is better)")
+    human = next(r for r in report["rows"]["all"] if r["system"] == "human reference")
+    ax.axhline(100 * human["hallucination"], color="grey", linestyle="--", linewidth=1,
+               label="hallucination % of the human answers")
+    ax.set_xticks(x, names)
+    ax.set_title(f"speechsum benchmark {report['date']}: systems and stages")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write(report: dict, cfg: BenchConfig) -> Path:
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    stem = cfg.out_dir / f"{report['date']}-{cfg.name}"
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=1))
+    stem.with_suffix(".md").write_text(markdown(report))
+    plot(report, stem.with_suffix(".png"))
+    return stem
