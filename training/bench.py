@@ -116,7 +116,7 @@ def plot(report: dict, path: Path) -> None:
     rows = [r for r in report["rows"]["all"] if "rougeL" in r]
     names = [r["system"] for r in rows]
     x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(1.8 * len(rows) + 3, 4))
+    fig, ax = plt.subplots(figsize=(1.8 * len(rows) + 3, 4.5))
     ax.bar(x - 0.2, [100 * r["rougeL"] for r in rows], 0.4, label="ROUGE-L (higher is better)")
     ax.bar(x + 0.2, [100 * r["hallucination"] for r in rows], 0.4, label="hallucination % (lower is better)")
     human = next(r for r in report["rows"]["all"] if r["system"] == "human reference")
@@ -124,7 +124,7 @@ def plot(report: dict, path: Path) -> None:
                label="hallucination % of the human answers")
     ax.set_xticks(x, names)
     ax.set_title(f"speechsum benchmark {report['date']}: systems and stages")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
