@@ -121,3 +121,28 @@ def resolve_llm(name: str, cache_dir: Path) -> ModelSource:
         path = Path(name).expanduser().resolve()
         return ModelSource(name, str(path), f"llm:{path}")
     return ModelSource(name, name, f"llm:{name}")
+
+
+def _convert_whisper_encoder(ct2_dir: Path) -> Callable[[Path], None]:
+    def build(out: Path) -> None:
+        from safetensors.torch import save_file
+        from transformers import WhisperConfig
+
+        from models.ct2 import read_variables, whisper_encoder_state
+
+        state, dims = whisper_encoder_state(read_variables(ct2_dir / "model.bin"))
+        WhisperConfig(**dims).save_pretrained(out)
+        save_file(state, out / "encoder.safetensors")
+        (out / "source.json").write_text(json.dumps({"ct2": str(ct2_dir)}))
+
+    return build
+
+
+def resolve_audio_encoder(name: str, cache_dir: Path) -> ModelSource:
+    """A PyTorch Whisper encoder for the student: "base" / "tiny.en" are converted once from the
+    packaged CTranslate2 weights; anything else is a transformers Whisper dir or hub id."""
+    if name in ("base", "tiny.en"):
+        ct2 = resolve_asr(name, cache_dir)
+        path = _build_once(cache_dir / f"whisper-{name}-encoder", _convert_whisper_encoder(Path(ct2.path)))
+        return ModelSource(name, str(path), ct2.version.replace("whisper-", "whisper-encoder-", 1))
+    return ModelSource(name, name, f"whisper-encoder:{name}")
