@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import torch
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from models.asr import Segment, Transcript
 from models.llm import ChatLM, Decoding
 from models.summarizer import CascadeSummarizer, chunk_segments, key_points
+from tests.conftest import tiny_chat_lm
 
 MEETING = [
     Segment(0.0, 2.0, "Good morning everyone."),
@@ -19,25 +17,13 @@ MEETING = [
     Segment(12.0, 15.0, "The weather was nice and people liked the coffee machine."),
     Segment(15.0, 19.0, "Priya will investigate the slow login page of the mobile app."),
 ]
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|im_start|> {{ m['role'] }} {{ m['content'] }} <|im_end|> {% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|> assistant {% endif %}"
-)
 
 
 @pytest.fixture(scope="module")
 def tiny_llm() -> ChatLM:
     corpus = [s.text for s in MEETING] + ["Summarize the following text in three sentences, focusing on this question:"]
-    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["<unk>", "<pad>", "<|im_start|>", "<|im_end|>"]))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="<|im_end|>")
-    tokenizer.chat_template = CHAT_TEMPLATE
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    return ChatLM(LlamaForCausalLM(config).eval(), tokenizer, version="tiny-test")
+    model, tokenizer = tiny_chat_lm(corpus)
+    return ChatLM(model, tokenizer, version="tiny-test")
 
 
 @pytest.fixture

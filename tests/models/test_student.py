@@ -1,0 +1,132 @@
+"""The student on tiny random-weight parts built here: shapes, masks, trainable set, log-probs, checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import WhisperConfig
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+from models.llm import Decoding
+from models.student import (
+    SAMPLE_RATE,
+    AudioEncoder,
+    Projector,
+    Student,
+    StudentConfig,
+    StudentError,
+    instruction,
+    with_lora,
+)
+from tests.conftest import tiny_chat_lm
+
+CONFIG = StudentConfig(stack=4, projector_hidden=24, lora_r=4, lora_alpha=8, lora_dropout=0.0,
+                       lora_targets=("q_proj", "v_proj"))
+WORDS = ["Transcribe the audio.", "Summarize the recording in three sentences.", "the budget is approved", "user"]
+
+
+def tiny_student(seed: int = 0) -> Student:
+    torch.manual_seed(seed)
+    whisper = WhisperConfig(d_model=16, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=32,
+                            num_mel_bins=80, max_source_positions=1500)
+    encoder = AudioEncoder(WhisperEncoder(whisper).eval(), 80)
+    lm, tokenizer = tiny_chat_lm(WORDS, seed=seed)
+    torch.manual_seed(seed + 1)
+    projector = Projector(16, CONFIG.stack, CONFIG.projector_hidden, lm.config.hidden_size)
+    return Student(CONFIG, encoder, projector, with_lora(lm, CONFIG), tokenizer, {"encoder": "tiny", "llm": "tiny"})
+
+
+def noise(seconds: float, seed: int = 0) -> np.ndarray:
+    return (0.1 * np.random.default_rng(seed).standard_normal(int(seconds * SAMPLE_RATE))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def student() -> Student:
+    return tiny_student()
+
+
+def test_projector_stacks_frames_and_pads_the_tail():
+    projector = Projector(8, 4, 16, 12)
+    assert projector(torch.randn(12, 8)).shape == (3, 12)
+    assert projector(torch.randn(13, 8)).shape == (4, 12)
+
+
+@pytest.mark.parametrize(("seconds", "frames"), [(1.0, 50), (7.3, 365), (35.0, 1750)])
+def test_encoder_gives_50_frames_a_second_and_windows_long_audio(student, seconds, frames):
+    assert student.encoder.encode(noise(seconds)).shape == (frames, 16)
+
+
+def test_batch_left_pads_and_puts_the_audio_where_the_placeholder_was(student):
+    audio = [student.audio_embeddings(noise(s)) for s in (1.0, 3.0)]  # 13 and 38 positions
+    texts = [instruction(None), instruction("What about the budget?")]
+    embeds, mask, ids = student.batch(audio, texts)
+    assert [a.shape[0] for a in audio] == [13, 38]
+    assert embeds.shape[:2] == mask.shape == ids.shape
+    lengths = mask.sum(-1).tolist()
+    assert lengths == [len(student.prompt_ids(t, a.shape[0])) for t, a in zip(texts, audio)]
+    for row, emb in enumerate(audio):
+        assert mask[row, : mask.shape[1] - lengths[row]].sum() == 0  # padding on the left only
+        placed = (embeds[row] - emb[0]).abs().sum(-1) < 1e-6
+        start = int(placed.nonzero()[0])
+        assert torch.allclose(embeds[row, start : start + emb.shape[0]], emb)
+
+
+def test_only_projector_and_lora_parameters_train(student):
+    trainable = {name for name, p in student.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith("projector.") or "lora_" in n for n in trainable)
+    assert any("lora_" in n for n in trainable) and any(n.startswith("projector.") for n in trainable)
+
+
+def test_continuation_logprobs_match_a_manual_computation_from_logits(student):
+    audio = [student.audio_embeddings(noise(s, seed=i)) for i, s in enumerate((1.0, 2.0))]
+    texts = [instruction(None), instruction("the budget")]
+    conts = [student.tokenizer("the budget is approved")["input_ids"], student.tokenizer("user")["input_ids"]]
+    values, mask = student.continuation_logprobs(audio, texts, conts)
+    for row in range(2):  # each alone, unpadded, straight from the logits
+        embeds, _, ids = student.batch([audio[row]], [texts[row]], [conts[row]])
+        logp = torch.log_softmax(student.lm(inputs_embeds=embeds).logits[0], -1)
+        n = len(conts[row])
+        manual = [logp[ids.shape[1] - n - 1 + i, t] for i, t in enumerate(conts[row])]
+        assert mask[row].sum() == n
+        assert torch.allclose(values[row, -n:], torch.stack(manual), atol=1e-5)
+
+
+def test_generated_logprobs_are_the_models_own_scores(student):
+    audio = noise(2.0)
+    (out,) = student.generate([audio], [instruction(None)], Decoding(max_new_tokens=6, repetition_penalty=1.0))
+    assert 0 < len(out.token_ids) <= 6 and len(out.logprobs) == len(out.token_ids)
+    values, _ = student.continuation_logprobs([student.audio_embeddings(audio)], [instruction(None)], [out.token_ids])
+    assert np.allclose(values[0].tolist(), out.logprobs, atol=1e-4)
+
+
+def test_sampling_with_a_seed_is_reproducible(student):
+    sample = Decoding(max_new_tokens=8, do_sample=True, temperature=1.0, seed=3)
+    first, again = (student.generate([noise(1.0)], [instruction(None)], sample)[0] for _ in range(2))
+    assert first.token_ids == again.token_ids
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
+    trained = tiny_student()
+    with torch.no_grad():  # as if trained: projector and adapters away from their initial values
+        for p in trained.trainable_parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    checkpoint = trained.save(tmp_path / "ckpt")
+    assert sorted(p.name for p in checkpoint.iterdir()) == ["adapter", "config.json", "manifest.json",
+                                                            "projector.safetensors"]
+    restored = tiny_student().load_weights(checkpoint)
+    audio = [trained.audio_embeddings(noise(1.5))]
+    cont = [trained.tokenizer("the budget is approved")["input_ids"]]
+    before = trained.continuation_logprobs(audio, [instruction(None)], cont)[0]
+    after = restored.continuation_logprobs([restored.audio_embeddings(noise(1.5))], [instruction(None)], cont)[0]
+    assert torch.equal(before, after)
+    fresh = tiny_student().continuation_logprobs([tiny_student().audio_embeddings(noise(1.5))], [instruction(None)], cont)[0]
+    assert not torch.equal(before, fresh)  # the round trip carried the trained weights, not the seed
+
+
+def test_a_checkpoint_of_other_base_weights_is_refused(tmp_path):
+    checkpoint = tiny_student().save(tmp_path / "ckpt")
+    other = tiny_student()
+    other.bases = {"encoder": "tiny", "llm": "another"}
+    with pytest.raises(StudentError, match="trained on other base weights"):
+        other.load_weights(checkpoint)
