@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test test-fast bench models install clean-venv
+.PHONY: serve test test-fast bench bench-align models install clean-venv
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test-fast: install
 # Every system on the default evaluation subset; writes bench/results/<date>-<name>.{json,md,png}.
 bench: models
 	$(BIN)/speechsum bench
+
+# Stage 0 of the student: align on 2,000 TTS utterances (~1 h on 2 cores), report held-out WER.
+bench-align: models
+	$(BIN)/speechsum train align --items 2000
 
 clean-venv:
 	rm -rf $(VENV)

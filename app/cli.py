@@ -120,6 +120,16 @@ def cmd_bench(args: argparse.Namespace) -> None:
     print(f"wrote {cfg.out_dir}/{report['date']}-{cfg.name}.{{json,md,png}}")
 
 
+def cmd_train_align(args: argparse.Namespace) -> None:
+    from training.align import AlignConfig, align, write_report
+
+    cfg = AlignConfig(items=args.items, held_out=args.held_out, max_minutes=args.minutes,
+                      batch_size=args.batch_size, lr=args.lr)
+    report = align(load_settings(), cfg)
+    stem = write_report(report, Path(args.report_dir))
+    print(f"checkpoint: {report['checkpoint']}\nheld-out WER: {100 * report['wer']:.1f}%\nreport: {stem}.{{json,md,png}}")
+
+
 def _eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="QMSum-style JSONL (default ../shared/data/qmsum_dev.jsonl)")
     p.add_argument("--part", choices=["dev", "held_out"], default="held_out", help="which side of the fixed split")
@@ -161,6 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="default")
     _eval_arguments(p)
     p.set_defaults(func=cmd_bench)
+
+    train = sub.add_parser("train", help="training stages").add_subparsers(dest="train_command", required=True)
+    p = train.add_parser("align", help="stage 0: teach the student to hear by transcribing TTS speech")
+    p.add_argument("--items", type=int, default=2000, help="training utterances")
+    p.add_argument("--held-out", type=int, default=100, help="test utterances, of texts not trained on")
+    p.add_argument("--minutes", type=float, default=45.0, help="training time budget")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--report-dir", default="bench/results", help="where the WER and loss curve go")
+    p.set_defaults(func=cmd_train_align)
 
     p = sub.add_parser("serve", help="start the web app")
     p.add_argument("--host")

@@ -41,7 +41,7 @@ def instruction(query: str | None) -> str:
 class StudentConfig:
     encoder: str = "base"  # "base" / "tiny.en" (packaged), or a transformers Whisper dir or hub id
     llm: str = "smollm2-135m-instruct"  # the packaged LM, a local dir or a hub id
-    stack: int = 4  # encoder frames per LM position: 50 frames/s -> 12.5 positions/s
+    stack: int = 8  # encoder frames per LM position: 50 frames/s -> 6.25 positions/s (as Ultravox)
     projector_hidden: int = 1024
     lora_r: int = 16
     lora_alpha: int = 32
@@ -148,7 +148,9 @@ class Student(nn.Module):
 
     def prompt_ids(self, text: str, n_audio: int) -> list[int]:
         """The chat prompt with `n_audio` placeholder tokens where the audio goes."""
-        messages = [{"role": "user", "content": f"{AUDIO}\n{text}"}]
+        # An empty system turn: chat templates that add a default system prompt (SmolLM2's does)
+        # would otherwise spend ~25 positions of every example on it.
+        messages = [{"role": "system", "content": ""}, {"role": "user", "content": f"{AUDIO}\n{text}"}]
         rendered = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         before, after = rendered.split(AUDIO)
         encode = lambda s: self.tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
@@ -179,18 +181,26 @@ class Student(nn.Module):
         """Per-token log-probs of each continuation given audio + prompt: (B, L) values and a (B, L) mask."""
         embeds, mask, ids = self.batch(audio_embeds, texts, continuations)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding must not shift positions
-        logits = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).logits
         length = max(map(len, continuations))
-        # The last `length` positions hold the continuations (right-aligned by the left padding).
-        logp = torch.log_softmax(logits[:, -length - 1 : -1].float(), dim=-1)
+        # The continuations are right-aligned (left padding), so only the last positions need logits.
+        logits = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
+                         logits_to_keep=length + 1).logits
+        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
         targets = ids[:, -length:]
         values = logp.gather(-1, targets[..., None])[..., 0]
         cmask = torch.tensor([[0] * (length - len(c)) + [1] * len(c) for c in continuations], device=self.device)
         return values * cmask, cmask
 
-    @torch.no_grad()
     def generate(self, audio: list[np.ndarray], texts: list[str], decoding: Decoding = Decoding()) -> list[Generated]:
-        embeds, mask, _ = self.batch([self.audio_embeddings(a) for a in audio], texts)
+        with torch.no_grad():
+            embeddings = [self.audio_embeddings(a) for a in audio]
+        return self.generate_from_embeddings(embeddings, texts, decoding)
+
+    @torch.no_grad()
+    def generate_from_embeddings(
+        self, audio_embeds: list[torch.Tensor], texts: list[str], decoding: Decoding = Decoding()
+    ) -> list[Generated]:
+        embeds, mask, _ = self.batch(audio_embeds, texts)
         if decoding.seed is not None:
             torch.manual_seed(decoding.seed)
         sampling = dict(temperature=decoding.temperature, top_p=decoding.top_p) if decoding.do_sample else {}

@@ -1,0 +1,60 @@
+"""Alignment pieces alone: the loss, the schedule, the texts and voices, and that a few steps learn."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from training.align import AlignConfig, lr_at, nll_loss, train_step
+from training.data import VOICES, Utterance, clean_sentences, utterances
+from training.evaluate import EvalItem
+from tests.models.test_student import tiny_student
+
+
+def test_nll_loss_averages_only_real_tokens():
+    logprobs = torch.tensor([[-1.0, -2.0, -9.0], [-3.0, -9.0, -9.0]])
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
+    assert nll_loss(logprobs, mask).item() == pytest.approx(2.0)
+
+
+def test_learning_rate_warms_up_then_decays_to_a_tenth():
+    cfg = AlignConfig(lr=1e-3, warmup_steps=10)
+    assert lr_at(0, 100, cfg) == pytest.approx(1e-4)
+    assert lr_at(9, 100, cfg) == pytest.approx(1e-3)
+    assert lr_at(100, 100, cfg) == pytest.approx(1e-4)
+    assert lr_at(50, 100, cfg) < lr_at(20, 100, cfg)
+
+
+def test_clean_sentences_drop_fillers_short_and_duplicate_ones():
+    item = EvalItem("x", "q", "A: Um so we uh need a cheaper remote control for the market. Yeah.\n"
+                    "B: We need a cheaper remote control for the market. 1 2 3 4 5 6 7 8", "r")
+    assert clean_sentences([item]) == ["So we need a cheaper remote control for the market.",
+                                       "We need a cheaper remote control for the market."]
+
+
+def test_utterances_cover_every_text_before_repeating_with_varied_voices():
+    texts = [f"sentence number {i} is here" for i in range(5)]
+    utts = utterances(texts, 12, seed=0)
+    assert sorted(u.text for u in utts[:5]) == sorted(texts)
+    assert all((u.engine, u.voice, u.speed) in VOICES for u in utts)
+    assert len({(u.engine, u.voice, u.speed) for u in utts}) > 3
+    assert Utterance("a", "piper", None, 1.0).key != Utterance("a", "piper", None, 1.2).key
+
+
+def test_a_few_steps_on_one_example_lower_its_loss_through_projector_and_lora():
+    student = tiny_student()
+    student.train()
+    frames = [torch.randn(60, 16)]
+    params = student.trainable_parameters()
+    before = {n: p.detach().clone() for n, p in student.named_parameters() if p.requires_grad}
+    optimizer = torch.optim.AdamW(params, lr=3e-2)
+    losses = []
+    for _ in range(25):
+        loss = train_step(student, frames, ["the budget is approved"])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 0.25 and losses[-1] == min(losses)
+    changed = {n for n, p in student.named_parameters() if p.requires_grad and not torch.equal(p, before[n])}
+    assert any(n.startswith("projector.") for n in changed) and any("lora_B" in n for n in changed)

@@ -1,0 +1,94 @@
+"""Synthetic speech for training: sentences from meeting transcripts, spoken by several TTS voices.
+
+Alignment (stage 0) needs (audio, text) pairs. The texts are sentences of the QMSum transcripts;
+training takes them from the evaluation's dev part and testing from its held-out part, so the
+student is tested on texts it never heard. Audio and encoder frames are cached on disk by content
+hash, so later epochs and later runs never re-run TTS or the encoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from models.grounding import sentences
+from training.evaluate import EvalItem
+
+# (engine, voice, speed): a spread of voices and speaking rates.
+VOICES = (
+    ("piper", None, 1.0), ("piper", None, 0.85), ("piper", None, 1.2),
+    ("espeak", "en-us", 1.0), ("espeak", "en-gb", 0.9), ("espeak", "en-us+f3", 1.1),
+    ("espeak", "en-gb-scotland", 1.0), ("espeak", "en-029", 0.95),
+)
+_FILLERS = re.compile(r"\b(?:um+|uh+|hmm+|mm-hmm|erm|uh-huh)\b,?\s*", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    text: str
+    engine: str
+    voice: str | None
+    speed: float
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(repr((self.text, self.engine, self.voice, self.speed)).encode()).hexdigest()[:24]
+
+
+def clean_sentences(items: list[EvalItem], min_words: int = 6, max_words: int = 20) -> list[str]:
+    """Distinct sentences of the items' speech, without fillers, of a speakable length."""
+    seen: dict[str, None] = {}
+    for item in items:
+        for sentence in sentences(item.spoken_text):
+            text = " ".join(_FILLERS.sub("", sentence).split())
+            words = text.split()
+            if min_words <= len(words) <= max_words and sum(c.isalpha() for c in text) > 0.7 * len(text):
+                seen.setdefault(text[0].upper() + text[1:], None)
+    return list(seen)
+
+
+def utterances(texts: list[str], n: int, seed: int = 0) -> list[Utterance]:
+    """`n` utterances: every text once before any repeats, each time with another voice and speed."""
+    rng = random.Random(seed)
+    order = texts[:]
+    rng.shuffle(order)
+    return [Utterance(order[i % len(order)], *VOICES[rng.randrange(len(VOICES))]) for i in range(n)]
+
+
+def speak_all(batch: list[Utterance], cache_dir: Path) -> list[Path]:
+    from training.tts import synthesize
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for u in tqdm(batch, desc="speaking (cached)", unit="utt"):
+        path = cache_dir / f"{u.key}.wav"
+        if not path.exists():
+            partial = cache_dir / f"{u.key}.partial.wav"
+            synthesize(u.text, partial, engine=u.engine, speed=u.speed, vary=True, voice=u.voice)
+            partial.rename(path)
+        paths.append(path)
+    return paths
+
+
+def encoder_frames(encoder, wavs: list[Path], cache_dir: Path, tag: str) -> list[torch.Tensor]:
+    """The frozen encoder's frames of each file (float16 on disk), computed once per encoder `tag`."""
+    import numpy as np
+
+    from storage.files import decode
+
+    cache_dir = cache_dir / hashlib.sha256(tag.encode()).hexdigest()[:12]
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    frames = []
+    for wav in tqdm(wavs, desc="encoding audio (cached)", unit="utt"):
+        path = cache_dir / f"{wav.stem}.pt"
+        if not path.exists():
+            with torch.no_grad():
+                torch.save(encoder.encode(np.concatenate(list(decode(wav)))).half(), path)
+        frames.append(torch.load(path).float())
+    return frames
