@@ -32,6 +32,14 @@ from app.pipeline import (
 # One model run at a time: two at once only make both slower on a small CPU.
 MODELS = "models"
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+# What an A/B comparison pits against what.
+PAIRS = {"samples": ("cascade", "cascade"), "student-vs-cascade": ("student", "cascade")}
+
+
+def systems_of(pair: str) -> tuple[str, str]:
+    if pair not in PAIRS:
+        raise gr.Error(f"unknown pair {pair!r}; choose one of {', '.join(PAIRS)}")
+    return PAIRS[pair]
 
 
 def owner(request: gr.Request | None, browser_id: str | None = None, client_id: str | None = None) -> str:
@@ -82,17 +90,20 @@ def export_file(result: Result, fmt: str) -> Path:
 def register(settings: Settings) -> None:
     """Adds the endpoints to the Blocks being built (call inside `with gr.Blocks()`)."""
 
-    def summarize(audio: FileData, query: str = "", client_id: str = "", request: gr.Request = None) -> dict:
-        """Transcribes and summarizes a recording; answers the focus question `query` if given."""
+    def summarize(audio: FileData, query: str = "", client_id: str = "", system: str = "cascade",
+                  request: gr.Request = None) -> dict:
+        """Transcribes and summarizes a recording (system: cascade or student); answers `query` if given."""
         with shown_to_user():
-            result = summarize_file(settings, audio_path(audio), query=query or None,
+            result = summarize_file(settings, audio_path(audio), query=query or None, system=system,
                                     original_name=original_name(audio), uploader=owner(request, client_id=client_id))
         return result.as_dict()
 
-    def compare(audio: FileData, query: str = "", client_id: str = "", request: gr.Request = None) -> dict:
-        """Two candidate summaries of a recording, as `left` and `right`, for an A/B vote."""
+    def compare(audio: FileData, query: str = "", client_id: str = "", pair: str = "samples",
+                request: gr.Request = None) -> dict:
+        """Two candidate summaries of a recording, as `left` and `right`, for an A/B vote; `pair` is
+        "samples" (two cascade samples) or "student-vs-cascade"."""
         with shown_to_user():
-            left, right = compare_file(settings, audio_path(audio), query=query or None,
+            left, right = compare_file(settings, audio_path(audio), query=query or None, systems=systems_of(pair),
                                        original_name=original_name(audio), uploader=owner(request, client_id=client_id))
         return {"left": left.as_dict(), "right": right.as_dict()}
 

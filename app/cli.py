@@ -56,9 +56,9 @@ def cmd_transcribe(args: argparse.Namespace) -> None:
 def cmd_summarize(args: argparse.Namespace) -> None:
     from app.pipeline import summarize_file
 
-    settings = load_settings(asr_model=args.asr_model, llm_model=args.llm_model)
+    settings = load_settings(asr_model=args.asr_model, llm_model=args.llm_model, student=args.student)
     with _progress_bar("working") as progress:
-        result = summarize_file(settings, args.file, query=args.query, progress=progress)
+        result = summarize_file(settings, args.file, query=args.query, progress=progress, system=args.system)
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
         return
@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--asr-model", help="base, tiny.en, a CTranslate2 dir or a hub id")
     p.add_argument("--llm-model", help="smollm2-135m-instruct, a local model dir or a hub id")
+    p.add_argument("--system", choices=["cascade", "student"], default="cascade",
+                   help="cascade: Whisper transcript -> LLM; student: the speech LLM hears the audio")
+    p.add_argument("--student", help="student checkpoint dir (default: the newest one trained)")
     p.set_defaults(func=cmd_summarize)
 
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)

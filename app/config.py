@@ -43,6 +43,8 @@ class Settings:
     # Optional login for the web page, "alice:secret,bob:other". Empty: no login; votes and
     # history then belong to the browser that made them.
     users: str = ""
+    # The student checkpoint to serve; empty: the newest under <data_dir>/students.
+    student: str = ""
     # Optional evaluation judge (off when empty): an OpenAI-compatible "https://host/v1#model",
     # or a local model dir / hub id / "smollm2-135m-instruct".
     judge: str = ""

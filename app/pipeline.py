@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import select
 
 from app.config import Settings
 from models.asr import NoSpeechError, Segment, SpeechRecognizer, Transcript
 from models.llm import ChatLM, Decoding
 from models.sources import ModelSource, ModelSourceError, resolve_asr, resolve_llm
-from models.summarizer import CascadeSummarizer, Summary
+from models.student import Student, StudentError, load_student
+from models.summarizer import CascadeSummarizer, StudentSummarizer, Summary
 from storage import schema
 from storage.db import session_scope, upgrade
 from storage.files import AudioError, decode, inspect_audio, store_audio
@@ -32,7 +34,7 @@ from storage.votes import VoteError, record_ab, record_thumb
 Progress = Callable[[float, str], None]
 
 # Errors whose message is meant for the user: the shells show it and carry on.
-USER_ERRORS = (AudioError, NoSpeechError, ModelSourceError, NotFound, VoteError)
+USER_ERRORS = (AudioError, NoSpeechError, ModelSourceError, NotFound, VoteError, StudentError)
 
 
 @dataclass
@@ -92,6 +94,27 @@ def load_recognizer(settings: Settings) -> SpeechRecognizer:
 def load_summarizer(settings: Settings) -> CascadeSummarizer:
     llm = _chat_lm(resolve_llm(settings.llm_model, settings.models_dir), settings.device)
     return CascadeSummarizer(llm, chunk_tokens=settings.chunk_tokens, n_key_points=settings.key_points)
+
+
+def student_checkpoint(settings: Settings) -> Path:
+    """The configured student checkpoint, else the newest one under <data dir>/students."""
+    if settings.student:
+        return Path(settings.student).expanduser()
+    found = sorted((settings.data_dir / "students").glob("*/manifest.json"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise StudentError("there is no student checkpoint yet: train one with `speechsum train align`")
+    return found[-1].parent
+
+
+@lru_cache(maxsize=1)
+def _student(checkpoint: str, models_dir: Path, device: str) -> Student:
+    return load_student(checkpoint, models_dir, device)
+
+
+def load_student_summarizer(settings: Settings) -> StudentSummarizer:
+    checkpoint = student_checkpoint(settings)
+    student = _student(str(checkpoint), settings.models_dir, settings.device)
+    return StudentSummarizer(student, f"student:{checkpoint.name}", n_key_points=settings.key_points)
 
 
 def prepare_models(settings: Settings) -> list[ModelSource]:
@@ -172,11 +195,15 @@ def summarize_file(
     uploader: str = "cli",
     decoding: Decoding | None = None,
     progress: Progress | None = None,
+    system: str = "cascade",
 ) -> Result:
-    """Transcribes (or reuses the transcript), summarizes with the cascade, and stores the summary."""
+    """Transcribes (or reuses the transcript), summarizes with `system`, and stores the summary.
+
+    The student hears the audio itself; the transcript is still made, for the page's transcript
+    view, the key points and the grounding check."""
     result = transcribe_file(settings, path, original_name, uploader, _scaled(progress, 0.0, 0.5))
     decoding = decoding or Decoding(max_new_tokens=settings.summary_max_tokens)
-    return _summarize(settings, result, query, decoding, _scaled(progress, 0.5, 1.0))
+    return _summarize(settings, result, path, system, query, decoding, _scaled(progress, 0.5, 1.0))
 
 
 def compare_file(
@@ -186,33 +213,43 @@ def compare_file(
     original_name: str | None = None,
     uploader: str = "cli",
     progress: Progress | None = None,
+    systems: tuple[str, str] = ("cascade", "cascade"),
 ) -> tuple[Result, Result]:
     """Two candidate summaries of one recording for an A/B vote, in random left/right order.
 
-    For now the candidates are two sampled decodings of the cascade, each with its own seed (stored
-    with the summary, so either can be reproduced).
+    Two of the same system are two sampled decodings, each with its own seed (stored with the
+    summary, so either can be reproduced); two different systems each decode greedily.
     """
     result = transcribe_file(settings, path, original_name, uploader, _scaled(progress, 0.0, 0.4))
+    sampled = systems[0] == systems[1]
     seeds = random.sample(range(2**31), 2)
     pair = [
         _summarize(
-            settings, result, query,
-            Decoding(max_new_tokens=settings.summary_max_tokens, do_sample=True, temperature=0.8, seed=seed),
+            settings, result, path, system, query,
+            Decoding(max_new_tokens=settings.summary_max_tokens, do_sample=sampled, temperature=0.8, seed=seed),
             _scaled(progress, 0.4 + 0.3 * i, 0.7 + 0.3 * i),
         )
-        for i, seed in enumerate(seeds)
+        for i, (system, seed) in enumerate(zip(systems, seeds, strict=True))
     ]
     random.shuffle(pair)
     return pair[0], pair[1]
 
 
 def _summarize(
-    settings: Settings, result: Result, query: str | None, decoding: Decoding, progress: Progress | None
+    settings: Settings, result: Result, path: str | Path, system: str, query: str | None, decoding: Decoding,
+    progress: Progress | None,
 ) -> Result:
-    summary = load_summarizer(settings).summarize(result.transcript, query, decoding, progress)
+    if system == "student":
+        audio = np.concatenate(list(decode(path)))
+        summary = load_student_summarizer(settings).summarize(audio, result.transcript, query, decoding, progress)
+    elif system == "cascade":
+        summary = load_summarizer(settings).summarize(result.transcript, query, decoding, progress)
+    else:
+        raise StudentError(f"unknown system {system!r}: cascade or student")
+    made_from = result.transcript_id if system == "cascade" else None  # the student hears the audio
     with session_scope(settings.db_url) as session:
         row = schema.Summary(
-            recording_id=result.recording_id, transcript_id=result.transcript_id, query=summary.query,
+            recording_id=result.recording_id, transcript_id=made_from, query=summary.query,
             text=summary.text, key_points=summary.key_points, system=summary.system,
             model_version=summary.model_version, decoding=summary.decoding, latency_s=summary.latency_s,
         )
@@ -225,7 +262,8 @@ def load_result(settings: Settings, summary_id: int, owner: str) -> Result:
     """A stored summary with its transcript, as it was when made; only its owner may read it."""
     with session_scope(settings.db_url) as session:
         row = owned_summary(session, summary_id, owner)
-        transcript = session.get(schema.Transcript, row.transcript_id) if row.transcript_id else None
+        transcript = session.get(schema.Transcript, row.transcript_id) if row.transcript_id else next(
+            iter(row.recording.transcripts), None)  # a student summary: show the recording's transcript
         summary = Summary(
             text=row.text, key_points=row.key_points, query=row.query, system=row.system,
             model_version=row.model_version, decoding=row.decoding, latency_s=row.latency_s,

@@ -15,7 +15,16 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402  (the analytics switch must be set before the import)
 
-from app.api import MODELS, audio_path, export_file, original_name, owner, register, shown_to_user  # noqa: E402
+from app.api import (  # noqa: E402
+    MODELS,
+    audio_path,
+    export_file,
+    original_name,
+    owner,
+    register,
+    shown_to_user,
+    systems_of,
+)
 from app.config import Settings  # noqa: E402
 from app.exports import FORMATS  # noqa: E402
 from app.pipeline import (  # noqa: E402
@@ -119,13 +128,20 @@ def build(settings: Settings) -> gr.Blocks:
                                          elem_id="audio")
                         query = gr.Textbox(label="Focus question (optional)", elem_id="query",
                                            placeholder="What did we decide about the budget?")
+                        system = gr.Radio([("Cascade (transcript → LLM)", "cascade"),
+                                           ("Student (hears the audio)", "student")],
+                                          value="cascade", label="System", elem_id="system")
                         go = gr.Button("Summarize", variant="primary", elem_id="summarize")
                     with gr.Column(scale=3):
                         current = SummaryPanel.build("current", "The summary appears here.")
             with gr.Tab("Compare (A/B)", id="compare"):
                 gr.Markdown("Two candidate summaries of the recording in the **Summarize** tab, in random order. "
                             "Which one is better? Your vote trains the next model.")
-                make_pair = gr.Button("Make two candidates", variant="primary", elem_id="make-pair")
+                with gr.Row():
+                    pair_kind = gr.Radio([("Two samples of the cascade", "samples"),
+                                          ("Student vs cascade", "student-vs-cascade")], value="samples",
+                                         label="Candidates", elem_id="pair-kind", scale=2)
+                    make_pair = gr.Button("Make two candidates", variant="primary", elem_id="make-pair", scale=1)
                 pair = gr.State(None)
                 with gr.Row():
                     left = gr.Markdown(elem_id="candidate-left", container=True)
@@ -145,18 +161,22 @@ def build(settings: Settings) -> gr.Blocks:
         def new_browser_id(browser_id: str | None) -> str:
             return browser_id or uuid.uuid4().hex
 
-        def summarize(audio_in, question: str, browser_id: str | None, request: gr.Request, progress=gr.Progress()):
+        def summarize(audio_in, question: str, chosen: str, browser_id: str | None, request: gr.Request,
+                      progress=gr.Progress()):
             with shown_to_user():
                 result = summarize_file(
                     settings, audio_path(audio_in), query=question or None, original_name=original_name(audio_in),
+                    system=chosen,
                     uploader=owner(request, browser_id), progress=lambda f, msg: progress(f, desc=msg),
                 )
             return current.values(result, None)
 
-        def candidates(audio_in, question: str, browser_id: str | None, request: gr.Request, progress=gr.Progress()):
+        def candidates(audio_in, question: str, kind: str, browser_id: str | None, request: gr.Request,
+                       progress=gr.Progress()):
             with shown_to_user():
                 a, b = compare_file(
                     settings, audio_path(audio_in), query=question or None, original_name=original_name(audio_in),
+                    systems=systems_of(kind),
                     uploader=owner(request, browser_id), progress=lambda f, msg: progress(f, desc=msg),
                 )
             enabled = [gr.Button(interactive=True) for _ in AB_BUTTONS]
@@ -184,9 +204,9 @@ def build(settings: Settings) -> gr.Blocks:
 
         private = dict(api_visibility="private")
         page.load(new_browser_id, [browser], [browser], **private)
-        go.click(summarize, [audio, query, browser], current.outputs, concurrency_id=MODELS, concurrency_limit=1,
+        go.click(summarize, [audio, query, system, browser], current.outputs, concurrency_id=MODELS, concurrency_limit=1,
                  **private)
-        make_pair.click(candidates, [audio, query, browser], [pair, left, right, ab_note, *ab_buttons],
+        make_pair.click(candidates, [audio, query, pair_kind, browser], [pair, left, right, ab_note, *ab_buttons],
                         concurrency_id=MODELS, concurrency_limit=1, **private)
         for button, (choice, _) in zip(ab_buttons, AB_BUTTONS, strict=True):
             button.click(ab_vote(choice), [pair, browser], [ab_note, *ab_buttons], **private)

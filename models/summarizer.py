@@ -1,10 +1,11 @@
-"""Summarizers: a transcript (or, later, audio) in, a short summary and key points out.
+"""Summarizers: a recording's transcript (cascade) or its audio (student) in, a summary and key points out.
 
-The cascade reads the ASR transcript with a text LLM:
+The student (models.student) hears the audio and writes the summary itself. The cascade reads the
+ASR transcript with a text LLM:
 - the summary is written by the LLM, with the user's focus question in the prompt when there is one;
   transcripts longer than `chunk_tokens` are summarized chunk by chunk, then the partial summaries
   are summarized again (map-reduce) until one summary remains;
-- sentences whose numbers or names never occur in the transcript are dropped (models.grounding):
+- for both systems, sentences whose numbers or names the transcript lacks are dropped (models.grounding):
   a 135M model sometimes invents a date or an amount, and a wrong fact is worse than a missing one;
 - key points are the most salient transcript sentences themselves, with their timestamps, so every
   key point can be checked against the recording.
@@ -19,9 +20,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from models.asr import Segment, Transcript
 from models.grounding import STOPWORDS, keep_supported, names, numbers, sentences
 from models.llm import ChatLM, Decoding
+from models.student import Student, instruction
 
 Progress = Callable[[float, str], None]
 
@@ -194,20 +198,54 @@ class CascadeSummarizer:
             merged = [Segment(0.0, 0.0, p) for p in partials if p]
             texts = chunk_segments(merged, self.chunk_tokens, self.llm.count_tokens) or [""]
             calls_expected = calls + len(texts)
-        summary, dropped = keep_supported(partials[0], transcript.text)
-        points = key_points(transcript.segments, self.n_key_points, query)
-        if not summary:
-            # Every generated sentence was unsupported: fall back to the transcript's own words.
-            summary = " ".join(p["text"] for p in points[:2])
         if progress:
             progress(1.0, "summarized")
-        return Summary(
-            text=summary,
-            key_points=points,
-            query=query,
-            system=self.system,
-            model_version=self.llm.version,
-            decoding=decoding.as_dict(),
-            latency_s=round(time.perf_counter() - started, 3),
-            dropped=dropped,
-        )
+        return grounded_summary(partials[0], transcript, query, self.n_key_points, self.system, self.llm.version,
+                                decoding, started)
+
+
+def grounded_summary(
+    generated: str, transcript: Transcript, query: str | None, n_key_points: int, system: str, model_version: str,
+    decoding: Decoding, started: float,
+) -> Summary:
+    """What every system returns: its text minus sentences with unsupported numbers or names, and
+    key points quoted from the transcript."""
+    summary, dropped = keep_supported(generated, transcript.text)
+    points = key_points(transcript.segments, n_key_points, query)
+    if not summary:
+        # Every generated sentence was unsupported: fall back to the transcript's own words.
+        summary = " ".join(p["text"] for p in points[:2])
+    return Summary(
+        text=summary,
+        key_points=points,
+        query=query,
+        system=system,
+        model_version=model_version,
+        decoding=decoding.as_dict(),
+        latency_s=round(time.perf_counter() - started, 3),
+        dropped=dropped,
+    )
+
+
+@dataclass
+class StudentSummarizer:
+    """The speech LLM: it hears the audio itself; the transcript only grounds it and gives key points."""
+
+    student: Student
+    version: str
+    n_key_points: int = 5
+    system: str = "student"
+
+    def summarize(
+        self, audio: np.ndarray, transcript: Transcript, query: str | None = None, decoding: Decoding = Decoding(),
+        progress: Progress | None = None,
+    ) -> Summary:
+        started = time.perf_counter()
+        query = (query or "").strip() or None
+        if progress:
+            progress(0.0, "summarizing from the audio")
+        (generated,) = self.student.generate([audio], [instruction(query)], decoding)
+        if progress:
+            progress(1.0, "summarized")
+        return grounded_summary(_complete_sentences(generated.text), transcript, query, self.n_key_points,
+                                self.system, self.version, decoding, started)

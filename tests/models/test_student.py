@@ -130,3 +130,20 @@ def test_a_checkpoint_of_other_base_weights_is_refused(tmp_path):
     other.bases = {"encoder": "tiny", "llm": "another"}
     with pytest.raises(StudentError, match="trained on other base weights"):
         other.load_weights(checkpoint)
+
+
+def test_student_summarizer_grounds_its_text_and_quotes_key_points(student, monkeypatch):
+    from models.asr import Segment, Transcript
+    from models.student import Generated
+    from models.summarizer import StudentSummarizer
+
+    said = "We approved the marketing budget. Sarah pays 900 dollars. Tom will call Maria."
+    monkeypatch.setattr(student, "generate", lambda audio, texts, decoding: [Generated(said, [1, 2], [-0.1, -0.2])])
+    transcript = Transcript([Segment(0.0, 3.0, "We approved the marketing budget for the new remote control."),
+                             Segment(3.0, 6.0, "Tom will call Maria about the remote control design tomorrow.")],
+                            "en", 1.0, 6.0, "asr")
+    summary = StudentSummarizer(student, "student:test", n_key_points=2).summarize(noise(1.0), transcript, " ")
+    assert summary.text == "We approved the marketing budget. Tom will call Maria."
+    assert summary.dropped == ["Sarah pays 900 dollars."]
+    assert (summary.system, summary.model_version, summary.query) == ("student", "student:test", None)
+    assert [p["start"] for p in summary.key_points] == [0.0, 3.0]
