@@ -102,8 +102,6 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from training.bench import eval_subset, spoken
     from training.evaluate import evaluate
 
-    if args.system.startswith("student"):
-        sys.exit("speechsum: error: the student system does not exist yet (it comes with the student issue)")
     settings = load_settings(judge=args.judge)
     items = eval_subset(_eval_config(args))
     result = evaluate(settings, args.system, items, spoken(settings, items))
@@ -115,7 +113,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from training.bench import run
 
-    cfg = dataclasses.replace(_eval_config(args), name=args.name)
+    cfg = dataclasses.replace(_eval_config(args), name=args.name, systems=tuple(args.systems.split(",")))
     report = run(load_settings(judge=args.judge), cfg)
     print(f"wrote {cfg.out_dir}/{report['date']}-{cfg.name}.{{json,md,png}}")
 
@@ -172,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="every system + ASR WER; writes bench/results/<date>-<name>.{json,md,png}")
     p.add_argument("--name", default="default")
+    p.add_argument("--systems", default="cascade,teacher-on-reference",
+                   help="comma-separated; add student or student:CHECKPOINT for a student row")
     _eval_arguments(p)
     p.set_defaults(func=cmd_bench)
 

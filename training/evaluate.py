@@ -8,6 +8,7 @@ the same numbers. Each system runs in a fresh process, so its peak memory is its
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -159,18 +160,28 @@ def score(item: EvalItem, summary: str, seconds: float, audio_seconds: float, ju
 
 def _summarize_items(settings: Settings, system: str, items: list[EvalItem], audio: list[Path]) -> SystemResult:
     """Runs one system over the items in this process (see `evaluate` for the fresh process)."""
-    from app.pipeline import load_recognizer, load_summarizer
+    from app.pipeline import load_recognizer, load_student_summarizer, load_summarizer
     from models.asr import Segment, Transcript
     from models.llm import Decoding
     from storage.files import decode, inspect_audio
 
-    if system not in SYSTEMS:
-        raise ValueError(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)} (the student comes with its issue)")
-    summarizer = load_summarizer(settings)
-    recognizer = load_recognizer(settings) if system == "cascade" else None
+    name, _, checkpoint = system.partition(":")
+    if name not in (*SYSTEMS, "student"):
+        raise ValueError(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)} or student[:CHECKPOINT]")
+    if name == "student":
+        if checkpoint:
+            where = Path(checkpoint) if Path(checkpoint).is_dir() else settings.data_dir / "students" / checkpoint
+            settings = dataclasses.replace(settings, student=str(where))
+        summarizer = load_student_summarizer(settings)
+        version = summarizer.version
+    else:
+        summarizer = load_summarizer(settings)
+        version = summarizer.llm.version
+    # The student hears the audio, but like the served system it is grounded on the ASR transcript.
+    recognizer = load_recognizer(settings) if name in ("cascade", "student") else None
     decoding = Decoding(max_new_tokens=settings.summary_max_tokens)
     judge = load_judge(settings.judge, settings.models_dir, settings.device) if settings.judge else None
-    result = SystemResult(system, model_version=summarizer.llm.version)
+    result = SystemResult(system, model_version=version)
     for item, wav in tqdm(list(zip(items, audio, strict=True)), desc=system, unit="item"):
         duration = inspect_audio(wav, 10**10, 10**6).duration_s
         started = time.perf_counter()
@@ -179,7 +190,10 @@ def _summarize_items(settings: Settings, system: str, items: list[EvalItem], aud
         else:
             segments = [Segment(0.0, 0.0, text) for _, text in item.turns]
             transcript = Transcript(segments, "en", 1.0, duration, "reference")
-        summary = summarizer.summarize(transcript, item.query, decoding)
+        if name == "student":
+            summary = summarizer.summarize(np.concatenate(list(decode(wav))), transcript, item.query, decoding)
+        else:
+            summary = summarizer.summarize(transcript, item.query, decoding)
         seconds = time.perf_counter() - started
         result.items.append(score(item, summary.text, seconds, duration, judge))
     result.peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

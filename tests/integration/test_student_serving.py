@@ -43,3 +43,14 @@ def test_student_summary_records_its_system_and_version(data_env, tmp_path):
     with session_scope(load_settings().db_url) as s:
         row = s.scalars(select(schema.Summary)).one()
         assert (row.system, row.model_version, row.transcript_id) == ("student", "student:align-test", None)
+
+
+def test_evaluation_scores_a_named_student_checkpoint(data_env, tmp_path):
+    from training.evaluate import EvalItem, evaluate
+
+    build_student(StudentConfig(), MODEL_CACHE).save(data_env / "students" / "align-test")
+    item = EvalItem("i1", "What did we approve?", f"A: {TEXT}", "The budget for the remote control.")
+    result = evaluate(load_settings(summary_max_tokens=24), "student:align-test", [item],
+                      [synthesize(TEXT, tmp_path / "i1.wav")])
+    assert (result.system, result.model_version) == ("student:align-test", "student:align-test")
+    assert result.row()["items"] == 1 and result.items[0].summary
