@@ -25,6 +25,7 @@ VOICES = (
     ("piper", None, 1.0), ("piper", None, 0.85), ("piper", None, 1.2),
     ("espeak", "en-us", 1.0), ("espeak", "en-gb", 0.9), ("espeak", "en-us+f3", 1.1),
     ("espeak", "en-gb-scotland", 1.0), ("espeak", "en-029", 0.95),
+    ("flite", "slt", 1.0), ("flite", "rms", 0.9), ("flite", "awb", 1.05),
 )
 _FILLERS = re.compile(r"\b(?:um+|uh+|hmm+|mm-hmm|erm|uh-huh)\b,?\s*", re.IGNORECASE)
 

@@ -1,4 +1,4 @@
-"""Text to speech for synthetic data and tests: the packaged Piper voice, or espeak-ng for variety."""
+"""Text to speech for synthetic data and tests: the packaged Piper voice, or espeak-ng and flite for variety."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def synthesize(
     text: str, out: str | Path, engine: str = "piper", speed: float = 1.0, vary: bool = False, voice: str | None = None
 ) -> Path:
     """Writes `text` spoken as a WAV file; `speed` > 1 speaks faster; `voice` picks an espeak-ng
-    voice ("en-gb", "en-us+f3", ...), the packaged Piper voice being the only Piper one.
+    voice ("en-gb", "en-us+f3", ...) or a flite one ("slt", "rms", "awb", "kal16"); the packaged
+    Piper voice is the only Piper one.
 
     Piper samples noise for natural prosody, so its output changes from run to run. By default
     that noise is off and the same text always gives the same audio (tests, evaluation caches);
@@ -43,8 +44,13 @@ def synthesize(
         wpm = str(int(160 * speed))
         subprocess.run(["espeak-ng", "-v", voice or "en-us", "-s", wpm, "-w", str(out), text],
                        check=True, capture_output=True)
+    elif engine == "flite":
+        if shutil.which("flite") is None:
+            raise TTSError("flite is not installed (apt-get install flite)")
+        subprocess.run(["flite", "-voice", voice or "slt", "--setf", f"duration_stretch={1.0 / speed:.3f}",
+                        "-t", text, "-o", str(out)], check=True, capture_output=True)
     else:
-        raise TTSError(f"unknown TTS engine {engine!r} (piper or espeak)")
+        raise TTSError(f"unknown TTS engine {engine!r} (piper, espeak or flite)")
     return out
 
 

@@ -7,7 +7,7 @@ TEXT = "The quarterly budget review moves to Thursday afternoon."
 
 
 @pytest.mark.real
-@pytest.mark.parametrize("engine", ["piper", "espeak"])
+@pytest.mark.parametrize("engine", ["piper", "espeak", "flite"])
 def test_engines_write_valid_speech_and_speed_shortens_it(tmp_path, engine):
     normal = inspect_audio(synthesize(TEXT, tmp_path / "normal.wav", engine), 10**8, 60)
     fast = inspect_audio(synthesize(TEXT, tmp_path / "fast.wav", engine, speed=1.5), 10**8, 60)
