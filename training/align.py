@@ -54,6 +54,13 @@ def lr_at(step: int, total: int, cfg: AlignConfig) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def steps_in_budget(step: int, elapsed_s: float, budget_s: float, planned: int) -> int:
+    """The number of steps the time budget allows at the pace so far, so the schedule decays within it."""
+    if step == 0 or elapsed_s <= 0:
+        return planned
+    return min(planned, step + int((budget_s - elapsed_s) / (elapsed_s / step)))
+
+
 def targets(student: Student, texts: list[str]) -> list[list[int]]:
     eos = student.tokenizer.eos_token_id
     return [student.tokenizer(t, add_special_tokens=False)["input_ids"] + [eos] for t in texts]
@@ -103,6 +110,9 @@ def align(settings: Settings, cfg: AlignConfig, student: Student | None = None) 
         if step % steps_per_epoch == 0:
             rng.shuffle(order)
         chosen = order[(step % steps_per_epoch) * cfg.batch_size :][: cfg.batch_size]
+        if step == cfg.warmup_steps:  # the pace is known now: fit the decay into the time left
+            total = steps_in_budget(step, time.monotonic() - started, cfg.max_minutes * 60, total)
+            bar.total = total
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, total, cfg)
         loss = train_step(student, [train_frames[i] for i in chosen], [train_texts[i] for i in chosen])

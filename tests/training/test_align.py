@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from training.align import AlignConfig, lr_at, nll_loss, train_step
+from training.align import AlignConfig, lr_at, nll_loss, steps_in_budget, train_step
 from training.data import VOICES, Utterance, clean_sentences, utterances
 from training.evaluate import EvalItem
 from tests.models.test_student import tiny_student
@@ -23,6 +23,12 @@ def test_learning_rate_warms_up_then_decays_to_a_tenth():
     assert lr_at(9, 100, cfg) == pytest.approx(1e-3)
     assert lr_at(100, 100, cfg) == pytest.approx(1e-4)
     assert lr_at(50, 100, cfg) < lr_at(20, 100, cfg)
+
+
+def test_the_schedule_fits_the_time_budget():
+    assert steps_in_budget(30, elapsed_s=90.0, budget_s=600.0, planned=5000) == 200  # 3 s a step
+    assert steps_in_budget(30, elapsed_s=90.0, budget_s=6000.0, planned=1000) == 1000  # epochs end first
+    assert steps_in_budget(0, elapsed_s=0.0, budget_s=600.0, planned=5000) == 5000
 
 
 def test_clean_sentences_drop_fillers_short_and_duplicate_ones():
