@@ -146,23 +146,26 @@ class Student(nn.Module):
             frames = self.encoder.encode(audio, self.config.window_s)
         return self.projector(frames)
 
-    def prompt_ids(self, text: str, n_audio: int) -> list[int]:
-        """The chat prompt with `n_audio` placeholder tokens where the audio goes."""
+    def prompt_ids(self, text: str, n_audio: int) -> tuple[list[int], int]:
+        """The chat prompt with `n_audio` placeholder tokens where the audio goes, and where they start.
+
+        The start is returned, not searched for: the placeholder is the pad token, which can also be
+        the template's end-of-turn token (SmolLM2's is), so it may occur before the audio."""
         # An empty system turn: chat templates that add a default system prompt (SmolLM2's does)
         # would otherwise spend ~25 positions of every example on it.
         messages = [{"role": "system", "content": ""}, {"role": "user", "content": f"{AUDIO}\n{text}"}]
         rendered = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         before, after = rendered.split(AUDIO)
         encode = lambda s: self.tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
-        return encode(before) + [self.placeholder_id] * n_audio + encode(after)
+        head = encode(before)
+        return head + [self.placeholder_id] * n_audio + encode(after), len(head)
 
     def batch(self, audio_embeds: list[torch.Tensor], texts: list[str], continuations: list[list[int]] | None = None):
         """Left-padded inputs_embeds, attention mask, and where each continuation starts."""
         continuations = continuations or [[] for _ in texts]
         rows, audio_masks = [], []
         for emb, text, cont in zip(audio_embeds, texts, continuations, strict=True):
-            ids = self.prompt_ids(text, emb.shape[0])
-            first = ids.index(self.placeholder_id)
+            ids, first = self.prompt_ids(text, emb.shape[0])
             rows.append(ids + cont)
             audio_masks.append([first <= i < first + emb.shape[0] for i in range(len(ids) + len(cont))])
         width = max(map(len, rows))

@@ -64,12 +64,29 @@ def test_batch_left_pads_and_puts_the_audio_where_the_placeholder_was(student):
     assert [a.shape[0] for a in audio] == [13, 38]
     assert embeds.shape[:2] == mask.shape == ids.shape
     lengths = mask.sum(-1).tolist()
-    assert lengths == [len(student.prompt_ids(t, a.shape[0])) for t, a in zip(texts, audio)]
+    assert lengths == [len(student.prompt_ids(t, a.shape[0])[0]) for t, a in zip(texts, audio)]
     for row, emb in enumerate(audio):
         assert mask[row, : mask.shape[1] - lengths[row]].sum() == 0  # padding on the left only
         placed = (embeds[row] - emb[0]).abs().sum(-1) < 1e-6
         start = int(placed.nonzero()[0])
         assert torch.allclose(embeds[row, start : start + emb.shape[0]], emb)
+
+
+def test_audio_goes_where_the_placeholder_is_even_when_pad_is_the_end_of_turn_token():
+    """SmolLM2's pad token is <|im_end|>, which the prompt also holds before the audio."""
+    student = tiny_student()
+    student.tokenizer.pad_token = student.tokenizer.eos_token
+    student.placeholder_id = student.tokenizer.pad_token_id
+    ids, first = student.prompt_ids(instruction(None), 5)
+    assert student.placeholder_id in ids[:first]  # the trap: an end-of-turn before the audio
+    assert ids[first : first + 5] == [student.placeholder_id] * 5
+    audio = student.audio_embeddings(noise(0.5))  # 4 positions
+    embeds, _, row = student.batch([audio], [instruction(None)])
+    start = student.prompt_ids(instruction(None), audio.shape[0])[1]
+    assert torch.equal(embeds[0, start : start + audio.shape[0]], audio)
+    text_positions = torch.ones(row.shape[1], dtype=torch.bool)
+    text_positions[start : start + audio.shape[0]] = False
+    assert torch.equal(embeds[0, text_positions], student.lm.get_input_embeddings()(row[0, text_positions]))
 
 
 def test_only_projector_and_lora_parameters_train(student):
