@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 from sqlalchemy import select
 
 from app.config import Settings
@@ -27,7 +26,7 @@ from models.student import Student, StudentError, load_student
 from models.summarizer import CascadeSummarizer, StudentSummarizer, Summary
 from storage import schema
 from storage.db import session_scope, upgrade
-from storage.files import AudioError, decode, inspect_audio, store_audio
+from storage.files import AudioError, decode, inspect_audio, read_samples, store_audio
 from storage.history import Listing, NotFound, find_summaries, owned_summary, thumb_of
 from storage.votes import VoteError, record_ab, record_thumb
 
@@ -240,8 +239,7 @@ def _summarize(
     progress: Progress | None,
 ) -> Result:
     if system == "student":
-        audio = np.concatenate(list(decode(path)))
-        summary = load_student_summarizer(settings).summarize(audio, result.transcript, query, decoding, progress)
+        summary = load_student_summarizer(settings).summarize(read_samples(path), result.transcript, query, decoding, progress)
     elif system == "cascade":
         summary = load_summarizer(settings).summarize(result.transcript, query, decoding, progress)
     else:

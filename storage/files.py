@@ -78,6 +78,12 @@ def decode(path: str | os.PathLike, block_s: float = 30.0) -> Iterator[np.ndarra
         yield np.concatenate(pending)
 
 
+def read_samples(path: str | os.PathLike) -> np.ndarray:
+    """The whole recording as one 16 kHz mono float32 array, for models that take it at once."""
+    blocks = list(decode(path))
+    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -79,9 +79,7 @@ def speak_all(batch: list[Utterance], cache_dir: Path) -> list[Path]:
 
 def encoder_frames(encoder, wavs: list[Path], cache_dir: Path, tag: str) -> list[torch.Tensor]:
     """The frozen encoder's frames of each file (float16 on disk), computed once per encoder `tag`."""
-    import numpy as np
-
-    from storage.files import decode
+    from storage.files import read_samples
 
     cache_dir = cache_dir / hashlib.sha256(tag.encode()).hexdigest()[:12]
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -90,6 +88,6 @@ def encoder_frames(encoder, wavs: list[Path], cache_dir: Path, tag: str) -> list
         path = cache_dir / f"{wav.stem}.pt"
         if not path.exists():
             with torch.no_grad():
-                torch.save(encoder.encode(np.concatenate(list(decode(wav)))).half(), path)
+                torch.save(encoder.encode(read_samples(wav)).half(), path)
         frames.append(torch.load(path).float())
     return frames

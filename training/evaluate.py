@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import soundfile
 from tqdm import tqdm
 
 from app.config import Settings
@@ -81,7 +82,7 @@ def split(items: list[EvalItem], seed: int = 0, held_out_share: float = 0.5) -> 
 
 def speak(item: EvalItem, cache_dir: Path) -> Path:
     """The item's transcript as a 16 kHz WAV, one voice per speaker; made once, then cached."""
-    from storage.files import decode
+    from storage.files import read_samples
     from training.tts import synthesize
 
     speakers = list(dict.fromkeys(s for s, _ in item.turns))
@@ -96,15 +97,13 @@ def speak(item: EvalItem, cache_dir: Path) -> Path:
     for speaker, text in item.turns:
         engine, _, voice = voice_of[speaker].partition(":")
         synthesize(text, tmp, engine=engine, voice=voice or None)
-        pieces += [*decode(tmp), gap]
+        pieces += [read_samples(tmp), gap]
     tmp.unlink(missing_ok=True)
     _write_wav(out, np.concatenate(pieces))
     return out
 
 
 def _write_wav(path: Path, samples: np.ndarray) -> None:
-    import soundfile
-
     partial = path.with_suffix(".partial.wav")
     soundfile.write(partial, samples, SAMPLE_RATE, subtype="PCM_16")
     partial.rename(path)  # a crash never leaves a half-written file under the cached name
@@ -163,7 +162,7 @@ def _summarize_items(settings: Settings, system: str, items: list[EvalItem], aud
     from app.pipeline import load_recognizer, load_student_summarizer, load_summarizer
     from models.asr import Segment, Transcript
     from models.llm import Decoding
-    from storage.files import decode, inspect_audio
+    from storage.files import read_samples
 
     name, _, checkpoint = system.partition(":")
     if name not in (*SYSTEMS, "student"):
@@ -183,15 +182,16 @@ def _summarize_items(settings: Settings, system: str, items: list[EvalItem], aud
     judge = load_judge(settings.judge, settings.models_dir, settings.device) if settings.judge else None
     result = SystemResult(system, model_version=version)
     for item, wav in tqdm(list(zip(items, audio, strict=True)), desc=system, unit="item"):
-        duration = inspect_audio(wav, 10**10, 10**6).duration_s
+        duration = soundfile.info(wav).duration  # our own WAV files: the header says it
         started = time.perf_counter()
         if recognizer is not None:
-            transcript = recognizer.transcribe(decode(wav), duration)
+            samples = read_samples(wav)
+            transcript = recognizer.transcribe([samples], duration)
         else:
             segments = [Segment(0.0, 0.0, text) for _, text in item.turns]
             transcript = Transcript(segments, "en", 1.0, duration, "reference")
         if name == "student":
-            summary = summarizer.summarize(np.concatenate(list(decode(wav))), transcript, item.query, decoding)
+            summary = summarizer.summarize(samples, transcript, item.query, decoding)
         else:
             summary = summarizer.summarize(transcript, item.query, decoding)
         seconds = time.perf_counter() - started
@@ -240,15 +240,15 @@ def human_speech(root: Path = POCKETSPHINX_DATA) -> list[tuple[Path, str]]:
 def asr_word_error_rate(settings: Settings, pairs: list[tuple[Path, str]]) -> dict:
     """WER of the configured ASR model on (wav, reference) pairs, with Whisper's normalizer."""
     from app.pipeline import load_recognizer
-    from storage.files import decode, inspect_audio
+    from storage.files import read_samples
     from training.metrics import word_error_rate
 
     recognizer = load_recognizer(settings)
     hypotheses, seconds, audio_seconds = [], 0.0, 0.0
     for wav, _ in tqdm(pairs, desc=f"WER {settings.asr_model}", unit="clip"):
-        duration = inspect_audio(wav, 10**10, 10**6).duration_s
+        duration = soundfile.info(wav).duration
         started = time.perf_counter()
-        hypotheses.append(recognizer.transcribe(decode(wav), duration).text)
+        hypotheses.append(recognizer.transcribe([read_samples(wav)], duration).text)
         seconds, audio_seconds = seconds + time.perf_counter() - started, audio_seconds + duration
     return {"asr_model": settings.asr_model, "model_version": recognizer.source.version, "clips": len(pairs),
             "wer": word_error_rate([ref for _, ref in pairs], hypotheses), "rtf": seconds / audio_seconds}

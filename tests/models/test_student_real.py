@@ -17,7 +17,7 @@ from models.student import (
     load_audio_encoder,
     load_student,
 )
-from storage.files import decode
+from storage.files import read_samples
 from tests.conftest import MODEL_CACHE
 from training.tts import synthesize
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.real
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory) -> np.ndarray:
     wav = synthesize("The budget for the redesign is approved.", tmp_path_factory.mktemp("s") / "s.wav")
-    return np.concatenate(list(decode(wav)))
+    return read_samples(wav)
 
 
 def test_converted_encoder_reproduces_the_ctranslate2_encoder(speech):
