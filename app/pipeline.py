@@ -32,8 +32,22 @@ from storage.votes import VoteError, record_ab, record_thumb
 
 Progress = Callable[[float, str], None]
 
+SYSTEMS = ("cascade", "student")
+
+
+class UnknownSystemError(ValueError):
+    pass
+
+
 # Errors whose message is meant for the user: the shells show it and carry on.
-USER_ERRORS = (AudioError, NoSpeechError, ModelSourceError, NotFound, VoteError, StudentError)
+USER_ERRORS = (AudioError, NoSpeechError, ModelSourceError, NotFound, VoteError, StudentError, UnknownSystemError)
+
+
+def _check_systems(*systems: str) -> None:
+    """Refuses an unknown system before anything is transcribed or stored."""
+    for system in systems:
+        if system not in SYSTEMS:
+            raise UnknownSystemError(f"unknown system {system!r}: {' or '.join(SYSTEMS)}")
 
 
 @dataclass
@@ -200,6 +214,7 @@ def summarize_file(
 
     The student hears the audio itself; the transcript is still made, for the page's transcript
     view, the key points and the grounding check."""
+    _check_systems(system)
     result = transcribe_file(settings, path, original_name, uploader, _scaled(progress, 0.0, 0.5))
     decoding = decoding or Decoding(max_new_tokens=settings.summary_max_tokens)
     return _summarize(settings, result, path, system, query, decoding, _scaled(progress, 0.5, 1.0))
@@ -219,6 +234,7 @@ def compare_file(
     Two of the same system are two sampled decodings, each with its own seed (stored with the
     summary, so either can be reproduced); two different systems each decode greedily.
     """
+    _check_systems(*systems)
     result = transcribe_file(settings, path, original_name, uploader, _scaled(progress, 0.0, 0.4))
     sampled = systems[0] == systems[1]
     seeds = random.sample(range(2**31), 2)
@@ -239,11 +255,10 @@ def _summarize(
     progress: Progress | None,
 ) -> Result:
     if system == "student":
-        summary = load_student_summarizer(settings).summarize(read_samples(path), result.transcript, query, decoding, progress)
-    elif system == "cascade":
-        summary = load_summarizer(settings).summarize(result.transcript, query, decoding, progress)
+        student = load_student_summarizer(settings)
+        summary = student.summarize(read_samples(path), result.transcript, query, decoding, progress)
     else:
-        raise StudentError(f"unknown system {system!r}: cascade or student")
+        summary = load_summarizer(settings).summarize(result.transcript, query, decoding, progress)
     made_from = result.transcript_id if system == "cascade" else None  # the student hears the audio
     with session_scope(settings.db_url) as session:
         row = schema.Summary(
