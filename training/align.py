@@ -23,7 +23,7 @@ from app.config import Settings
 from models.llm import Decoding
 from models.student import TRANSCRIBE, Student, StudentConfig, build_student
 from training.data import clean_sentences, encoder_frames, speak_all, utterances
-from training.evaluate import load_items, split
+from training.evaluate import QMSUM, load_items, split
 from training.metrics import word_error_rate
 
 
@@ -37,7 +37,7 @@ class AlignConfig:
     epochs: int = 20
     max_minutes: float = 45.0  # training time budget; evaluation comes after it
     seed: int = 0
-    data: Path = Path(__file__).resolve().parents[2] / "shared" / "data" / "qmsum_dev.jsonl"
+    data: Path = QMSUM
     student: StudentConfig = field(default_factory=StudentConfig)
 
 

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from app.config import Settings
 from training.evaluate import (
+    QMSUM,
     SYSTEMS,
     EvalItem,
     SystemResult,
@@ -35,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @dataclass
 class BenchConfig:
-    data: Path = REPO.parent / "shared" / "data" / "qmsum_dev.jsonl"
+    data: Path = QMSUM
     part: str = "held_out"
     items: int = 50
     seed: int = 0

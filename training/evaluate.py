@@ -26,6 +26,8 @@ from app.config import Settings
 from training.judge import Judge, load_judge
 from training.metrics import hallucination, rouge
 
+# The development data beside the repository (../shared/data; see its README for the licence).
+QMSUM = Path(__file__).resolve().parents[2] / "shared" / "data" / "qmsum_dev.jsonl"
 SYSTEMS = ("cascade", "teacher-on-reference")
 # One voice per speaker, in order of first appearance (a meeting with more speakers reuses them).
 VOICES = ("piper", "espeak:en-us", "espeak:en-gb", "espeak:en-us+f3")
