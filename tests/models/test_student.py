@@ -52,6 +52,11 @@ def test_projector_stacks_frames_and_pads_the_tail():
     assert projector(torch.randn(13, 8)).shape == (4, 12)
 
 
+def test_projector_output_starts_at_the_scale_it_is_given():
+    out = Projector(8, 4, 16, 12, scale=0.1)(torch.randn(40, 8))
+    assert out.pow(2).mean(-1).sqrt().tolist() == pytest.approx([0.1] * 10, rel=1e-2)
+
+
 @pytest.mark.parametrize(("seconds", "frames"), [(1.0, 50), (7.3, 365), (35.0, 1750)])
 def test_encoder_gives_50_frames_a_second_and_windows_long_audio(student, seconds, frames):
     assert student.encoder.encode(noise(seconds)).shape == (frames, 16)
