@@ -122,7 +122,7 @@ def cmd_train_align(args: argparse.Namespace) -> None:
     from training.align import AlignConfig, align, write_report
 
     cfg = AlignConfig(items=args.items, held_out=args.held_out, max_minutes=args.minutes,
-                      batch_size=args.batch_size, lr=args.lr)
+                      ctc_minutes=args.ctc_minutes, batch_size=args.batch_size, lr=args.lr)
     report = align(load_settings(), cfg)
     stem = write_report(report, Path(args.report_dir))
     print(f"checkpoint: {report['checkpoint']}\nheld-out WER: {100 * report['wer']:.1f}%\nreport: {stem}.{{json,md,png}}")
@@ -180,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--items", type=int, default=2000, help="training utterances")
     p.add_argument("--held-out", type=int, default=100, help="test utterances, of texts not trained on")
     p.add_argument("--minutes", type=float, default=45.0, help="training time budget")
+    p.add_argument("--ctc-minutes", type=float, default=10.0, help="of which CTC pre-alignment of the projector")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--report-dir", default="bench/results", help="where the WER and loss curve go")

@@ -18,6 +18,7 @@ class Decoding:
     temperature: float = 0.7
     top_p: float = 0.95
     repetition_penalty: float = 1.1
+    no_repeat_ngram_size: int = 0  # > 0 forbids repeating any n-gram: stops loops without penalizing words
     seed: int | None = None
 
     def as_dict(self) -> dict:
@@ -57,6 +58,7 @@ class ChatLM:
             max_new_tokens=decoding.max_new_tokens,
             do_sample=decoding.do_sample,
             repetition_penalty=decoding.repetition_penalty,
+            no_repeat_ngram_size=decoding.no_repeat_ngram_size,
             pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
             **sampling,
         )

@@ -1,9 +1,16 @@
 """Stage 0, alignment: teach the student to hear, by training it to transcribe TTS speech.
 
 Only the projector and the LM's LoRA adapters learn; the Whisper encoder is frozen, so its frames
-are computed once and cached. The loss is the mean negative log-likelihood of the transcript's
-tokens given the audio. Training stops at `max_minutes` (or `epochs`), then the student
-transcribes held-out utterances of other texts and the word error rate is measured.
+are computed once and cached. Two phases share the time budget:
+
+1. CTC pre-alignment (`ctc_minutes`): the projector alone learns to emit, where a word is spoken, a
+   vector close to that word's own token embedding in the LM (CTC over the LM's vocabulary, scored
+   by dot products with the frozen embedding table). No LM pass is needed, so a step costs a tenth
+   of an LM step, and the LM stage starts from audio it can already half read instead of noise.
+2. LM alignment: projector + LoRA minimize the negative log-likelihood of the transcript's tokens
+   given the audio, with the CTC loss kept on as an anchor (`ctc_weight`).
+
+Then the student transcribes held-out utterances of other texts and the word error rate is measured.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from app.config import Settings
@@ -35,7 +43,14 @@ class AlignConfig:
     lr: float = 1e-3
     warmup_steps: int = 30
     epochs: int = 20
-    max_minutes: float = 45.0  # training time budget; evaluation comes after it
+    max_minutes: float = 45.0  # training time budget, both phases; evaluation comes after it
+    ctc_minutes: float = 10.0  # of which the CTC pre-alignment of the projector
+    ctc_batch_size: int = 32
+    ctc_lr: float = 2e-3
+    ctc_weight: float = 0.3  # the CTC loss's share in the LM phase
+    time_masks: int = 2  # SpecAugment-style masks per utterance on the cached frames, against memorizing
+    mask_frames: int = 10  # each at most this long (50 frames a second)
+    frame_dropout: float = 0.1
     seed: int = 0
     data: Path = QMSUM
     student: StudentConfig = field(default_factory=StudentConfig)
@@ -61,19 +76,122 @@ def steps_in_budget(step: int, elapsed_s: float, budget_s: float, planned: int) 
     return min(planned, step + int((budget_s - elapsed_s) / (elapsed_s / step)))
 
 
-def targets(student: Student, texts: list[str]) -> list[list[int]]:
-    eos = student.tokenizer.eos_token_id
-    return [student.tokenizer(t, add_special_tokens=False)["input_ids"] + [eos] for t in texts]
+def length_batches(lengths: list[int], batch_size: int, rng: random.Random, pool: int = 16) -> list[list[int]]:
+    """One epoch of batches of similar length, in random order.
+
+    Batches are left-padded to their longest example, and a CPU step costs in proportion to the
+    padded size, so grouping similar lengths (within random pools of `pool` batches) buys steps."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    batches = []
+    for start in range(0, len(order), batch_size * pool):
+        chunk = sorted(order[start : start + batch_size * pool], key=lengths.__getitem__)
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
 
 
-def train_step(student: Student, frames: list[torch.Tensor], texts: list[str]) -> torch.Tensor:
+class TokenCTC(nn.Module):
+    """CTC from projected audio onto the LM's own (frozen) token embeddings, plus a learned blank.
+
+    A position's logit for token v is its dot product with v's input embedding, so minimizing the
+    loss puts the projected audio near the embeddings of the words spoken there: the LM can then
+    read the audio almost as text. (LegoSLM, arXiv 2505.11352, also bridges an encoder and an LLM
+    through CTC over the LLM's vocabulary.) The softmax runs over `vocab`, the tokens of the
+    training texts, not all ~50k: ten times cheaper, and those are the only ones with targets."""
+
+    def __init__(self, embeddings: torch.Tensor, vocab: list[int]):
+        super().__init__()
+        self.vocab = sorted(set(vocab))
+        self.index = {t: i for i, t in enumerate(self.vocab)}
+        self.register_buffer("embeddings", embeddings.detach()[self.vocab].clone(), persistent=False)
+        self.blank = nn.Parameter(torch.zeros(embeddings.shape[1]))
+        self.log_scale = nn.Parameter(torch.tensor(1.0))  # logits need a wide range over many tokens
+
+    @property
+    def blank_id(self) -> int:
+        return len(self.vocab)
+
+    def logprobs(self, projected: torch.Tensor) -> torch.Tensor:
+        """(T, d) -> (T, V + 1) log-probabilities; the blank is the last class."""
+        logits = torch.cat([projected @ self.embeddings.T, (projected @ self.blank)[:, None]], dim=-1)
+        return torch.log_softmax(self.log_scale.exp() * logits, dim=-1)
+
+    def loss(self, projected: list[torch.Tensor], token_ids: list[list[int]]) -> torch.Tensor:
+        logprobs = nn.utils.rnn.pad_sequence([self.logprobs(p) for p in projected])  # (T, B, V + 1)
+        return nn.functional.ctc_loss(
+            logprobs, torch.tensor([self.index[t] for ids in token_ids for t in ids]),
+            torch.tensor([p.shape[0] for p in projected]), torch.tensor([len(ids) for ids in token_ids]),
+            blank=self.blank_id, zero_infinity=True,  # speech too fast for its tokens scores 0, not inf
+        )
+
+    @torch.no_grad()
+    def greedy(self, projected: torch.Tensor) -> list[int]:
+        """Best path: argmax per position, repeats merged, blanks dropped."""
+        best = self.logprobs(projected).argmax(-1).tolist()
+        return [self.vocab[t] for i, t in enumerate(best) if t != self.blank_id and (i == 0 or t != best[i - 1])]
+
+
+def augment(frames: torch.Tensor, cfg: AlignConfig, generator: torch.Generator) -> torch.Tensor:
+    """A new view of cached frames each time they are seen: a few short spans blanked, some values dropped.
+
+    With only 2,000 utterances both phases soon memorize them (the loss drops at each epoch start);
+    SpecAugment's remedy, applied to the encoder's output since the encoder is frozen and cached."""
+    frames = frames.clone()
+    for _ in range(cfg.time_masks):
+        width = int(torch.randint(0, cfg.mask_frames + 1, (), generator=generator))
+        start = int(torch.randint(0, max(1, frames.shape[0] - width), (), generator=generator))
+        frames[start : start + width] = 0
+    keep = torch.rand(frames.shape, generator=generator) >= cfg.frame_dropout
+    return frames * keep / (1 - cfg.frame_dropout)
+
+
+def token_ids(student: Student, texts: list[str]) -> list[list[int]]:
+    return [student.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+
+
+def train_step(student: Student, frames: list[torch.Tensor], texts: list[str], ctc: TokenCTC | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The transcript's NLL given the audio, and the CTC loss of the same projection (0 without `ctc`)."""
     embeds = [student.projector(f) for f in frames]
-    logprobs, mask = student.continuation_logprobs(embeds, [TRANSCRIBE] * len(texts), targets(student, texts))
-    return nll_loss(logprobs, mask)
+    ids = token_ids(student, texts)
+    eos = student.tokenizer.eos_token_id
+    logprobs, mask = student.continuation_logprobs(embeds, [TRANSCRIBE] * len(texts), [t + [eos] for t in ids])
+    return nll_loss(logprobs, mask), ctc.loss(embeds, ids) if ctc is not None else torch.zeros(())
+
+
+def pre_align(student: Student, ctc: TokenCTC, frames: list[torch.Tensor], texts: list[str], cfg: AlignConfig,
+              rng: random.Random) -> list[tuple[int, float, float]]:
+    """Phase 1: the projector (and the CTC head) alone, for `ctc_minutes`; returns the loss curve."""
+    params = list(student.projector.parameters()) + list(ctc.parameters())
+    optimizer = torch.optim.AdamW(params, lr=cfg.ctc_lr, weight_decay=0.01)
+    lengths, ids = [f.shape[0] for f in frames], token_ids(student, texts)
+    losses, started, step = [], time.monotonic(), 0
+    generator = torch.Generator().manual_seed(cfg.seed)
+    bar = tqdm(desc="pre-aligning (CTC)", unit="step")
+    while time.monotonic() - started < cfg.ctc_minutes * 60:
+        for chosen in length_batches(lengths, cfg.ctc_batch_size, rng):
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.ctc_lr * min(1.0, (step + 1) / cfg.warmup_steps)
+            views = [augment(frames[i], cfg, generator) for i in chosen]
+            loss = ctc.loss([student.projector(f) for f in views], [ids[i] for i in chosen])
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            losses.append((step, round(loss.item(), 4), round(time.monotonic() - started, 1)))
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            step += 1
+            if time.monotonic() - started >= cfg.ctc_minutes * 60:
+                break
+    bar.close()
+    return losses
 
 
 def transcribe(student: Student, frames: list[torch.Tensor], batch_size: int = 8) -> list[str]:
-    decoding = Decoding(max_new_tokens=48, repetition_penalty=1.15)
+    # Words do repeat in speech ("the ... the"): no penalty on them, only on looping n-grams.
+    decoding = Decoding(max_new_tokens=48, repetition_penalty=1.0, no_repeat_ngram_size=3)
     out = []
     for i in tqdm(range(0, len(frames), batch_size), desc="transcribing held-out", unit="batch"):
         with torch.no_grad():
@@ -94,51 +212,66 @@ def prepare(settings: Settings, cfg: AlignConfig, student: Student):
 
 
 def align(settings: Settings, cfg: AlignConfig, student: Student | None = None) -> dict:
-    """Trains, evaluates, saves the checkpoint; returns the report (loss curve, WER, examples)."""
+    """Both phases, then evaluation; saves the checkpoint and returns the report (curves, WER, examples)."""
     torch.manual_seed(cfg.seed)
     student = student or build_student(cfg.student, settings.models_dir, settings.device)
     train_frames, train_texts, test_frames, test_texts = prepare(settings, cfg, student)
-    params = student.trainable_parameters()
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
-    steps_per_epoch = math.ceil(len(train_texts) / cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
-    order, rng = list(range(len(train_texts))), random.Random(cfg.seed)
-    losses, started, step = [], time.monotonic(), 0
+    rng, started = random.Random(cfg.seed), time.monotonic()
     student.train()
+    vocab = [t for ids in token_ids(student, train_texts) for t in ids]
+    ctc = TokenCTC(student.lm.get_input_embeddings().weight, vocab)
+    ctc_losses = pre_align(student, ctc, train_frames, train_texts, cfg, rng) if cfg.ctc_minutes > 0 else []
+    with torch.no_grad():
+        ctc_hypotheses = [student.tokenizer.decode(ctc.greedy(student.projector(f))) for f in test_frames]
+    budget_s = cfg.max_minutes * 60 - (time.monotonic() - started)
+
+    params = student.trainable_parameters() + list(ctc.parameters())
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
+    lengths = [f.shape[0] for f in train_frames]
+    epoch = length_batches(lengths, cfg.batch_size, rng)
+    steps_per_epoch = len(epoch)
+    total = steps_per_epoch * cfg.epochs
+    losses, lm_started, step = [], time.monotonic(), 0
+    generator = torch.Generator().manual_seed(cfg.seed + 1)
     bar = tqdm(total=total, desc="aligning", unit="step")
-    while step < total and time.monotonic() - started < cfg.max_minutes * 60:
-        if step % steps_per_epoch == 0:
-            rng.shuffle(order)
-        chosen = order[(step % steps_per_epoch) * cfg.batch_size :][: cfg.batch_size]
+    while step < total and time.monotonic() - lm_started < budget_s:
+        if step and step % steps_per_epoch == 0:
+            epoch = length_batches(lengths, cfg.batch_size, rng)
+        chosen = epoch[step % steps_per_epoch]
         if step == cfg.warmup_steps:  # the pace is known now: fit the decay into the time left
-            total = steps_in_budget(step, time.monotonic() - started, cfg.max_minutes * 60, total)
+            total = steps_in_budget(step, time.monotonic() - lm_started, budget_s, total)
             bar.total = total
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, total, cfg)
-        loss = train_step(student, [train_frames[i] for i in chosen], [train_texts[i] for i in chosen])
+        views = [augment(train_frames[i], cfg, generator) for i in chosen]
+        nll, ctc_loss = train_step(student, views, [train_texts[i] for i in chosen],
+                                   ctc if cfg.ctc_weight else None)
         optimizer.zero_grad()
-        loss.backward()
+        (nll + cfg.ctc_weight * ctc_loss).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
-        losses.append((step, round(loss.item(), 4), round(time.monotonic() - started, 1)))
+        losses.append((step, round(nll.item(), 4), round(time.monotonic() - started, 1)))
         bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+        bar.set_postfix(nll=f"{nll.item():.3f}")
         step += 1
     bar.close()
+    train_minutes = round((time.monotonic() - started) / 60, 1)
     student.eval()
     hypotheses = transcribe(student, test_frames)
     name = f"align-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     checkpoint = student.save(settings.data_dir / "students" / name)
     report = {"checkpoint": str(checkpoint), "config": json.loads(json.dumps(asdict(cfg), default=str)),
-              "steps": step, "train_minutes": round((time.monotonic() - started) / 60, 1),
-              "wer": word_error_rate(test_texts, hypotheses), "losses": losses,
-              "examples": [{"reference": r, "student": h} for r, h in list(zip(test_texts, hypotheses))[:10]]}
+              "ctc_steps": len(ctc_losses), "steps": step, "train_minutes": train_minutes,
+              "ctc_wer": word_error_rate(test_texts, ctc_hypotheses), "wer": word_error_rate(test_texts, hypotheses),
+              "ctc_losses": ctc_losses, "losses": losses,
+              "examples": [{"reference": r, "student": h, "ctc": c}
+                           for r, h, c in list(zip(test_texts, hypotheses, ctc_hypotheses))[:10]]}
     (checkpoint / "align.json").write_text(json.dumps(report, indent=1))
     return report
 
 
 def write_report(report: dict, out_dir: Path, name: str = "align") -> Path:
-    """bench/results/<date>-<name>.{json,md,png}: WER, examples and the training-loss curve."""
+    """bench/results/<date>-<name>.{json,md,png}: WERs, examples and the curves of both phases."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,25 +280,31 @@ def write_report(report: dict, out_dir: Path, name: str = "align") -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"{datetime.now():%Y-%m-%d}-{name}"
     stem.with_suffix(".json").write_text(json.dumps(report, indent=1))
-    cfg = report["config"]
+    cfg, wer, ctc_wer = report["config"], 100 * report["wer"], 100 * report["ctc_wer"]
     lines = [f"# Student alignment {datetime.now():%Y-%m-%d}", "",
-             f"{cfg['items']} TTS utterances, batch {cfg['batch_size']}, lr {cfg['lr']}, {report['steps']} steps in "
-             f"{report['train_minutes']} min. Held-out WER on {cfg['held_out']} utterances of other texts: "
-             f"**{100 * report['wer']:.1f}%**.", "", f"Checkpoint: `{report['checkpoint']}`", "",
-             "| reference | student |", "|---|---|"]
-    lines += [f"| {e['reference']} | {e['student'].replace(chr(10), ' ')} |" for e in report["examples"]]
+             f"{cfg['items']} TTS utterances; {report['train_minutes']} min of training in all: "
+             f"{report['ctc_steps']} CTC steps of the projector (batch {cfg['ctc_batch_size']}, lr {cfg['ctc_lr']}, "
+             f"{cfg['ctc_minutes']} min), then {report['steps']} steps of projector + LoRA (batch {cfg['batch_size']}, "
+             f"lr {cfg['lr']}, CTC weight {cfg['ctc_weight']}).", "",
+             f"Held-out WER on {cfg['held_out']} utterances of other texts: **{wer:.1f}%** "
+             f"(the projector's CTC reading alone, after phase 1: {ctc_wer:.1f}%).", "",
+             f"Checkpoint: `{report['checkpoint']}`", "",
+             "| reference | student | CTC after phase 1 |", "|---|---|---|"]
+    lines += [f"| {e['reference']} | {e['student'].replace(chr(10), ' ')} | {e['ctc']} |" for e in report["examples"]]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    steps, losses = [s for s, _, _ in report["losses"]], [v for _, v, _ in report["losses"]]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(steps, losses, linewidth=0.6, alpha=0.5, label="batch loss")
-    window = 25
-    if len(losses) > window:
-        smooth = [sum(losses[i - window : i]) / window for i in range(window, len(losses) + 1)]
-        ax.plot(steps[window - 1 :], smooth, label=f"mean of {window}")
-    ax.set_xlabel("step")
-    ax.set_ylabel("transcript NLL per token")
-    ax.set_title(f"alignment: held-out WER {100 * report['wer']:.1f}%")
-    ax.legend()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, label in ((axes[0], "ctc_losses", "phase 1: CTC loss per token"),
+                           (axes[1], "losses", "phase 2: transcript NLL per token")):
+        steps, values = [s for s, _, _ in report[key]], [v for _, v, _ in report[key]]
+        ax.plot(steps, values, linewidth=0.6, alpha=0.5, label="batch")
+        window = 25
+        if len(values) > window:
+            smooth = [sum(values[i - window : i]) / window for i in range(window, len(values) + 1)]
+            ax.plot(steps[window - 1 :], smooth, label=f"mean of {window}")
+        ax.set_xlabel("step")
+        ax.set_title(label)
+        ax.legend()
+    fig.suptitle(f"alignment: held-out WER {wer:.1f}% (CTC alone {ctc_wer:.1f}%)")
     fig.tight_layout()
     fig.savefig(stem.with_suffix(".png"), dpi=110)
     plt.close(fig)

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
 
-from training.align import AlignConfig, lr_at, nll_loss, steps_in_budget, train_step
+from tests.models.test_student import tiny_student
+from training.align import (
+    AlignConfig,
+    TokenCTC,
+    augment,
+    length_batches,
+    lr_at,
+    nll_loss,
+    steps_in_budget,
+    token_ids,
+    train_step,
+)
 from training.data import VOICES, Utterance, clean_sentences, utterances
 from training.evaluate import EvalItem
-from tests.models.test_student import tiny_student
 
 
 def test_nll_loss_averages_only_real_tokens():
@@ -29,6 +41,18 @@ def test_the_schedule_fits_the_time_budget():
     assert steps_in_budget(30, elapsed_s=90.0, budget_s=600.0, planned=5000) == 200  # 3 s a step
     assert steps_in_budget(30, elapsed_s=90.0, budget_s=6000.0, planned=1000) == 1000  # epochs end first
     assert steps_in_budget(0, elapsed_s=0.0, budget_s=600.0, planned=5000) == 5000
+
+
+def test_length_batches_cover_every_example_once_and_group_similar_lengths():
+    rng = random.Random(0)
+    lengths = [rng.randrange(20, 400) for _ in range(1000)]
+    batches = length_batches(lengths, 8, random.Random(1))
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    assert all(len(b) == 8 for b in batches)
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
+    assert spread < 40  # random batches of 8 spread over ~300 frames
+    assert length_batches(lengths, 8, random.Random(1)) == batches
+    assert length_batches(lengths, 8, random.Random(2)) != batches
 
 
 def test_clean_sentences_drop_fillers_short_and_duplicate_ones():
@@ -56,7 +80,7 @@ def test_a_few_steps_on_one_example_lower_its_loss_through_projector_and_lora():
     optimizer = torch.optim.AdamW(params, lr=3e-2)
     losses = []
     for _ in range(25):
-        loss = train_step(student, frames, ["the budget is approved"])
+        loss, _ = train_step(student, frames, ["the budget is approved"])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -64,3 +88,36 @@ def test_a_few_steps_on_one_example_lower_its_loss_through_projector_and_lora():
     assert losses[-1] < losses[0] - 0.25 and losses[-1] == min(losses)
     changed = {n for n, p in student.named_parameters() if p.requires_grad and not torch.equal(p, before[n])}
     assert any(n.startswith("projector.") for n in changed) and any("lora_B" in n for n in changed)
+
+
+def test_ctc_pre_alignment_teaches_the_projector_to_spell_the_tokens():
+    student = tiny_student()
+    frames = [torch.randn(60, 16), torch.randn(48, 16)]
+    ids = token_ids(student, ["the budget is approved", "user"])
+    ctc = TokenCTC(student.lm.get_input_embeddings().weight, [t for row in ids for t in row])
+    assert ctc.blank_id == len(set(ids[0] + ids[1]))
+    params = list(student.projector.parameters()) + list(ctc.parameters())
+    optimizer = torch.optim.AdamW(params, lr=1e-2)
+    for _ in range(150):
+        loss = ctc.loss([student.projector(f) for f in frames], ids)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert [ctc.greedy(student.projector(f)) for f in frames] == ids
+
+
+def test_ctc_scores_audio_too_short_for_its_tokens_as_zero_not_infinity():
+    student = tiny_student()
+    ids = token_ids(student, ["the budget is approved"])
+    ctc = TokenCTC(student.lm.get_input_embeddings().weight, ids[0])
+    assert ctc.loss([student.projector(torch.randn(4, 16))], ids).item() == 0.0  # 1 position, 4 tokens
+
+
+def test_augment_gives_a_new_view_each_time_and_leaves_the_cache_alone():
+    cfg = AlignConfig(time_masks=2, mask_frames=10, frame_dropout=0.1)
+    frames, generator = torch.ones(200, 32), torch.Generator().manual_seed(0)
+    first, second = augment(frames, cfg, generator), augment(frames, cfg, generator)
+    assert torch.equal(frames, torch.ones(200, 32))
+    assert first.shape == frames.shape and not torch.equal(first, second)
+    assert (first.abs().sum(1) == 0).sum() <= 20  # blanked spans: at most 2 x 10 frames
+    assert first.mean().item() == pytest.approx(1.0, abs=0.15)  # dropout rescales what it keeps
