@@ -48,9 +48,6 @@ class AlignConfig:
     ctc_batch_size: int = 32
     ctc_lr: float = 2e-3
     ctc_weight: float = 0.3  # the CTC loss's share in the LM phase
-    time_masks: int = 2  # SpecAugment-style masks per utterance on the cached frames, against memorizing
-    mask_frames: int = 10  # each at most this long (50 frames a second)
-    frame_dropout: float = 0.1
     seed: int = 0
     data: Path = QMSUM
     student: StudentConfig = field(default_factory=StudentConfig)
@@ -132,20 +129,6 @@ class TokenCTC(nn.Module):
         return [self.vocab[t] for i, t in enumerate(best) if t != self.blank_id and (i == 0 or t != best[i - 1])]
 
 
-def augment(frames: torch.Tensor, cfg: AlignConfig, generator: torch.Generator) -> torch.Tensor:
-    """A new view of cached frames each time they are seen: a few short spans blanked, some values dropped.
-
-    With only 2,000 utterances both phases soon memorize them (the loss drops at each epoch start);
-    SpecAugment's remedy, applied to the encoder's output since the encoder is frozen and cached."""
-    frames = frames.clone()
-    for _ in range(cfg.time_masks):
-        width = int(torch.randint(0, cfg.mask_frames + 1, (), generator=generator))
-        start = int(torch.randint(0, max(1, frames.shape[0] - width), (), generator=generator))
-        frames[start : start + width] = 0
-    keep = torch.rand(frames.shape, generator=generator) >= cfg.frame_dropout
-    return frames * keep / (1 - cfg.frame_dropout)
-
-
 def token_ids(student: Student, texts: list[str]) -> list[list[int]]:
     return [student.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
 
@@ -167,14 +150,12 @@ def pre_align(student: Student, ctc: TokenCTC, frames: list[torch.Tensor], texts
     optimizer = torch.optim.AdamW(params, lr=cfg.ctc_lr, weight_decay=0.01)
     lengths, ids = [f.shape[0] for f in frames], token_ids(student, texts)
     losses, started, step = [], time.monotonic(), 0
-    generator = torch.Generator().manual_seed(cfg.seed)
     bar = tqdm(desc="pre-aligning (CTC)", unit="step")
     while time.monotonic() - started < cfg.ctc_minutes * 60:
         for chosen in length_batches(lengths, cfg.ctc_batch_size, rng):
             for group in optimizer.param_groups:
                 group["lr"] = cfg.ctc_lr * min(1.0, (step + 1) / cfg.warmup_steps)
-            views = [augment(frames[i], cfg, generator) for i in chosen]
-            loss = ctc.loss([student.projector(f) for f in views], [ids[i] for i in chosen])
+            loss = ctc.loss([student.projector(frames[i]) for i in chosen], [ids[i] for i in chosen])
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -232,7 +213,6 @@ def align(settings: Settings, cfg: AlignConfig, student: Student | None = None) 
     steps_per_epoch = len(epoch)
     total = steps_per_epoch * cfg.epochs
     losses, lm_started, step = [], time.monotonic(), 0
-    generator = torch.Generator().manual_seed(cfg.seed + 1)
     bar = tqdm(total=total, desc="aligning", unit="step")
     while step < total and time.monotonic() - lm_started < budget_s:
         if step and step % steps_per_epoch == 0:
@@ -243,8 +223,7 @@ def align(settings: Settings, cfg: AlignConfig, student: Student | None = None) 
             bar.total = total
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, total, cfg)
-        views = [augment(train_frames[i], cfg, generator) for i in chosen]
-        nll, ctc_loss = train_step(student, views, [train_texts[i] for i in chosen],
+        nll, ctc_loss = train_step(student, [train_frames[i] for i in chosen], [train_texts[i] for i in chosen],
                                    ctc if cfg.ctc_weight else None)
         optimizer.zero_grad()
         (nll + cfg.ctc_weight * ctc_loss).backward()
