@@ -15,6 +15,7 @@ Then the student transcribes held-out utterances of other texts and the word err
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -143,29 +144,33 @@ def train_step(student: Student, frames: list[torch.Tensor], texts: list[str], c
     return nll_loss(logprobs, mask), ctc.loss(embeds, ids) if ctc is not None else torch.zeros(())
 
 
-def pre_align(student: Student, ctc: TokenCTC, frames: list[torch.Tensor], texts: list[str], cfg: AlignConfig,
+def update(optimizer: torch.optim.Optimizer, params: list[nn.Parameter], loss: torch.Tensor, lr: float) -> None:
+    """One optimizer step at `lr` on `loss`, with gradients clipped to norm 1 (both phases)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+
+
+def pre_align(student: Student, ctc: TokenCTC, frames: list[torch.Tensor], ids: list[list[int]], cfg: AlignConfig,
               rng: random.Random) -> list[tuple[int, float, float]]:
     """Phase 1: the projector (and the CTC head) alone, for `ctc_minutes`; returns the loss curve."""
     params = list(student.projector.parameters()) + list(ctc.parameters())
     optimizer = torch.optim.AdamW(params, lr=cfg.ctc_lr, weight_decay=0.01)
-    lengths, ids = [f.shape[0] for f in frames], token_ids(student, texts)
+    lengths = [f.shape[0] for f in frames]
+    batches = (b for _ in itertools.count() for b in length_batches(lengths, cfg.ctc_batch_size, rng))
     losses, started, step = [], time.monotonic(), 0
     bar = tqdm(desc="pre-aligning (CTC)", unit="step")
     while time.monotonic() - started < cfg.ctc_minutes * 60:
-        for chosen in length_batches(lengths, cfg.ctc_batch_size, rng):
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.ctc_lr * min(1.0, (step + 1) / cfg.warmup_steps)
-            loss = ctc.loss([student.projector(frames[i]) for i in chosen], [ids[i] for i in chosen])
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            losses.append((step, round(loss.item(), 4), round(time.monotonic() - started, 1)))
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            step += 1
-            if time.monotonic() - started >= cfg.ctc_minutes * 60:
-                break
+        chosen = next(batches)
+        loss = ctc.loss([student.projector(frames[i]) for i in chosen], [ids[i] for i in chosen])
+        update(optimizer, params, loss, cfg.ctc_lr * min(1.0, (step + 1) / cfg.warmup_steps))
+        losses.append((step, round(loss.item(), 4), round(time.monotonic() - started, 1)))
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        step += 1
     bar.close()
     return losses
 
@@ -199,9 +204,9 @@ def align(settings: Settings, cfg: AlignConfig, student: Student | None = None) 
     train_frames, train_texts, test_frames, test_texts = prepare(settings, cfg, student)
     rng, started = random.Random(cfg.seed), time.monotonic()
     student.train()
-    vocab = [t for ids in token_ids(student, train_texts) for t in ids]
-    ctc = TokenCTC(student.lm.get_input_embeddings().weight, vocab)
-    ctc_losses = pre_align(student, ctc, train_frames, train_texts, cfg, rng) if cfg.ctc_minutes > 0 else []
+    train_ids = token_ids(student, train_texts)
+    ctc = TokenCTC(student.lm.get_input_embeddings().weight, [t for ids in train_ids for t in ids])
+    ctc_losses = pre_align(student, ctc, train_frames, train_ids, cfg, rng) if cfg.ctc_minutes > 0 else []
     with torch.no_grad():
         ctc_hypotheses = [student.tokenizer.decode(ctc.greedy(student.projector(f))) for f in test_frames]
     budget_s = cfg.max_minutes * 60 - (time.monotonic() - started)
@@ -221,14 +226,9 @@ def align(settings: Settings, cfg: AlignConfig, student: Student | None = None) 
         if step == cfg.warmup_steps:  # the pace is known now: fit the decay into the time left
             total = steps_in_budget(step, time.monotonic() - lm_started, budget_s, total)
             bar.total = total
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, total, cfg)
         nll, ctc_loss = train_step(student, [train_frames[i] for i in chosen], [train_texts[i] for i in chosen],
                                    ctc if cfg.ctc_weight else None)
-        optimizer.zero_grad()
-        (nll + cfg.ctc_weight * ctc_loss).backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
+        update(optimizer, params, nll + cfg.ctc_weight * ctc_loss, lr_at(step, total, cfg))
         losses.append((step, round(nll.item(), 4), round(time.monotonic() - started, 1)))
         bar.update(1)
         bar.set_postfix(nll=f"{nll.item():.3f}")
