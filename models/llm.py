@@ -19,6 +19,7 @@ class Decoding:
     top_p: float = 0.95
     repetition_penalty: float = 1.1
     no_repeat_ngram_size: int = 0  # > 0 forbids repeating any n-gram: stops loops without penalizing words
+    num_beams: int = 1  # > 1: beam search, the likeliest whole sequence rather than the likeliest next token
     seed: int | None = None
 
     def as_dict(self) -> dict:
@@ -59,6 +60,7 @@ class ChatLM:
             do_sample=decoding.do_sample,
             repetition_penalty=decoding.repetition_penalty,
             no_repeat_ngram_size=decoding.no_repeat_ngram_size,
+            num_beams=decoding.num_beams,
             pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
             **sampling,
         )

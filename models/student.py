@@ -215,16 +215,20 @@ class Student(nn.Module):
         out = self.lm.generate(
             inputs_embeds=embeds, attention_mask=mask, max_new_tokens=decoding.max_new_tokens,
             do_sample=decoding.do_sample, repetition_penalty=decoding.repetition_penalty,
-            no_repeat_ngram_size=decoding.no_repeat_ngram_size,
+            no_repeat_ngram_size=decoding.no_repeat_ngram_size, num_beams=decoding.num_beams,
             pad_token_id=self.placeholder_id, eos_token_id=self.tokenizer.eos_token_id,
             return_dict_in_generate=True, output_logits=True, **sampling,
         )
-        logp = torch.log_softmax(torch.stack(out.logits, dim=1).float(), dim=-1)  # (B, steps, V)
+        # Each chosen token's log-probability under the model (before any repetition rule), followed
+        # along its beam's history when beam search reorders the beams.
+        logp = self.lm.compute_transition_scores(
+            out.sequences, [step.float() for step in out.logits], out.get("beam_indices"), normalize_logits=True
+        )
         results = []
         for row, seq in enumerate(out.sequences[:, -logp.shape[1] :].tolist()):
             n = next((i + 1 for i, t in enumerate(seq) if t == self.tokenizer.eos_token_id), len(seq))
             tokens = seq[:n]
-            values = [float(logp[row, i, t]) for i, t in enumerate(tokens)]
+            values = [float(v) for v in logp[row, :n]]
             text = self.tokenizer.decode(tokens, skip_special_tokens=True).strip()
             results.append(Generated(text, tokens, values))
         return results

@@ -114,12 +114,16 @@ def test_continuation_logprobs_match_a_manual_computation_from_logits(student):
         assert torch.allclose(values[row, -n:], torch.stack(manual), atol=1e-5)
 
 
-def test_generated_logprobs_are_the_models_own_scores(student):
-    audio = noise(2.0)
-    (out,) = student.generate([audio], [instruction(None)], Decoding(max_new_tokens=6, repetition_penalty=1.0))
-    assert 0 < len(out.token_ids) <= 6 and len(out.logprobs) == len(out.token_ids)
-    values, _ = student.continuation_logprobs([student.audio_embeddings(audio)], [instruction(None)], [out.token_ids])
-    assert np.allclose(values[0].tolist(), out.logprobs, atol=1e-4)
+@pytest.mark.parametrize("beams", [1, 3])
+def test_generated_logprobs_are_the_models_own_scores(student, beams):
+    audios = [noise(2.0), noise(3.5, seed=1)]  # two lengths: padding must not leak into the scores
+    decoding = Decoding(max_new_tokens=6, repetition_penalty=1.0, num_beams=beams)
+    outs = student.generate(audios, [instruction(None)] * 2, decoding)
+    for audio, out in zip(audios, outs):
+        assert 0 < len(out.token_ids) <= 6 and len(out.logprobs) == len(out.token_ids)
+        values, _ = student.continuation_logprobs([student.audio_embeddings(audio)], [instruction(None)],
+                                                  [out.token_ids])
+        assert np.allclose(values[0].tolist(), out.logprobs, atol=1e-4)
 
 
 def test_sampling_with_a_seed_is_reproducible(student):
