@@ -125,7 +125,8 @@ def cmd_train_align(args: argparse.Namespace) -> None:
                       ctc_minutes=args.ctc_minutes, batch_size=args.batch_size, lr=args.lr)
     report = align(load_settings(), cfg)
     stem = write_report(report, Path(args.report_dir))
-    print(f"checkpoint: {report['checkpoint']}\nheld-out WER: {100 * report['wer']:.1f}%\nreport: {stem}.{{json,md,png}}")
+    print(f"checkpoint: {report['checkpoint']}\nheld-out WER: {100 * report['wer']:.1f}% "
+          f"({100 * report['greedy_wer']:.1f}% greedy)\nreport: {stem}.{{json,md,png}}")
 
 
 def _eval_arguments(p: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ hash, so later epochs and later runs never re-run TTS or the encoder.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import re
 from dataclasses import dataclass
@@ -42,15 +43,58 @@ class Utterance:
         return hashlib.sha256(repr((self.text, self.engine, self.voice, self.speed)).encode()).hexdigest()[:24]
 
 
+def _clean(sentence: str) -> str:
+    """The sentence without fillers, starting with a capital."""
+    text = " ".join(_FILLERS.sub("", sentence).split())
+    return text[:1].upper() + text[1:]
+
+
+def _speakable(text: str) -> bool:
+    return sum(c.isalpha() for c in text) > 0.7 * len(text)
+
+
 def clean_sentences(items: list[EvalItem], min_words: int = 6, max_words: int = 20) -> list[str]:
-    """Distinct sentences of the items' speech, without fillers, of a speakable length."""
+    """Distinct sentences of the items' speech, without fillers, of a speakable length (the test texts)."""
     seen: dict[str, None] = {}
     for item in items:
         for sentence in sentences(item.spoken_text):
-            text = " ".join(_FILLERS.sub("", sentence).split())
-            words = text.split()
-            if min_words <= len(words) <= max_words and sum(c.isalpha() for c in text) > 0.7 * len(text):
-                seen.setdefault(text[0].upper() + text[1:], None)
+            text = _clean(sentence)
+            if min_words <= len(text.split()) <= max_words and _speakable(text):
+                seen.setdefault(text, None)
+    return list(seen)
+
+
+def passages(items: list[EvalItem], min_words: int = 6, max_words: int = 20, exclude: set[str] = frozenset()
+             ) -> list[str]:
+    """Distinct stretches of one speaker's speech, without fillers, of a speakable length (the training texts).
+
+    Unlike `clean_sentences`, nothing said is wasted: short sentences ("Yeah. Okay.") join their
+    neighbours and long ones are cut in even pieces, so the training texts hold about three times
+    the words of whole sentences alone, and the utterances repeat no text. Sentences in `exclude`
+    (lower-cased; the test texts) are left out, so no test sentence is heard in training."""
+    seen: dict[str, None] = {}
+
+    def flush(words: list[str]) -> None:
+        text = " ".join(words)
+        if len(words) >= min_words and _speakable(text):
+            seen.setdefault(text[0].upper() + text[1:], None)
+        words.clear()
+
+    for item in items:
+        for _, turn in item.turns:
+            chunk: list[str] = []
+            for sentence in sentences(turn):
+                words = _clean(sentence).split()
+                if not words or " ".join(words).lower() in exclude:
+                    flush(chunk)
+                    continue
+                pieces = math.ceil(len(words) / max_words)
+                size = math.ceil(len(words) / pieces)
+                for piece in (words[i : i + size] for i in range(0, len(words), size)):
+                    if len(chunk) + len(piece) > max_words:
+                        flush(chunk)
+                    chunk += piece
+            flush(chunk)
     return list(seen)
 
 

@@ -18,7 +18,7 @@ from training.align import (
     token_ids,
     train_step,
 )
-from training.data import VOICES, Utterance, clean_sentences, utterances
+from training.data import VOICES, Utterance, clean_sentences, passages, utterances
 from training.evaluate import EvalItem
 
 
@@ -59,6 +59,18 @@ def test_clean_sentences_drop_fillers_short_and_duplicate_ones():
                     "B: We need a cheaper remote control for the market. 1 2 3 4 5 6 7 8", "r")
     assert clean_sentences([item]) == ["So we need a cheaper remote control for the market.",
                                        "We need a cheaper remote control for the market."]
+
+
+def test_passages_join_short_sentences_cut_long_ones_and_leave_out_test_texts():
+    words = [f"word{chr(97 + i)}" for i in range(25)]  # one sentence of 25 words: pieces of 13 and 12
+    item = EvalItem("x", "q", "A: Yeah. Okay. Um so the remote needs a cheaper chip. Right.\n"
+                    f"B: {' '.join(words)}. The test sentence is never heard in training. The end is near here now.\n"
+                    "A: Yeah. Okay. Um so the remote needs a cheaper chip. Right.", "r")
+    got = passages([item], min_words=4, max_words=15, exclude={"the test sentence is never heard in training."})
+    assert got == ["Yeah. Okay. So the remote needs a cheaper chip. Right.",  # one speaker's turn, fillers gone
+                   "W" + " ".join(words[:13])[1:], " ".join(words[13:]).capitalize() + ".",
+                   "The end is near here now."]  # the excluded sentence split the turn; the repeat is gone
+    assert all(len(p.split()) <= 15 for p in got)
 
 
 def test_utterances_cover_every_text_before_repeating_with_varied_voices():
