@@ -126,7 +126,8 @@ def cmd_train_align(args: argparse.Namespace) -> None:
     report = align(load_settings(), cfg)
     stem = write_report(report, Path(args.report_dir))
     print(f"checkpoint: {report['checkpoint']}\nheld-out WER: {100 * report['wer']:.1f}% "
-          f"({100 * report['greedy_wer']:.1f}% greedy)\nreport: {stem}.{{json,md,png}}")
+          f"(best beam {100 * report['beam_wer']:.1f}%, greedy {100 * report['greedy_wer']:.1f}%)\n"
+          f"report: {stem}.{{json,md,png}}")
 
 
 def _eval_arguments(p: argparse.ArgumentParser) -> None:

@@ -206,8 +206,9 @@ class Student(nn.Module):
 
     @torch.no_grad()
     def generate_from_embeddings(
-        self, audio_embeds: list[torch.Tensor], texts: list[str], decoding: Decoding = Decoding()
+        self, audio_embeds: list[torch.Tensor], texts: list[str], decoding: Decoding = Decoding(), candidates: int = 1
     ) -> list[Generated]:
+        """`candidates` results per input, grouped by input: the best beams, best first, or independent samples."""
         embeds, mask, _ = self.batch(audio_embeds, texts)
         if decoding.seed is not None:
             torch.manual_seed(decoding.seed)
@@ -217,7 +218,7 @@ class Student(nn.Module):
             do_sample=decoding.do_sample, repetition_penalty=decoding.repetition_penalty,
             no_repeat_ngram_size=decoding.no_repeat_ngram_size, num_beams=decoding.num_beams,
             pad_token_id=self.placeholder_id, eos_token_id=self.tokenizer.eos_token_id,
-            return_dict_in_generate=True, output_logits=True, **sampling,
+            num_return_sequences=candidates, return_dict_in_generate=True, output_logits=True, **sampling,
         )
         # Each chosen token's log-probability under the model (before any repetition rule), followed
         # along its beam's history when beam search reorders the beams.

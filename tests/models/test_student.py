@@ -126,6 +126,15 @@ def test_generated_logprobs_are_the_models_own_scores(student, beams):
         assert np.allclose(values[0].tolist(), out.logprobs, atol=1e-4)
 
 
+def test_beam_candidates_come_grouped_by_input_best_first(student):
+    embeds = [student.audio_embeddings(noise(2.0)), student.audio_embeddings(noise(3.0, seed=1))]
+    decoding = Decoding(max_new_tokens=5, repetition_penalty=1.0, num_beams=3)
+    best = student.generate_from_embeddings(embeds, [instruction(None)] * 2, decoding)
+    beams = student.generate_from_embeddings(embeds, [instruction(None)] * 2, decoding, candidates=3)
+    assert len(beams) == 6 and [beams[0].token_ids, beams[3].token_ids] == [b.token_ids for b in best]
+    assert len({tuple(g.token_ids) for g in beams[:3]}) == 3
+
+
 def test_sampling_with_a_seed_is_reproducible(student):
     sample = Decoding(max_new_tokens=8, do_sample=True, temperature=1.0, seed=3)
     first, again = (student.generate([noise(1.0)], [instruction(None)], sample)[0] for _ in range(2))

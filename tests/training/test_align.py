@@ -7,6 +7,7 @@ import random
 import pytest
 import torch
 
+from models.student import Generated
 from tests.models.test_student import tiny_student
 from training.align import (
     AlignConfig,
@@ -14,6 +15,7 @@ from training.align import (
     length_batches,
     lr_at,
     nll_loss,
+    rescore,
     steps_in_budget,
     token_ids,
     train_step,
@@ -123,3 +125,34 @@ def test_ctc_scores_audio_too_short_for_its_tokens_as_zero_not_infinity():
     ctc = TokenCTC(student.lm.get_input_embeddings().weight, ids[0])
     assert ctc.loss([student.projector(torch.randn(4, 16))], ids).item() == 0.0  # 1 position, 4 tokens
 
+
+
+def test_ctc_loglik_scores_transcripts_and_the_full_vocabulary_keeps_their_ranking():
+    student = tiny_student()
+    embeddings = student.lm.get_input_embeddings().weight
+    full, short = token_ids(student, ["the budget is approved", "the budget"])
+    ctc = TokenCTC(embeddings, full)
+    with torch.no_grad():
+        ctc.blank.normal_()
+        projected = student.projector(torch.randn(60, 16))
+        narrow = ctc.loglik(projected, [full, short])
+        assert torch.allclose(narrow[0], -ctc.loss([projected], [full]) * len(full))
+        wide = ctc.widened(embeddings).loglik(projected, [full, short])
+        assert (wide < narrow).all()  # more classes share each frame's probability...
+        assert torch.allclose(wide[0] - wide[1], narrow[0] - narrow[1], atol=1e-4)  # ...alike for all transcripts
+        assert ctc.loglik(student.projector(torch.randn(4, 16)), [full])[0] == float("-inf")  # 1 position, 4 tokens
+
+
+def test_rescoring_follows_the_lm_alone_at_weight_zero_and_the_ctc_score_when_it_weighs_more():
+    student = tiny_student()
+    frames = torch.randn(60, 16)
+    a, b = token_ids(student, ["the budget is approved", "the budget"])
+    ctc = TokenCTC(student.lm.get_input_embeddings().weight, a)
+    with torch.no_grad():
+        scores = ctc.loglik(student.projector(frames), [a, b])
+    eos = student.tokenizer.eos_token_id
+    ctc_best, ctc_worst = (("A", a), ("B", b)) if scores[0] > scores[1] else (("B", b), ("A", a))
+    beams = [Generated(ctc_worst[0], ctc_worst[1] + [eos], [-0.5, -0.5]),  # the LM's favourite
+             Generated(ctc_best[0], ctc_best[1] + [eos], [-1.0, -1.0])]
+    assert rescore(student, ctc, frames, beams, weight=0.0) == ctc_worst[0]
+    assert rescore(student, ctc, frames, beams, weight=10 / abs(float(scores[0] - scores[1]))) == ctc_best[0]
