@@ -35,7 +35,7 @@ test-fast: install
 bench: models
 	$(BIN)/speechsum bench
 
-# Stage 0 of the student: align on 2,000 TTS utterances (45 min of training on 2 cores), report held-out WER.
+# Stage 0 of the student: align on 2,000 TTS utterances (45-min training budget; ~48 min in all on 2 cores), report held-out WER.
 bench-align: models
 	$(BIN)/speechsum train align --items 2000
 
