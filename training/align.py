@@ -119,10 +119,14 @@ class TokenCTC(nn.Module):
 
     def loss(self, projected: list[torch.Tensor], token_ids: list[list[int]]) -> torch.Tensor:
         logprobs = nn.utils.rnn.pad_sequence([self.logprobs(p) for p in projected])  # (T, B, V + 1)
+        # Speech too fast for its tokens scores 0, not inf.
+        return self._ctc(logprobs, [p.shape[0] for p in projected], token_ids, zero_infinity=True)
+
+    def _ctc(self, logprobs: torch.Tensor, lengths: list[int], token_ids: list[list[int]], **kwargs) -> torch.Tensor:
+        """CTC loss of (T, B, V + 1) log-probs, each column `lengths[b]` positions long, against its tokens."""
         return nn.functional.ctc_loss(
-            logprobs, torch.tensor([self.index[t] for ids in token_ids for t in ids]),
-            torch.tensor([p.shape[0] for p in projected]), torch.tensor([len(ids) for ids in token_ids]),
-            blank=self.blank_id, zero_infinity=True,  # speech too fast for its tokens scores 0, not inf
+            logprobs, torch.tensor([self.index[t] for ids in token_ids for t in ids], dtype=torch.long),
+            torch.tensor(lengths), torch.tensor([len(ids) for ids in token_ids]), blank=self.blank_id, **kwargs,
         )
 
     def widened(self, embeddings: torch.Tensor) -> TokenCTC:
@@ -138,11 +142,7 @@ class TokenCTC(nn.Module):
     def loglik(self, projected: torch.Tensor, transcripts: list[list[int]]) -> torch.Tensor:
         """log P(transcript | audio) of each token sequence; -inf where the audio is too short for it."""
         logprobs = self.logprobs(projected)[:, None].expand(-1, len(transcripts), -1)
-        return -nn.functional.ctc_loss(
-            logprobs, torch.tensor([self.index[t] for ids in transcripts for t in ids], dtype=torch.long),
-            torch.full((len(transcripts),), projected.shape[0]), torch.tensor([len(ids) for ids in transcripts]),
-            blank=self.blank_id, reduction="none",
-        )
+        return -self._ctc(logprobs, [projected.shape[0]] * len(transcripts), transcripts, reduction="none")
 
     @torch.no_grad()
     def greedy(self, projected: torch.Tensor) -> list[int]:

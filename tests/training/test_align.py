@@ -126,7 +126,6 @@ def test_ctc_scores_audio_too_short_for_its_tokens_as_zero_not_infinity():
     assert ctc.loss([student.projector(torch.randn(4, 16))], ids).item() == 0.0  # 1 position, 4 tokens
 
 
-
 def test_ctc_loglik_scores_transcripts_and_the_full_vocabulary_keeps_their_ranking():
     student = tiny_student()
     embeddings = student.lm.get_input_embeddings().weight
