@@ -196,27 +196,25 @@ def pre_align(student: Student, ctc: TokenCTC, frames: list[torch.Tensor], ids: 
     return losses
 
 
-def transcribe(student: Student, frames: list[torch.Tensor], beams: int = 1, batch_size: int = 8
+def transcribe(student: Student, projected: list[torch.Tensor], beams: int = 1, batch_size: int = 8
                ) -> list[list[Generated]]:
-    """Each clip's `beams` best transcripts, best first (greedy when `beams` is 1)."""
+    """Each clip's `beams` best transcripts, best first (greedy when `beams` is 1), from projected audio."""
     # Words do repeat in speech ("the ... the"): no penalty on them, only on looping n-grams.
     decoding = Decoding(max_new_tokens=48, repetition_penalty=1.0, no_repeat_ngram_size=3, num_beams=beams)
     out = []
-    for i in tqdm(range(0, len(frames), batch_size), desc=f"transcribing held-out ({beams} beams)", unit="batch"):
-        with torch.no_grad():
-            embeds = [student.projector(f) for f in frames[i : i + batch_size]]
+    for i in tqdm(range(0, len(projected), batch_size), desc=f"transcribing held-out ({beams} beams)", unit="batch"):
+        embeds = projected[i : i + batch_size]
         found = student.generate_from_embeddings(embeds, [TRANSCRIBE] * len(embeds), decoding, candidates=beams)
         out += [found[j : j + beams] for j in range(0, len(found), beams)]
     return out
 
 
-def rescore(student: Student, ctc: TokenCTC, frames: torch.Tensor, beams: list[Generated], weight: float) -> str:
+def rescore(student: Student, ctc: TokenCTC, projected: torch.Tensor, beams: list[Generated], weight: float) -> str:
     """Joint CTC/attention decoding as n-best rescoring: the beam with the best LM log-likelihood plus
     `weight` x CTC log-likelihood. CTC must account for every frame of the audio, so a transcript
     that skips words that were spoken, or adds words that were not, loses."""
     eos = student.tokenizer.eos_token_id
-    with torch.no_grad():
-        ctc_scores = ctc.loglik(student.projector(frames), [[t for t in b.token_ids if t != eos] for b in beams])
+    ctc_scores = ctc.loglik(projected, [[t for t in b.token_ids if t != eos] for b in beams])
     scores = [sum(b.logprobs) + weight * float(c) for b, c in zip(beams, ctc_scores)]
     return beams[max(range(len(beams)), key=scores.__getitem__)].text
 
@@ -273,10 +271,12 @@ def align(settings: Settings, cfg: AlignConfig, student: Student | None = None) 
     bar.close()
     train_minutes = round((time.monotonic() - started) / 60, 1)
     student.eval()
-    greedy = [g[0].text for g in transcribe(student, test_frames)]
-    beams = transcribe(student, test_frames, cfg.beams)
+    with torch.no_grad():
+        projected = [student.projector(f) for f in test_frames]
+    greedy = [g[0].text for g in transcribe(student, projected)]
+    beams = transcribe(student, projected, cfg.beams)
     reader = ctc.widened(student.lm.get_input_embeddings().weight)
-    hypotheses = [rescore(student, reader, f, b, cfg.ctc_rescore) for f, b in zip(test_frames, beams)]
+    hypotheses = [rescore(student, reader, p, b, cfg.ctc_rescore) for p, b in zip(projected, beams)]
     name = f"align-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     checkpoint = student.save(settings.data_dir / "students" / name)
     report = {"checkpoint": str(checkpoint), "config": json.loads(json.dumps(asdict(cfg), default=str)),

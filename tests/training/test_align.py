@@ -144,14 +144,14 @@ def test_ctc_loglik_scores_transcripts_and_the_full_vocabulary_keeps_their_ranki
 
 def test_rescoring_follows_the_lm_alone_at_weight_zero_and_the_ctc_score_when_it_weighs_more():
     student = tiny_student()
-    frames = torch.randn(60, 16)
     a, b = token_ids(student, ["the budget is approved", "the budget"])
     ctc = TokenCTC(student.lm.get_input_embeddings().weight, a)
     with torch.no_grad():
-        scores = ctc.loglik(student.projector(frames), [a, b])
+        projected = student.projector(torch.randn(60, 16))
+    scores = ctc.loglik(projected, [a, b])
     eos = student.tokenizer.eos_token_id
     ctc_best, ctc_worst = (("A", a), ("B", b)) if scores[0] > scores[1] else (("B", b), ("A", a))
     beams = [Generated(ctc_worst[0], ctc_worst[1] + [eos], [-0.5, -0.5]),  # the LM's favourite
              Generated(ctc_best[0], ctc_best[1] + [eos], [-1.0, -1.0])]
-    assert rescore(student, ctc, frames, beams, weight=0.0) == ctc_worst[0]
-    assert rescore(student, ctc, frames, beams, weight=10 / abs(float(scores[0] - scores[1]))) == ctc_best[0]
+    assert rescore(student, ctc, projected, beams, weight=0.0) == ctc_worst[0]
+    assert rescore(student, ctc, projected, beams, weight=10 / abs(float(scores[0] - scores[1]))) == ctc_best[0]
