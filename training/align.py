@@ -33,6 +33,7 @@ from models.llm import Decoding
 from models.student import TRANSCRIBE, Generated, Student, StudentConfig, build_student
 from training.data import clean_sentences, encoder_frames, passages, speak_all, utterances
 from training.evaluate import QMSUM, load_items, split
+from training.losses import nll_loss
 from training.metrics import word_error_rate
 
 
@@ -54,11 +55,6 @@ class AlignConfig:
     seed: int = 0
     data: Path = QMSUM
     student: StudentConfig = field(default_factory=StudentConfig)
-
-
-def nll_loss(logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean negative log-likelihood over the real (unmasked) target tokens."""
-    return -(logprobs * mask).sum() / mask.sum().clamp(min=1)
 
 
 def lr_at(step: int, total: int, cfg: AlignConfig) -> float:

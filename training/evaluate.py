@@ -27,7 +27,9 @@ from training.judge import Judge, load_judge
 from training.metrics import hallucination, rouge
 
 # The development data beside the repository (../shared/data; see its README for the licence).
-QMSUM = Path(__file__).resolve().parents[2] / "shared" / "data" / "qmsum_dev.jsonl"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+QMSUM = SHARED_DATA / "qmsum_dev.jsonl"
+QMSUM_POOL = SHARED_DATA / "qmsum_train_pool.jsonl"  # training only: more items of the same meetings and others
 SYSTEMS = ("cascade", "teacher-on-reference")
 # One voice per speaker, in order of first appearance (a meeting with more speakers reuses them).
 VOICES = ("piper", "espeak:en-us", "espeak:en-gb", "espeak:en-us+f3")
@@ -58,6 +60,12 @@ class EvalItem:
         return " ".join(text for _, text in self.turns)
 
     @property
+    def meeting(self) -> str:
+        """The meeting an item is asked about ("qmsum-train-Bed004-q05" -> "Bed004"); other ids stand alone."""
+        parts = self.id.split("-")
+        return parts[2] if len(parts) == 4 and parts[0] == "qmsum" else self.id
+
+    @property
     def is_summarize_query(self) -> bool:
         return self.query.lower().startswith("summarize")
 
@@ -68,11 +76,19 @@ def load_items(path: str | Path) -> list[EvalItem]:
     return [EvalItem(r["id"], r["query"], r["transcript"], r["summary"]) for r in rows]
 
 
+def held_out_meeting(meeting: str, seed: int = 0, held_out_share: float = 0.5) -> bool:
+    h = int(hashlib.sha256(f"{seed}:{meeting}".encode()).hexdigest()[:8], 16) / 16**8
+    return h < held_out_share
+
+
 def split(items: list[EvalItem], seed: int = 0, held_out_share: float = 0.5) -> dict[str, list[EvalItem]]:
-    """A fixed dev / held-out split: each item's side depends only on its id and the seed."""
+    """A fixed dev / held-out split by meeting: each item's side depends only on its meeting and the seed.
+
+    QMSum asks several questions about each meeting and their spans overlap, so a split by item
+    would let training hear parts of held-out spans. A meeting with a held-out item gives no
+    training data at all."""
     def side(item: EvalItem) -> str:
-        h = int(hashlib.sha256(f"{seed}:{item.id}".encode()).hexdigest()[:8], 16) / 16**8
-        return "held_out" if h < held_out_share else "dev"
+        return "held_out" if held_out_meeting(item.meeting, seed, held_out_share) else "dev"
 
     parts: dict[str, list[EvalItem]] = {"dev": [], "held_out": []}
     for item in sorted(items, key=lambda i: i.id):
@@ -80,6 +96,12 @@ def split(items: list[EvalItem], seed: int = 0, held_out_share: float = 0.5) -> 
     for part in parts.values():  # a seeded order, so "the first 50" is a fair sample
         random.Random(seed).shuffle(part)
     return parts
+
+
+def training_items(seed: int = 0, data: Path = QMSUM, pool: Path | None = QMSUM_POOL) -> list[EvalItem]:
+    """Every labelled item of a meeting on the training side of the split: the dev part plus the pool's."""
+    extra = [i for i in load_items(pool) if not held_out_meeting(i.meeting, seed)] if pool and pool.exists() else []
+    return split(load_items(data), seed)["dev"] + extra
 
 
 def speak(item: EvalItem, cache_dir: Path) -> Path:

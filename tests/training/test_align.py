@@ -14,7 +14,6 @@ from training.align import (
     TokenCTC,
     length_batches,
     lr_at,
-    nll_loss,
     rescore,
     steps_in_budget,
     token_ids,
@@ -22,12 +21,6 @@ from training.align import (
 )
 from training.data import VOICES, Utterance, clean_sentences, passages, utterances
 from training.evaluate import EvalItem
-
-
-def test_nll_loss_averages_only_real_tokens():
-    logprobs = torch.tensor([[-1.0, -2.0, -9.0], [-3.0, -9.0, -9.0]])
-    mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
-    assert nll_loss(logprobs, mask).item() == pytest.approx(2.0)
 
 
 def test_learning_rate_warms_up_then_decays_to_a_tenth():
