@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -51,6 +52,13 @@ class StudentConfig:
     train_encoder: bool = False
 
 
+def autocast(device: torch.device | str):
+    """bf16 autocast on a GPU (about twice the matrix throughput, and the LM was trained in bf16); none on a CPU."""
+    if torch.device(device).type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
 @cache
 def feature_extractor(n_mels: int):
     """Whisper's log-mel front end; built here, since Whisper fixes all its parameters."""
@@ -79,7 +87,7 @@ class AudioEncoder(nn.Module):
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """(n_mels, 2T) -> (T, d_model) for one window of at most 30 s."""
         w = self.whisper
-        h = nn.functional.gelu(w.conv1(mel[None].to(w.conv1.weight.dtype)))
+        h = nn.functional.gelu(w.conv1(mel[None].to(w.conv1.weight.device, w.conv1.weight.dtype)))
         h = nn.functional.gelu(w.conv2(h)).permute(0, 2, 1)
         h = h + w.embed_positions.weight[: h.shape[1]]
         for layer in w.layers:
@@ -183,21 +191,21 @@ class Student(nn.Module):
         return embeds, mask, ids
 
     # -- scoring and generation -------------------------------------------------------------------
+    def continuation_logits(
+        self, audio_embeds: list[torch.Tensor], texts: list[str], continuations: list[list[int]]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The logits that predict each continuation token, (B, L, V), its token ids (B, L) and a (B, L) mask.
+
+        Distillation needs the whole distribution at these positions, not only the chosen tokens'
+        log-probs; prompt, audio and padding positions are never returned."""
+        embeds, mask, ids = self.batch(audio_embeds, texts, continuations)
+        return continuation_outputs(self.lm, embeds, mask, ids, continuations)
+
     def continuation_logprobs(
         self, audio_embeds: list[torch.Tensor], texts: list[str], continuations: list[list[int]]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-token log-probs of each continuation given audio + prompt: (B, L) values and a (B, L) mask."""
-        embeds, mask, ids = self.batch(audio_embeds, texts, continuations)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding must not shift positions
-        length = max(map(len, continuations))
-        # The continuations are right-aligned (left padding), so only the last positions need logits.
-        logits = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
-                         logits_to_keep=length + 1).logits
-        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-        targets = ids[:, -length:]
-        values = logp.gather(-1, targets[..., None])[..., 0]
-        cmask = torch.tensor([[0] * (length - len(c)) + [1] * len(c) for c in continuations], device=self.device)
-        return values * cmask, cmask
+        return token_logprobs(*self.continuation_logits(audio_embeds, texts, continuations))
 
     def generate(self, audio: list[np.ndarray], texts: list[str], decoding: Decoding = Decoding()) -> list[Generated]:
         with torch.no_grad():
@@ -210,6 +218,11 @@ class Student(nn.Module):
     ) -> list[Generated]:
         """`candidates` results per input, grouped by input: the best beams, best first, or independent samples."""
         embeds, mask, _ = self.batch(audio_embeds, texts)
+        return self.generate_from_embeddings_raw(embeds, mask, decoding, candidates)
+
+    @torch.no_grad()
+    def generate_from_embeddings_raw(self, embeds: torch.Tensor, mask: torch.Tensor, decoding: Decoding,
+                                     candidates: int = 1) -> list[Generated]:
         if decoding.seed is not None:
             torch.manual_seed(decoding.seed)
         sampling = dict(temperature=decoding.temperature, top_p=decoding.top_p) if decoding.do_sample else {}
@@ -233,6 +246,17 @@ class Student(nn.Module):
             text = self.tokenizer.decode(tokens, skip_special_tokens=True).strip()
             results.append(Generated(text, tokens, values))
         return results
+
+    @torch.no_grad()
+    def chat(self, prompt: str, decoding: Decoding = Decoding()) -> str:
+        """The LM alone, adapters off, on a text prompt: the plain instruct model, for merging the
+        summaries of a long recording's pieces (the adapters were trained with audio in the prompt)."""
+        messages = [{"role": "system", "content": ""}, {"role": "user", "content": prompt}]
+        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                                 return_dict=True)["input_ids"].to(self.device)
+        embeds = self.lm.get_input_embeddings()(ids)
+        with self.lm.disable_adapter():
+            return self.generate_from_embeddings_raw(embeds, torch.ones_like(ids), decoding)[0].text
 
     # -- checkpoints ------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
@@ -259,6 +283,23 @@ class Student(nn.Module):
         self.projector.load_state_dict(load_file(checkpoint / "projector.safetensors"))
         set_peft_model_state_dict(self.lm, load_file(checkpoint / "adapter" / "adapter_model.safetensors"))
         return self
+
+
+def continuation_outputs(lm: nn.Module, embeds: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor,
+                         continuations: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Logits at the positions that predict left-padded, right-aligned continuations; shared with the teacher."""
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding must not shift positions
+    length = max(map(len, continuations))
+    # The continuations are right-aligned (left padding), so only the last positions need logits.
+    logits = lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, logits_to_keep=length + 1).logits
+    cmask = torch.tensor([[0] * (length - len(c)) + [1] * len(c) for c in continuations], device=embeds.device)
+    return logits[:, :-1], ids[:, -length:], cmask
+
+
+def token_logprobs(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each target token's log-probability under `logits` (zero where masked), and the mask."""
+    values = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets[..., None])[..., 0]
+    return values * mask, mask
 
 
 def file_sha256(path: str | Path) -> str:

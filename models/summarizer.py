@@ -25,7 +25,7 @@ import numpy as np
 from models.asr import Segment, Transcript
 from models.grounding import STOPWORDS, keep_supported, names, numbers, sentences
 from models.llm import ChatLM, Decoding
-from models.student import Student, instruction
+from models.student import SAMPLE_RATE, Student, instruction
 
 Progress = Callable[[float, str], None]
 
@@ -235,6 +235,9 @@ class StudentSummarizer:
     version: str
     n_key_points: int = 5
     system: str = "student"
+    # A recording longer than this is heard in pieces (6.25 LM positions a second: 5 minutes is
+    # 1,875 positions; a 60-minute meeting in one pass would be 22,500, beyond SmolLM2's 8,192).
+    piece_s: float = 300.0
 
     def summarize(
         self, audio: np.ndarray, transcript: Transcript, query: str | None = None, decoding: Decoding = Decoding(),
@@ -242,10 +245,21 @@ class StudentSummarizer:
     ) -> Summary:
         started = time.perf_counter()
         query = (query or "").strip() or None
-        if progress:
-            progress(0.0, "summarizing from the audio")
-        (generated,) = self.student.generate([audio], [instruction(query)], decoding)
+        step = int(self.piece_s * SAMPLE_RATE)
+        pieces = [audio[i : i + step] for i in range(0, max(len(audio), 1), step)]
+        if len(pieces) > 1 and len(pieces[-1]) < step // 4:  # a short tail joins the piece before it
+            pieces[-2:] = [np.concatenate(pieces[-2:])]
+        partials = []
+        for i, piece in enumerate(pieces):
+            if progress:
+                progress(i / (len(pieces) + (len(pieces) > 1)), "summarizing from the audio")
+            (generated,) = self.student.generate([piece], [instruction(query)], decoding)
+            partials.append(_complete_sentences(generated.text))
+        text = partials[0]
+        if len(partials) > 1:  # map-reduce, as the cascade does: the partial summaries summarized again
+            instruction_text = FOCUS_PROMPT.format(query=query) if query else SUMMARY_PROMPT
+            text = _complete_sentences(self.student.chat(f"{instruction_text}\n\n" + "\n".join(partials), decoding))
         if progress:
             progress(1.0, "summarized")
-        return grounded_summary(_complete_sentences(generated.text), transcript, query, self.n_key_points,
-                                self.system, self.version, decoding, started)
+        return grounded_summary(text, transcript, query, self.n_key_points, self.system, self.version, decoding,
+                                started)

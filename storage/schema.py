@@ -1,7 +1,9 @@
-"""The SQL schema: recordings, their transcripts and summaries, and the votes users give.
+"""The SQL schema: recordings, their transcripts and summaries, the votes users give, and model versions.
 
 Votes are the raw material of training (DPO pairs, evaluation), so their constraints live in the
 database itself: one thumb per (summary, voter) and one A/B vote per (pair of summaries, voter).
+Every trained model is a row of `model_versions`; which one is served is its status, and every
+change of it is a row of the append-only `promotions` log.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from sqlalchemy import JSON, CheckConstraint, DateTime, Float, ForeignKey, Integ
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 AB_CHOICES = ("left", "right", "tie", "both_bad")
+VERSION_STATUSES = ("candidate", "served", "retired", "failed")
 
 
 def utcnow() -> datetime:
@@ -79,6 +82,12 @@ class Summary(Base):
     decoding: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     latency_s: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The registered version that wrote it (none for the packaged base LM), what the model generated
+    # before the grounding check, and the sentences that check dropped: a vote is on `text`, and
+    # training needs to trace it back to the generation.
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
+    raw_text: Mapped[str | None] = mapped_column(Text)
+    dropped: Mapped[list[str] | None] = mapped_column(JSON, default=list)
 
     recording: Mapped[Recording] = relationship(back_populates="summaries")
 
@@ -117,3 +126,43 @@ class ABVote(Base):
     choice: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class ModelVersion(Base):
+    """A trained model: a student stage (align, sft, kd, dpo) or a fine-tuned teacher.
+
+    `kind` says what serves it: "student" (the speech LLM) or "teacher" (the cascade's text LM).
+    A run registers its version as a candidate; only a promotion makes it served."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (CheckConstraint(f"status IN {VERSION_STATUSES}", name="ck_version_status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    stage: Mapped[str] = mapped_column(String(16))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
+    checkpoint: Mapped[str] = mapped_column(String(1024))
+    sha256: Mapped[str] = mapped_column(String(64))  # of the checkpoint's files, so a changed one is noticed
+    bases: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    data_hash: Mapped[str] = mapped_column(String(64), default="")
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="candidate")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Promotion(Base):
+    """One change of the served version of a kind; rows are only ever added."""
+
+    __tablename__ = "promotions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    previous_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    action: Mapped[str] = mapped_column(String(16))  # "promote" or "rollback"
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
