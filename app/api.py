@@ -17,7 +17,7 @@ import gradio as gr
 from gradio import FileData
 
 from app import exports
-from app.config import Settings
+from storage.config import Settings
 from app.pipeline import (
     USER_ERRORS,
     Result,

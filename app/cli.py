@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from app.config import load_settings
+from storage.config import load_settings
 
 # Errors whose message is meant for the user: printed as one line, exit status 1.
 EXIT_BAD_INPUT = 1

@@ -13,19 +13,19 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import select
 
-from app.config import Settings
-from models.asr import NoSpeechError, Segment, SpeechRecognizer, Transcript
-from models.llm import ChatLM, Decoding
+from models.asr import NoSpeechError, Segment, Transcript
+from models.llm import Decoding
+from models.serving import load_recognizer, load_student_summarizer, load_summarizer
 from models.sources import ModelSource, ModelSourceError, resolve_asr, resolve_llm
-from models.student import Student, StudentError, load_student
-from models.summarizer import CascadeSummarizer, StudentSummarizer, Summary
-from storage import schema
-from storage.db import session_scope, upgrade
+from models.student import StudentError
+from models.summarizer import Summary
+from storage import registry, schema
+from storage.config import Settings
+from storage.db import ensure_schema, session_scope
 from storage.files import AudioError, decode, inspect_audio, read_samples, store_audio
 from storage.history import Listing, NotFound, find_summaries, owned_summary, thumb_of
 from storage.votes import VoteError, record_ab, record_thumb
@@ -40,7 +40,8 @@ class UnknownSystemError(ValueError):
 
 
 # Errors whose message is meant for the user: the shells show it and carry on.
-USER_ERRORS = (AudioError, NoSpeechError, ModelSourceError, NotFound, VoteError, StudentError, UnknownSystemError)
+USER_ERRORS = (AudioError, NoSpeechError, ModelSourceError, NotFound, VoteError, StudentError, UnknownSystemError,
+               registry.RegistryError)
 
 
 def _check_systems(*systems: str) -> None:
@@ -84,52 +85,6 @@ def _scaled(progress: Progress | None, start: float, end: float) -> Progress | N
     return lambda fraction, message: progress(start + (end - start) * fraction, message)
 
 
-@lru_cache(maxsize=4)
-def ensure_database(url: str) -> None:
-    """Creates or upgrades the schema, once per process and URL."""
-    upgrade(url)
-
-
-@lru_cache(maxsize=2)
-def _recognizer(source: ModelSource, device: str) -> SpeechRecognizer:
-    return SpeechRecognizer(source, device=device)
-
-
-@lru_cache(maxsize=2)
-def _chat_lm(source: ModelSource, device: str) -> ChatLM:
-    return ChatLM.load(source, device=device)
-
-
-def load_recognizer(settings: Settings) -> SpeechRecognizer:
-    return _recognizer(resolve_asr(settings.asr_model, settings.models_dir), settings.device)
-
-
-def load_summarizer(settings: Settings) -> CascadeSummarizer:
-    llm = _chat_lm(resolve_llm(settings.llm_model, settings.models_dir), settings.device)
-    return CascadeSummarizer(llm, chunk_tokens=settings.chunk_tokens, n_key_points=settings.key_points)
-
-
-def student_checkpoint(settings: Settings) -> Path:
-    """The configured student checkpoint, else the newest one under <data dir>/students."""
-    if settings.student:
-        return Path(settings.student).expanduser()
-    found = sorted((settings.data_dir / "students").glob("*/manifest.json"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise StudentError("there is no student checkpoint yet: train one with `speechsum train align`")
-    return found[-1].parent
-
-
-@lru_cache(maxsize=1)
-def _student(checkpoint: str, models_dir: Path, device: str) -> Student:
-    return load_student(checkpoint, models_dir, device)
-
-
-def load_student_summarizer(settings: Settings) -> StudentSummarizer:
-    checkpoint = student_checkpoint(settings)
-    student = _student(str(checkpoint), settings.models_dir, settings.device)
-    return StudentSummarizer(student, f"student:{checkpoint.name}", n_key_points=settings.key_points)
-
-
 def prepare_models(settings: Settings) -> list[ModelSource]:
     """Builds the offline model cache (a no-op once built) and checks that each model loads."""
     sources = [resolve_asr(settings.asr_model, settings.models_dir), resolve_llm(settings.llm_model, settings.models_dir)]
@@ -158,7 +113,7 @@ def transcribe_file(
 ) -> Result:
     """Validates, transcribes and stores a recording; reuses a stored transcript of the same file."""
     info = inspect_audio(path, settings.max_upload_bytes, settings.max_duration_s)
-    ensure_database(settings.db_url)
+    ensure_schema(settings.db_url)
     recognizer = load_recognizer(settings)
     model_id = recognizer.source.version
     with session_scope(settings.db_url) as session:
@@ -265,6 +220,7 @@ def _summarize(
             recording_id=result.recording_id, transcript_id=made_from, query=summary.query,
             text=summary.text, key_points=summary.key_points, system=summary.system,
             model_version=summary.model_version, decoding=summary.decoding, latency_s=summary.latency_s,
+            model_version_id=summary.model_version_id, raw_text=summary.raw, dropped=summary.dropped,
         )
         session.add(row)
         session.flush()
@@ -280,6 +236,7 @@ def load_result(settings: Settings, summary_id: int, owner: str) -> Result:
         summary = Summary(
             text=row.text, key_points=row.key_points, query=row.query, system=row.system,
             model_version=row.model_version, decoding=row.decoding, latency_s=row.latency_s,
+            dropped=row.dropped or [], raw=row.raw_text or "", model_version_id=row.model_version_id,
         )
         empty = Transcript([], "", 0.0, row.recording.duration_s, "")
         return Result(row.recording_id, row.transcript_id, _transcript_of(transcript) if transcript else empty,

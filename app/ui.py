@@ -25,12 +25,12 @@ from app.api import (  # noqa: E402
     shown_to_user,
     systems_of,
 )
-from app.config import Settings  # noqa: E402
+from storage.config import Settings  # noqa: E402
 from app.exports import FORMATS  # noqa: E402
+from storage.db import ensure_schema  # noqa: E402
 from app.pipeline import (  # noqa: E402
     Result,
     compare_file,
-    ensure_database,
     history,
     load_result,
     my_thumb,
@@ -219,7 +219,7 @@ def build(settings: Settings) -> gr.Blocks:
 
 
 def serve(settings: Settings) -> None:
-    ensure_database(settings.db_url)
+    ensure_schema(settings.db_url)
     build(settings).queue(default_concurrency_limit=4).launch(
         server_name=settings.host,
         server_port=settings.port,

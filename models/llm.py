@@ -34,14 +34,19 @@ class ChatLM:
     device: str = field(default="cpu")
 
     @classmethod
-    def load(cls, source: ModelSource, device: str = "cpu") -> ChatLM:
+    def load(cls, source: ModelSource, device: str = "cpu", adapter: str | None = None, version: str = "") -> ChatLM:
+        """The LM, with a LoRA adapter merged into its weights when one is given (a fine-tuned teacher)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging
 
         logging.disable_progress_bar()
         tokenizer = AutoTokenizer.from_pretrained(source.path)
-        model = AutoModelForCausalLM.from_pretrained(source.path, dtype=torch.float32).to(device).eval()
-        return cls(model, tokenizer, source.version, device)
+        model = AutoModelForCausalLM.from_pretrained(source.path, dtype=torch.float32)
+        if adapter:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+        return cls(model.to(device).eval(), tokenizer, version or source.version, device)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -33,6 +33,17 @@ SUMMARY_PROMPT = "Summarize the following text in three sentences."
 FOCUS_PROMPT = "Summarize the following text in three sentences, focusing on this question: {query}"
 
 
+def summary_prompt(text: str, query: str | None) -> str:
+    """The raw instruct LM's prompt: the instruction first, then the text."""
+    return f"{FOCUS_PROMPT.format(query=query) if query else SUMMARY_PROMPT}\n\n{text}"
+
+
+def reading_prompt(text: str, query: str | None) -> str:
+    """The teacher's prompt (it is fine-tuned on it): the transcript first, then the question to answer."""
+    ask = query or "Summarize the discussion."
+    return f"Meeting transcript:\n{text}\n\n{ask} Answer in two or three sentences, using only the transcript."
+
+
 @dataclass
 class Summary:
     text: str
@@ -43,6 +54,8 @@ class Summary:
     decoding: dict = field(default_factory=dict)
     latency_s: float = 0.0
     dropped: list[str] = field(default_factory=list)
+    raw: str = ""  # what the model generated, before the grounding check
+    model_version_id: int | None = None  # the registry's id of the version that wrote it
 
     def markdown(self) -> str:
         points = "\n".join(f"- [{clock(p['start'])}] {p['text']}" for p in self.key_points)
@@ -168,10 +181,11 @@ class CascadeSummarizer:
     chunk_tokens: int = 1500
     n_key_points: int = 5
     system: str = "cascade"
+    prompt: Callable[[str, str | None], str] = summary_prompt  # reading_prompt for a fine-tuned teacher
+    model_version_id: int | None = None
 
     def _summarize_text(self, text: str, query: str | None, decoding: Decoding) -> str:
-        instruction = FOCUS_PROMPT.format(query=query) if query else SUMMARY_PROMPT
-        reply = self.llm.chat([{"role": "user", "content": f"{instruction}\n\n{text}"}], decoding)
+        reply = self.llm.chat([{"role": "user", "content": self.prompt(text, query)}], decoding)
         return _complete_sentences(reply)
 
     def summarize(
@@ -201,12 +215,12 @@ class CascadeSummarizer:
         if progress:
             progress(1.0, "summarized")
         return grounded_summary(partials[0], transcript, query, self.n_key_points, self.system, self.llm.version,
-                                decoding, started)
+                                decoding, started, self.model_version_id)
 
 
 def grounded_summary(
     generated: str, transcript: Transcript, query: str | None, n_key_points: int, system: str, model_version: str,
-    decoding: Decoding, started: float,
+    decoding: Decoding, started: float, model_version_id: int | None = None,
 ) -> Summary:
     """What every system returns: its text minus sentences with unsupported numbers or names, and
     key points quoted from the transcript."""
@@ -224,6 +238,8 @@ def grounded_summary(
         decoding=decoding.as_dict(),
         latency_s=round(time.perf_counter() - started, 3),
         dropped=dropped,
+        raw=generated,
+        model_version_id=model_version_id,
     )
 
 
@@ -238,6 +254,7 @@ class StudentSummarizer:
     # A recording longer than this is heard in pieces (6.25 LM positions a second: 5 minutes is
     # 1,875 positions; a 60-minute meeting in one pass would be 22,500, beyond SmolLM2's 8,192).
     piece_s: float = 300.0
+    model_version_id: int | None = None
 
     def summarize(
         self, audio: np.ndarray, transcript: Transcript, query: str | None = None, decoding: Decoding = Decoding(),
@@ -257,9 +274,8 @@ class StudentSummarizer:
             partials.append(_complete_sentences(generated.text))
         text = partials[0]
         if len(partials) > 1:  # map-reduce, as the cascade does: the partial summaries summarized again
-            instruction_text = FOCUS_PROMPT.format(query=query) if query else SUMMARY_PROMPT
-            text = _complete_sentences(self.student.chat(f"{instruction_text}\n\n" + "\n".join(partials), decoding))
+            text = _complete_sentences(self.student.chat(summary_prompt("\n".join(partials), query), decoding))
         if progress:
             progress(1.0, "summarized")
         return grounded_summary(text, transcript, query, self.n_key_points, self.system, self.version, decoding,
-                                started)
+                                started, self.model_version_id)

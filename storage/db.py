@@ -62,3 +62,9 @@ def upgrade(url: str, revision: str = "head") -> None:
         cfg = alembic_config(url)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+@lru_cache(maxsize=4)
+def ensure_schema(url: str) -> None:
+    """Creates or upgrades the schema, once per process and URL."""
+    upgrade(url)

@@ -21,7 +21,7 @@ import platformdirs
 import pytest
 from sqlalchemy import func, select
 
-from app.config import load_settings
+from storage.config import load_settings
 from storage import schema
 from storage.db import session_scope, upgrade
 

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from app.config import Settings
+from storage.config import Settings
 from models.llm import Decoding
 from models.student import TRANSCRIBE, Generated, Student, StudentConfig, build_student
 from training.data import clean_sentences, encoder_frames, passages, speak_all, utterances

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from app.config import Settings
+from storage.config import Settings
 from training.evaluate import (
     QMSUM,
     SYSTEMS,

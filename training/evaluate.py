@@ -22,7 +22,7 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
-from app.config import Settings
+from storage.config import Settings
 from training.judge import Judge, load_judge
 from training.metrics import hallucination, rouge
 
@@ -104,14 +104,17 @@ def training_items(seed: int = 0, data: Path = QMSUM, pool: Path | None = QMSUM_
     return split(load_items(data), seed)["dev"] + extra
 
 
-def speak(item: EvalItem, cache_dir: Path) -> Path:
-    """The item's transcript as a 16 kHz WAV, one voice per speaker; made once, then cached."""
+def speak(item: EvalItem, cache_dir: Path, voices: tuple[str, ...] = VOICES, speed: float = 1.0,
+          vary: bool = False) -> Path:
+    """The item's transcript as a 16 kHz WAV, one voice per speaker ("engine" or "engine:voice", in order
+    of first appearance); made once, then cached. Training audio passes other voices, a speed and vary."""
     from storage.files import read_samples
     from training.tts import synthesize
 
     speakers = list(dict.fromkeys(s for s, _ in item.turns))
-    voice_of = {s: VOICES[i % len(VOICES)] for i, s in enumerate(speakers)}
-    key = hashlib.sha256(json.dumps([item.turns, voice_of]).encode()).hexdigest()[:24]
+    voice_of = {s: voices[i % len(voices)] for i, s in enumerate(speakers)}
+    settings = [item.turns, voice_of] + ([speed, vary] if (speed, vary) != (1.0, False) else [])
+    key = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:24]
     out = cache_dir / f"{key}.wav"
     if out.exists():
         return out
@@ -120,7 +123,7 @@ def speak(item: EvalItem, cache_dir: Path) -> Path:
     tmp = cache_dir / f"{key}.turn.wav"
     for speaker, text in item.turns:
         engine, _, voice = voice_of[speaker].partition(":")
-        synthesize(text, tmp, engine=engine, voice=voice or None)
+        synthesize(text, tmp, engine=engine, voice=voice or None, speed=speed, vary=vary)
         pieces += [read_samples(tmp), gap]
     tmp.unlink(missing_ok=True)
     _write_wav(out, np.concatenate(pieces))
@@ -183,7 +186,7 @@ def score(item: EvalItem, summary: str, seconds: float, audio_seconds: float, ju
 
 def _summarize_items(settings: Settings, system: str, items: list[EvalItem], audio: list[Path]) -> SystemResult:
     """Runs one system over the items in this process (see `evaluate` for the fresh process)."""
-    from app.pipeline import load_recognizer, load_student_summarizer, load_summarizer
+    from models.serving import load_recognizer, load_student_summarizer, load_summarizer
     from models.asr import Segment, Transcript
     from models.llm import Decoding
     from storage.files import read_samples
@@ -263,7 +266,7 @@ def human_speech(root: Path = POCKETSPHINX_DATA) -> list[tuple[Path, str]]:
 
 def asr_word_error_rate(settings: Settings, pairs: list[tuple[Path, str]]) -> dict:
     """WER of the configured ASR model on (wav, reference) pairs, with Whisper's normalizer."""
-    from app.pipeline import load_recognizer
+    from models.serving import load_recognizer
     from storage.files import read_samples
     from training.metrics import word_error_rate
 

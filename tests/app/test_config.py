@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import load_settings
+from storage.config import load_settings
 
 
 def test_defaults_point_into_the_data_dir(tmp_path):

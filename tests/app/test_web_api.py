@@ -13,7 +13,7 @@ from gradio_client.exceptions import AppError, AuthenticationError
 from sqlalchemy import select
 
 from app.api import owner
-from app.config import load_settings
+from storage.config import load_settings
 from storage import schema
 from storage.db import session_scope, upgrade
 from tests.conftest import add_summary, running_app, speechsum_env

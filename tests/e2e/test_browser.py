@@ -20,7 +20,7 @@ from gradio_client import Client, handle_file
 from playwright.sync_api import Page, expect, sync_playwright
 from sqlalchemy import select
 
-from app.config import load_settings
+from storage.config import load_settings
 from storage import schema
 from storage.db import session_scope
 from tests.conftest import ARTIFACTS, running_app, speechsum_env

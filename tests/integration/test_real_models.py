@@ -14,10 +14,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from app.config import load_settings
-from app.pipeline import ensure_database, load_recognizer, transcribe_file
+from storage.config import load_settings
+from app.pipeline import transcribe_file
+from models.serving import load_recognizer
 from models.grounding import unsupported_terms
 from storage import schema
+from storage.db import ensure_schema
 from storage.db import get_engine, session_scope
 from storage.files import decode
 from tests.conftest import SPEECHSUM, stored_files, table_counts, write_wav
@@ -113,7 +115,7 @@ def test_noise_without_speech_is_rejected_and_stores_nothing(data_env, tmp_path)
 
 def test_database_failure_after_asr_leaves_no_file_and_no_row(data_env, tmp_path):
     settings = load_settings(asr_model="tiny.en")
-    ensure_database(settings.db_url)
+    ensure_schema(settings.db_url)
     with get_engine(settings.db_url).begin() as conn:
         conn.exec_driver_sql("DROP TABLE transcripts")
     wav = synthesize("A short note about the budget for next year.", tmp_path / "note.wav")

@@ -11,7 +11,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from app.config import load_settings
+from storage.config import load_settings
 from models.student import StudentConfig, build_student
 from storage import schema
 from storage.db import session_scope

@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from app.config import load_settings
+from storage.config import load_settings
 from storage.db import get_engine, upgrade
 
 

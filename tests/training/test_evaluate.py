@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from app.config import load_settings
+from storage.config import load_settings
 from storage.files import inspect_audio
 from training import bench
 from training.evaluate import (
@@ -126,3 +126,19 @@ def test_rows_average_items_and_report_the_judge_only_when_it_scored():
     assert row["s_per_audio_min"] == pytest.approx(6.0) and row["rtf"] == pytest.approx(0.1)
     assert result.row(summarize_only=True)["items"] == 1
     assert "judge" not in SystemResult("cascade", [item(1, True)]).row()
+
+
+def test_split_keeps_every_meeting_on_one_side():
+    items = [dataclasses.replace(MEETING, id=f"qmsum-train-M{m:03d}-q{q:02d}") for m in range(60) for q in range(4)]
+    parts = split(items, seed=0)
+    sides = {side: {i.meeting for i in part} for side, part in parts.items()}
+    assert sides["dev"] and sides["held_out"] and not sides["dev"] & sides["held_out"]
+    assert items[5].meeting == "M001"
+
+
+def test_training_items_leave_out_every_held_out_meeting():
+    from training.evaluate import QMSUM, training_items
+
+    held_out = {i.meeting for i in split(load_items(QMSUM))["held_out"]}
+    train = training_items()
+    assert len(train) > 300 and not {i.meeting for i in train} & held_out

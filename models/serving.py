@@ -1,0 +1,90 @@
+"""Loading what serves summaries: the recognizer, the cascade's LM and the served student.
+
+The web app, the CLI, the workers and the evaluation all load models through these functions.
+What is served is read from the registry on every call (a cheap query), so a promotion or a
+rollback reaches the next summary without a restart, while a summary under way keeps the model
+object it started with. Loaded models are cached per process, keyed by what they were loaded from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from models.asr import SpeechRecognizer
+from models.llm import ChatLM
+from models.sources import ModelSource, resolve_asr, resolve_llm
+from models.student import Student, StudentError, load_student
+from models.summarizer import CascadeSummarizer, StudentSummarizer, reading_prompt
+from storage import registry
+from storage.config import Settings
+from storage.db import ensure_schema, session_scope
+
+
+@lru_cache(maxsize=2)
+def _recognizer(source: ModelSource, device: str) -> SpeechRecognizer:
+    return SpeechRecognizer(source, device=device)
+
+
+@lru_cache(maxsize=2)
+def _chat_lm(source: ModelSource, device: str, adapter: str | None = None, version: str = "") -> ChatLM:
+    return ChatLM.load(source, device=device, adapter=adapter, version=version)
+
+
+def load_recognizer(settings: Settings) -> SpeechRecognizer:
+    return _recognizer(resolve_asr(settings.asr_model, settings.models_dir), settings.device)
+
+
+@dataclass(frozen=True)
+class Served:
+    """What serves a kind right now: a checkpoint, the name summaries record, and its registry id."""
+
+    checkpoint: Path
+    name: str
+    version_id: int | None
+
+
+def served_version(settings: Settings, kind: str) -> Served | None:
+    """The served version of `kind` ("student" or "teacher"), read from the registry on every call, so
+    a promotion or a rollback is picked up by the next summary without a restart."""
+    ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        version = registry.served(session, kind)
+        return Served(Path(version.checkpoint), version.name, version.id) if version else None
+
+
+def load_summarizer(settings: Settings, served_teacher: bool = True) -> CascadeSummarizer:
+    """The cascade: the configured LM, or the served fine-tuned teacher on it (with its own prompt)."""
+    source = resolve_llm(settings.llm_model, settings.models_dir)
+    teacher = served_version(settings, "teacher") if served_teacher else None
+    if teacher is None:
+        return CascadeSummarizer(_chat_lm(source, settings.device), chunk_tokens=settings.chunk_tokens,
+                                 n_key_points=settings.key_points)
+    llm = _chat_lm(source, settings.device, str(teacher.checkpoint), f"teacher:{teacher.name}")
+    return CascadeSummarizer(llm, chunk_tokens=settings.chunk_tokens, n_key_points=settings.key_points,
+                             prompt=reading_prompt, model_version_id=teacher.version_id)
+
+
+def served_student(settings: Settings) -> Served:
+    """`SPEECHSUM_STUDENT` when set (a checkpoint dir), else the registry's served student."""
+    if settings.student:
+        path = Path(settings.student).expanduser()
+        return Served(path, path.name, None)
+    found = served_version(settings, "student")
+    if found is None:
+        raise StudentError("no student is served yet: train one with `speechsum train all`, "
+                           "then `speechsum models promote VERSION`")
+    return found
+
+
+@lru_cache(maxsize=1)
+def _student(checkpoint: str, models_dir: Path, device: str) -> Student:
+    return load_student(checkpoint, models_dir, device)
+
+
+def load_student_summarizer(settings: Settings) -> StudentSummarizer:
+    served = served_student(settings)
+    student = _student(str(served.checkpoint), settings.models_dir, settings.device)
+    return StudentSummarizer(student, f"student:{served.name}", n_key_points=settings.key_points,
+                             model_version_id=served.version_id)
