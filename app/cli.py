@@ -130,6 +130,66 @@ def cmd_train_align(args: argparse.Namespace) -> None:
           f"report: {stem}.{{json,md,png}}")
 
 
+STAGES = ("teacher", "sft", "kd", "dpo")
+
+
+def _stage_config(stage: str, args: argparse.Namespace):
+    """The stage's config with what the command line set (the rest keeps the stage's defaults)."""
+    from training.dpo import DPOConfig
+    from training.kd import KDConfig
+    from training.sft import SFTConfig
+    from training.teacher import TeacherConfig
+
+    cfg = {"teacher": TeacherConfig, "sft": SFTConfig, "kd": KDConfig, "dpo": DPOConfig}[stage]()
+    changes = {"minutes": args.minutes, "items": args.items, "parent": getattr(args, "parent", None)}
+    names = {f.name for f in dataclasses.fields(cfg)}
+    return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None and k in names})
+
+
+def cmd_train_stage(args: argparse.Namespace) -> None:
+    from training.stages import run_stage
+
+    name = run_stage(load_settings(), args.train_command, _stage_config(args.train_command, args))
+    print(f"registered candidate {name} (serve it with `speechsum models promote {name}`)")
+
+
+def cmd_train_all(args: argparse.Namespace) -> None:
+    from training.stages import train_all
+
+    settings = load_settings()
+    configs = {stage: _stage_config(stage, argparse.Namespace(minutes=None, items=args.items)) for stage in STAGES}
+    for stage, name in train_all(settings, configs, align_items=args.align_items).items():
+        print(f"{stage}: {name}")
+
+
+def cmd_models_list(args: argparse.Namespace) -> None:
+    from app.pipeline import list_versions
+
+    for v in list_versions(load_settings(), args.kind):
+        metrics = ", ".join(f"{k} {v['metrics'][k]}" for k in ("rougeL", "hallucination", "final_loss")
+                            if v["metrics"].get(k) is not None)
+        print(f"{v['name']:<28} {v['kind']:<8} {v['stage']:<8} {v['status']:<10} from {v['parent'] or '-':<28} "
+              f"{metrics}")
+
+
+def cmd_models_promote(args: argparse.Namespace) -> None:
+    from app.pipeline import promote_version
+
+    print(promote_version(load_settings(), args.version, reason=args.reason or "by hand", actor="cli"))
+
+
+def cmd_models_rollback(args: argparse.Namespace) -> None:
+    from app.pipeline import rollback_version
+
+    print(rollback_version(load_settings(), args.kind, reason=args.reason or "by hand", actor="cli"))
+
+
+def cmd_models_import(args: argparse.Namespace) -> None:
+    from app.pipeline import import_checkpoint
+
+    print(f"registered candidate {import_checkpoint(load_settings(), Path(args.checkpoint), args.stage)}")
+
+
 def _eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="QMSum-style JSONL (default ../shared/data/qmsum_dev.jsonl)")
     p.add_argument("--part", choices=["dev", "held_out"], default="held_out", help="which side of the fixed split")
@@ -164,6 +224,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="model cache").add_subparsers(dest="models_command", required=True)
     models.add_parser("prepare", help="build the offline model cache").set_defaults(func=cmd_models_prepare)
+    p = models.add_parser("list", help="the registered model versions")
+    p.add_argument("--kind", choices=["student", "teacher"])
+    p.set_defaults(func=cmd_models_list)
+    p = models.add_parser("promote", help="serve a version (the served one of its kind is retired)")
+    p.add_argument("version")
+    p.add_argument("--reason")
+    p.set_defaults(func=cmd_models_promote)
+    p = models.add_parser("rollback", help="serve again the version the served one replaced")
+    p.add_argument("--kind", choices=["student", "teacher"], default="student")
+    p.add_argument("--reason")
+    p.set_defaults(func=cmd_models_rollback)
+    p = models.add_parser("import", help="register an existing student checkpoint folder as a candidate")
+    p.add_argument("checkpoint")
+    p.add_argument("--stage", default="align", choices=["align", "sft", "kd", "dpo"])
+    p.set_defaults(func=cmd_models_import)
 
     p = sub.add_parser("eval", help="score one system on human-referenced items (ROUGE, hallucination, speed)")
     p.add_argument("--system", required=True, help="cascade, teacher-on-reference or student[:VERSION]")
@@ -187,6 +262,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--report-dir", default="bench/results", help="where the WER and loss curve go")
     p.set_defaults(func=cmd_train_align)
+    helps = {"teacher": "fine-tune the text teacher (LoRA) on the training items' transcripts and answers",
+             "sft": "stage 1: answers from the audio, on the spoken training items",
+             "kd": "stage 2: on-policy distillation from the teacher reading the transcript",
+             "dpo": "stage 3: preference pairs from votes and the hallucination check"}
+    for stage in STAGES:
+        p = train.add_parser(stage, help=helps[stage])
+        if stage != "teacher":
+            p.add_argument("--from", dest="parent", help="the student version to train from (default: the newest "
+                                                         "of the stage before)")
+        p.add_argument("--minutes", type=float, help="training time budget")
+        p.add_argument("--items", type=int, help="at most this many training items")
+        p.set_defaults(func=cmd_train_stage)
+    p = train.add_parser("all", help="alignment if there is none yet, then teacher, SFT, KD and DPO")
+    p.add_argument("--items", type=int, help="at most this many training items per stage")
+    p.add_argument("--align-items", type=int, default=2000, help="alignment utterances, if alignment runs")
+    p.set_defaults(func=cmd_train_all)
 
     p = sub.add_parser("serve", help="start the web app")
     p.add_argument("--host")

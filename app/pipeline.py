@@ -266,3 +266,41 @@ def vote_ab(settings: Settings, left_id: int, right_id: int, voter: str, choice:
 def my_thumb(settings: Settings, summary_id: int, voter: str) -> int | None:
     with session_scope(settings.db_url) as session:
         return thumb_of(session, summary_id, voter)
+
+
+def list_versions(settings: Settings, kind: str | None = None) -> list[dict]:
+    ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        names = {v.id: v.name for v in registry.versions(session)}
+        return [{"name": v.name, "kind": v.kind, "stage": v.stage, "status": v.status,
+                 "parent": names.get(v.parent_id), "metrics": v.metrics, "created_at": v.created_at.isoformat()}
+                for v in registry.versions(session, kind)]
+
+
+def promote_version(settings: Settings, version: str, reason: str = "", actor: str = "") -> str:
+    ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        row = registry.get(session, version)
+        registry.promote(session, row, reason, actor)
+        return f"serving {row.kind} {row.name}"
+
+
+def rollback_version(settings: Settings, kind: str, reason: str = "", actor: str = "") -> str:
+    ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        registry.rollback(session, kind, reason, actor)
+        return f"serving {kind} {registry.served(session, kind).name}"
+
+
+def import_checkpoint(settings: Settings, checkpoint: Path, stage: str) -> str:
+    """Registers a student checkpoint made outside the stages (an alignment run before the registry existed)."""
+    import json
+
+    manifest = checkpoint / "manifest.json"
+    if not manifest.exists():
+        raise StudentError(f"{checkpoint} is not a student checkpoint (no manifest.json)")
+    ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        registry.register(session, name=checkpoint.name, kind="student", stage=stage, checkpoint=checkpoint.resolve(),
+                          bases=json.loads(manifest.read_text())["bases"])
+    return checkpoint.name

@@ -32,10 +32,12 @@ SUMMARIZE = "Summarize the recording in three sentences."
 
 
 def instruction(query: str | None) -> str:
-    """The text that follows the audio in the prompt: the focus question, or a plain summary request."""
-    if query and query.strip():
-        return f"Answer from the recording: {query.strip()}"
-    return SUMMARIZE
+    """The text that follows the audio in the prompt: the focus question, or a summary request as asked
+    ("Summarize the discussion about ...") or the plain one."""
+    query = (query or "").strip()
+    if not query:
+        return SUMMARIZE
+    return query if query.lower().startswith("summarize") else f"Answer from the recording: {query}"
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,7 @@ class TokenCTC(nn.Module):
 
         Every CTC path spends one class on every frame, so the softmax's wider normalizer lowers all
         of a clip's scores alike: the ranking of transcripts the narrow head could score is kept."""
-        wide = TokenCTC(embeddings, list(range(embeddings.shape[0])))
+        wide = TokenCTC(embeddings, list(range(embeddings.shape[0]))).to(embeddings.device)
         wide.load_state_dict(self.state_dict())
         return wide
 
@@ -223,7 +223,8 @@ def prepare(settings: Settings, cfg: AlignConfig, student: Student):
     train_utts = utterances(train_texts, cfg.items, cfg.seed)
     root = settings.data_dir / "align"
     tag = student.bases["encoder"] + student.bases["encoder_sha256"]
-    frames = encoder_frames(student.encoder, speak_all(train_utts + test_utts, root / "audio"), root / "frames", tag)
+    frames = encoder_frames(student.encoder, speak_all(train_utts + test_utts, root / "audio"), root / "frames", tag,
+                            student.device)
     return (frames[: cfg.items], [u.text for u in train_utts], frames[cfg.items :], [u.text for u in test_utts])
 
 
@@ -236,7 +237,7 @@ def align(settings: Settings, cfg: AlignConfig, student: Student | None = None) 
     rng, started = random.Random(cfg.seed), time.monotonic()
     student.train()
     train_ids = token_ids(student, train_texts)
-    ctc = TokenCTC(student.lm.get_input_embeddings().weight, [t for ids in train_ids for t in ids])
+    ctc = TokenCTC(student.lm.get_input_embeddings().weight, [t for ids in train_ids for t in ids]).to(student.device)
     ctc_losses = pre_align(student, ctc, train_frames, train_ids, cfg, rng) if cfg.ctc_minutes > 0 else []
     with torch.no_grad():
         ctc_hypotheses = [student.tokenizer.decode(ctc.greedy(student.projector(f))) for f in test_frames]
@@ -285,6 +286,12 @@ def align(settings: Settings, cfg: AlignConfig, student: Student | None = None) 
                            for r, h, c in list(zip(test_texts, hypotheses, ctc_hypotheses))[:10]]}
     report["wall_minutes"] = round((time.monotonic() - command_started) / 60, 1)  # load, TTS, train, evaluate
     (checkpoint / "align.json").write_text(json.dumps(report, indent=1))
+    from training.runs import register_version
+
+    report["version"] = register_version(
+        settings, name=name, kind="student", stage="align", checkpoint=checkpoint, parent=None, bases=student.bases,
+        config=report["config"], data=str(len(train_texts)),
+        metrics={"wer": report["wer"], "steps": step, "train_minutes": train_minutes})
     return report
 
 

@@ -1,14 +1,17 @@
-"""Synthetic speech for training: sentences from meeting transcripts, spoken by several TTS voices.
+"""Synthetic speech for training: meeting transcripts spoken by several TTS voices, and their encoder frames.
 
 Alignment (stage 0) needs (audio, text) pairs. The texts are sentences of the QMSum transcripts;
 training takes them from the evaluation's dev part and testing from its held-out part, so the
-student is tested on texts it never heard. Audio and encoder frames are cached on disk by content
-hash, so later epochs and later runs never re-run TTS or the encoder.
+student is tested on texts it never heard. The later stages hear whole training items (a meeting
+span, one voice per speaker, as the evaluation speaks them) with the alignment's variety of voices
+and speeds. Audio and encoder frames are cached on disk by content hash, so later epochs and later
+runs never re-run TTS or the encoder.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import random
 import re
@@ -19,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from models.grounding import sentences
-from training.evaluate import EvalItem
+from training.evaluate import EvalItem, speak
 
 # (engine, voice, speed): a spread of voices and speaking rates.
 VOICES = (
@@ -28,6 +31,9 @@ VOICES = (
     ("espeak", "en-gb-scotland", 1.0), ("espeak", "en-029", 0.95),
     ("flite", "slt", 1.0), ("flite", "rms", 0.9), ("flite", "awb", 1.05),
 )
+# The distinct voices of VOICES, for one voice per speaker of a spoken meeting.
+SPEAKER_VOICES = tuple(dict.fromkeys(f"{engine}:{voice}" if voice else engine for engine, voice, _ in VOICES))
+SPEEDS = (0.9, 1.0, 1.1)
 _FILLERS = re.compile(r"\b(?:um+|uh+|hmm+|mm-hmm|erm|uh-huh)\b,?\s*", re.IGNORECASE)
 
 
@@ -121,7 +127,8 @@ def speak_all(batch: list[Utterance], cache_dir: Path) -> list[Path]:
     return paths
 
 
-def encoder_frames(encoder, wavs: list[Path], cache_dir: Path, tag: str) -> list[torch.Tensor]:
+def encoder_frames(encoder, wavs: list[Path], cache_dir: Path, tag: str, device: str | torch.device = "cpu"
+                   ) -> list[torch.Tensor]:
     """The frozen encoder's frames of each file (float16 on disk), computed once per encoder `tag`."""
     from storage.files import read_samples
 
@@ -133,5 +140,34 @@ def encoder_frames(encoder, wavs: list[Path], cache_dir: Path, tag: str) -> list
         if not path.exists():
             with torch.no_grad():
                 torch.save(encoder.encode(read_samples(wav)).half(), path)
-        frames.append(torch.load(path).float())
+        frames.append(torch.load(path, map_location=device).float())
     return frames
+
+
+def data_hash(*parts: object) -> str:
+    """A short digest of what a run trains on (item ids, voices, sizes): part of its identity."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def item_voices(item: EvalItem, seed: int = 0) -> tuple[tuple[str, ...], float]:
+    """A seeded choice of voices (one per speaker, all different) and a speaking speed for one item."""
+    rng = random.Random(f"{seed}:{item.id}")
+    voices = list(SPEAKER_VOICES)
+    rng.shuffle(voices)
+    return tuple(voices), rng.choice(SPEEDS)
+
+
+def spoken_frames(items: list[EvalItem], encoder, root: Path, tag: str, seed: int = 0,
+                  device: str | torch.device = "cpu") -> list[torch.Tensor]:
+    """Each item spoken (one voice per speaker, seeded voices and speed, cached) and its encoder frames."""
+    wavs = []
+    for item in tqdm(items, desc="speaking training items (cached)", unit="item"):
+        voices, speed = item_voices(item, seed)
+        wavs.append(speak(item, root / "audio", voices, speed, vary=True))
+    return encoder_frames(encoder, wavs, root / "frames", tag, device)
+
+
+def short_items(items: list[EvalItem], max_words: int, limit: int | None = None) -> list[EvalItem]:
+    """Items whose transcript has at most `max_words` words (a CPU step costs in proportion to length)."""
+    chosen = [i for i in items if len(i.spoken_text.split()) <= max_words]
+    return chosen[:limit] if limit else chosen

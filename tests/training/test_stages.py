@@ -1,0 +1,167 @@
+"""The three stages on tiny random-weight models: masks, one short run each, versions, kill and resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from storage import registry, schema
+from storage.db import session_scope
+from tests.conftest import write_wav
+from tests.training.tiny import ITEMS, registered_student, tiny_frames, tiny_teacher
+from training.dpo import DPOConfig, dpo, pick_pair
+from training.evaluate import EvalItem
+from training.kd import KDConfig, Example, kd, kd_loss
+from training.sft import SFTConfig, answer_ids, sft
+
+QUICK = dict(minutes=5.0, batch_size=2, epochs=1, warmup_steps=1, save_minutes=0.0)
+
+
+def test_continuation_logits_cover_only_the_continuation_and_match_the_full_forward():
+    from tests.models.test_student import tiny_student
+
+    student = tiny_student()
+    embeds = [student.projector(f) for f in tiny_frames(2)]
+    conts = answer_ids(student, ["the budget is approved", "approved"])
+    logits, ids, mask = student.continuation_logits(embeds, ["What?", "Why?"], conts)
+    assert logits.shape[:2] == ids.shape == mask.shape == (2, len(conts[0]))
+    assert mask.tolist() == [[1] * len(conts[0]), [0] * (len(conts[0]) - len(conts[1])) + [1] * len(conts[1])]
+    assert ids[1, -len(conts[1]):].tolist() == conts[1]  # the last positions are the continuation itself
+    full_embeds, full_mask, _ = student.batch(embeds, ["What?", "Why?"], conts)
+    positions = (full_mask.cumsum(-1) - 1).clamp(min=0)
+    full = student.lm(inputs_embeds=full_embeds, attention_mask=full_mask, position_ids=positions).logits
+    torch.testing.assert_close(logits, full[:, -len(conts[0]) - 1 : -1], rtol=1e-4, atol=1e-5)
+
+
+def test_teacher_scores_the_same_positions_as_the_student():
+    teacher = tiny_teacher()
+    conts = [[5, 6, 7], [6]]
+    logits, ids, mask = teacher.continuation_logits(["a b c", "a much longer transcript here"], ["q", None], conts)
+    assert logits.shape[:2] == (2, 3) and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+    assert ids[0].tolist() == [5, 6, 7] and ids[1, -1].item() == 6
+
+
+def test_kd_loss_on_samples_and_on_human_answers_learns_toward_the_teacher(monkeypatch):
+    from tests.models.test_student import tiny_student
+
+    student, teacher = tiny_student(), tiny_teacher()
+    frames, examples = tiny_frames(2), [Example(i.transcript, i.query, i.reference) for i in ITEMS[:2]]
+    loss, extras = kd_loss(student, teacher, frames, examples, KDConfig(lam=0.0))
+    assert not extras["supervised"] and loss.item() > 0 and extras["tokens"] >= 1
+    loss, extras = kd_loss(student, teacher, frames, examples, KDConfig(lam=1.0))
+    assert extras["supervised"]
+    params = student.trainable_parameters()
+    optimizer = torch.optim.Adam(params, lr=1e-2)
+    first = None
+    for _ in range(15):  # teacher-forced on fixed tokens: the divergence must fall
+        loss, _ = kd_loss(student, teacher, frames, examples, KDConfig(lam=1.0))
+        first = first if first is not None else loss.item()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.7 * first
+
+
+def test_each_stage_registers_a_candidate_and_never_changes_what_is_served(settings, tmp_path):
+    student = registered_student(settings, tmp_path)
+    frames = tiny_frames(len(ITEMS))
+    data = (ITEMS, frames)
+    name_sft = sft(settings, SFTConfig(**QUICK), student=student, data=data)
+    name_kd = kd(settings, KDConfig(**QUICK, max_new_tokens=6), student=student, data=data, teacher=tiny_teacher())
+    wav = write_wav(tmp_path / "user.wav", 0.1 * np.random.default_rng(0).standard_normal(16000).astype(np.float32))
+    with session_scope(settings.db_url) as s:  # one user's A/B vote: a pair for DPO
+        rec = schema.Recording(sha256="x" * 64, original_name="user.wav", duration_s=1.0, size_bytes=1,
+                               stored_path=str(wav), uploader="u")
+        s.add(rec)
+        s.flush()
+        a, b = (schema.Summary(recording_id=rec.id, text=t, raw_text=t, system="student", model_version="v",
+                               latency_s=0.1, query="What about the budget?")
+                for t in ("the budget is approved", "the audio audio audio"))
+        s.add_all([a, b])
+        s.flush()
+        s.add(schema.ABVote(left_summary_id=a.id, right_summary_id=b.id, pair=f"{a.id}:{b.id}", voter="u",
+                            choice="left"))
+    name_dpo = dpo(settings, DPOConfig(**QUICK, max_new_tokens=6), student=student, data=([], []))
+    with session_scope(settings.db_url) as s:
+        assert registry.served(s, "student").name == "align-tiny"
+        chain = [registry.get(s, n) for n in ("align-tiny", name_sft, name_kd, name_dpo)]
+        assert [v.stage for v in chain] == ["align", "sft", "kd", "dpo"]
+        assert all(v.status == "candidate" for v in chain[1:])
+        assert [v.parent_id for v in chain[1:]] == [v.id for v in chain[:-1]]
+        assert chain[3].metrics["vote_pairs"] == 1 and chain[3].metrics["vote_ids"] == ["ab:1"]
+        assert "reward_accuracy" in chain[3].metrics and chain[1].metrics["steps"] == 2
+        assert all(len(v.sha256) == 64 and os.path.isdir(v.checkpoint) for v in chain)
+
+
+def test_dpo_without_any_pair_fails_clearly_and_registers_nothing(settings, tmp_path):
+    student = registered_student(settings, tmp_path, name="kd-tiny", stage="kd")
+    with pytest.raises(ValueError, match="no preference pairs"):
+        dpo(settings, DPOConfig(**QUICK), student=student, data=([], []))
+    with session_scope(settings.db_url) as s:
+        assert [v.name for v in registry.versions(s)] == ["kd-tiny"]
+
+
+def test_automatic_pairs_reject_the_invented_and_refuse_the_copied():
+    item = EvalItem("i", "What about the budget?", "A: Maria approved the budget of forty euros for the launch.",
+                    "Maria approved the launch budget.")
+    invented = "John approved 900 dollars for Tokyo."
+    good = "Maria approved the budget."
+    copied = "Maria approved the budget of forty euros for the launch. " * 3
+    assert pick_pair([invented, good, copied], item, 0.15) == (good, invented)
+    assert pick_pair([copied, invented], item, 0.15) is None  # copying is not a chosen summary
+    assert pick_pair([good, "Maria approved the budget for the launch."], item, 0.15) is None  # no clear gap
+
+
+RESUMABLE = """
+import sys, time, torch
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from tests.models.test_student import tiny_student
+from tests.training.tiny import ITEMS, tiny_frames
+from training.runs import LoopConfig, Run, fit
+from training.sft import sft_loss
+student, frames = tiny_student(), tiny_frames(len(ITEMS))
+def loss_fn(batch):
+    time.sleep({pause})
+    return sft_loss(student, [frames[i] for i in batch], [ITEMS[i] for i in batch]), {{}}
+run = Run(Path({data!r}), "sft", {{"test": 1}}, None, "d")
+report = fit(run, student, loss_fn, [f.shape[0] for f in frames], LoopConfig(minutes=60, batch_size=1, epochs=3,
+             warmup_steps=1, save_minutes=0.0, lr=1e-2), "test")
+torch.save({{"weights": {{n: p for n, p in student.named_parameters() if p.requires_grad}}, "report": report}},
+           {out!r})
+"""
+
+
+def run_fit(tmp_path, data: str, out: str, pause: float) -> subprocess.Popen:
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = RESUMABLE.format(root=root, data=str(tmp_path / data), out=str(tmp_path / out), pause=pause)
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_a_run_killed_with_sigkill_resumes_where_it_saved_and_ends_as_an_unbroken_run(tmp_path):
+    whole = run_fit(tmp_path, "a", "whole.pt", 0.0)
+    killed = run_fit(tmp_path, "b", "never.pt", 0.5)
+    state = tmp_path / "b" / "runs"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        saved = list(state.glob("*/state.pt"))
+        if saved and torch.load(saved[0], weights_only=False)["step"] >= 4:
+            break
+        time.sleep(0.2)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert not (tmp_path / "never.pt").exists()
+    resumed = run_fit(tmp_path, "b", "resumed.pt", 0.0)
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()[-2000:]
+    assert whole.wait(timeout=300) == 0, whole.stderr.read().decode()[-2000:]
+    a, b = torch.load(tmp_path / "whole.pt"), torch.load(tmp_path / "resumed.pt")
+    assert b["report"]["resumed_from"] >= 4 and b["report"]["steps"] == a["report"]["steps"] == 12
+    for name, value in a["weights"].items():
+        torch.testing.assert_close(b["weights"][name], value)

@@ -1,0 +1,198 @@
+"""Stage 3, DPO: prefer the summary people (or the hallucination check) chose over the one they rejected.
+
+Pairs come from two places:
+(a) users' votes: an A/B vote for the left or right summary, or a thumbs-up and a thumbs-down on two
+    summaries of the same recording and query; ties and "both bad" give no pair. Each pair keeps the
+    ids of the votes it came from.
+(b) automatic: several samples of the parent per training item; the rejected one has the most
+    unsupported content (names, numbers, content words the transcript lacks); the chosen one is the
+    closest to the human answer (ROUGE-L) among the samples no more unsupported than the human
+    answer itself and no longer than twice it (copying the transcript is not a summary). Kept only
+    with a clear gap.
+The loss is DPO's sigmoid loss on summed log-probs, against the frozen parent (projector + adapter:
+the bare LM cannot hear), whose log-probs are computed once before training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import product
+
+import torch
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
+from tqdm import tqdm
+
+from models.llm import Decoding
+from models.student import Student, autocast, instruction, load_student
+from storage import schema
+from storage.config import Settings
+from storage.db import ensure_schema, session_scope
+from storage.files import read_samples
+from training.data import SPEAKER_VOICES, data_hash
+from training.evaluate import EvalItem
+from training.losses import dpo_loss, sequence_logprob
+from training.metrics import hallucination, rouge
+from training.runs import LoopConfig, Run, config_dict, finish, fit, resolve_parent
+from training.sft import answer_ids, student_items
+
+
+@dataclass
+class DPOConfig(LoopConfig):
+    minutes: float = 15.0
+    batch_size: int = 4  # pairs per step
+    lr: float = 5e-5
+    epochs: int = 3
+    beta: float = 0.1
+    samples: int = 4  # samples of the parent per training item for automatic pairs
+    sample_temperature: float = 1.0
+    max_new_tokens: int = 96
+    min_gap: float = 0.15  # least hallucination-rate gap between rejected and chosen
+    max_words: int = 450
+    items: int = 120  # training items that get automatic pairs (sampling them costs most of the stage)
+    votes: bool = True  # pairs from users' votes too
+    parent: str | None = None  # the KD student to start from; default: the newest
+
+
+@dataclass
+class Pair:
+    """A preference between two summaries of one recording and query."""
+
+    query: str | None
+    chosen: str
+    rejected: str
+    source: str  # "ab", "thumbs" or "auto"
+    vote_ids: list[str] = field(default_factory=list)  # "ab:12", "thumb:3", ...
+    audio: str | None = None  # a user's recording (vote pairs); automatic pairs use the item's frames
+    item: int | None = None  # index of the training item (automatic pairs)
+
+
+def _said(row: schema.Summary) -> str:
+    return row.raw_text or row.text
+
+
+def vote_pairs(session: Session) -> list[Pair]:
+    """Every preference pair that users' votes give (see the module's docstring)."""
+    pairs = []
+    left, right = aliased(schema.Summary), aliased(schema.Summary)
+    rows = session.execute(
+        select(schema.ABVote, left, right, schema.Recording.stored_path)
+        .join(left, schema.ABVote.left_summary_id == left.id).join(right, schema.ABVote.right_summary_id == right.id)
+        .join(schema.Recording, schema.Recording.id == left.recording_id)
+        .where(schema.ABVote.choice.in_(("left", "right"))).order_by(schema.ABVote.id)
+    ).all()
+    for vote, l_row, r_row, audio in rows:
+        chosen, rejected = (l_row, r_row) if vote.choice == "left" else (r_row, l_row)
+        pairs.append(Pair(chosen.query, _said(chosen), _said(rejected), "ab", [f"ab:{vote.id}"], audio))
+    thumbs = session.execute(
+        select(schema.ThumbVote, schema.Summary, schema.Recording.stored_path)
+        .join(schema.Summary, schema.ThumbVote.summary_id == schema.Summary.id)
+        .join(schema.Recording, schema.Recording.id == schema.Summary.recording_id).order_by(schema.ThumbVote.id)
+    ).all()
+    groups: dict[tuple, dict[int, list]] = {}
+    for vote, summary, audio in thumbs:
+        key = (summary.recording_id, (summary.query or "").strip(), audio)
+        groups.setdefault(key, {1: [], -1: []})[vote.value].append((vote, summary))
+    for (_, query, audio), by_value in groups.items():
+        for (up, good), (down, bad) in product(by_value[1], by_value[-1]):
+            if _said(good) != _said(bad):
+                pairs.append(Pair(query or None, _said(good), _said(bad), "thumbs",
+                                  [f"thumb:{up.id}", f"thumb:{down.id}"], audio))
+    return pairs
+
+
+def pick_pair(samples: list[str], item: EvalItem, min_gap: float) -> tuple[str, str] | None:
+    """(chosen, rejected) among one item's samples, or None without a clear gap (see the docstring)."""
+    human = hallucination(item.reference, item.spoken_text).rate
+    limit = 2 * len(item.reference.split())
+    scored = [(s, hallucination(s, item.spoken_text).rate, rouge(s, [item.reference])["rougeL"])
+              for s in dict.fromkeys(s for s in samples if s.strip())]
+    rejected = max(scored, key=lambda x: x[1], default=None)
+    good = [x for x in scored if x[1] <= human and len(x[0].split()) <= limit]
+    chosen = max(good, key=lambda x: x[2], default=None)
+    if chosen is None or rejected is None or rejected[1] - chosen[1] < min_gap:
+        return None
+    return chosen[0], rejected[0]
+
+
+def auto_pairs(student: Student, items: list[EvalItem], frames: list[torch.Tensor], cfg: DPOConfig) -> list[Pair]:
+    decoding = Decoding(max_new_tokens=cfg.max_new_tokens, do_sample=True, temperature=cfg.sample_temperature,
+                        top_p=1.0, repetition_penalty=1.0)
+    pairs = []
+    for index, (item, f) in enumerate(tqdm(list(zip(items, frames)), desc="sampling the parent", unit="item")):
+        with torch.no_grad(), autocast(student.device):
+            found = student.generate_from_embeddings([student.projector(f)], [instruction(item.query)], decoding,
+                                                     candidates=cfg.samples)
+        picked = pick_pair([g.text for g in found], item, cfg.min_gap)
+        if picked:
+            pairs.append(Pair(item.query, *picked, "auto", item=index))
+    return pairs
+
+
+def pair_logprobs(student: Student, embeds: list[torch.Tensor], pairs: list[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed log-probs of the chosen and of the rejected summaries, (B,) each, in one batch."""
+    prompts = [instruction(p.query) for p in pairs]
+    tokens = answer_ids(student, [p.chosen for p in pairs] + [p.rejected for p in pairs])
+    with autocast(student.device):
+        values, mask = student.continuation_logprobs(embeds + embeds, prompts + prompts, tokens)
+    return sequence_logprob(values, mask).chunk(2)
+
+
+def reward_stats(chosen: torch.Tensor, rejected: torch.Tensor) -> dict:
+    return {"reward_accuracy": float((chosen > rejected).float().mean()),
+            "reward_margin": round(float((chosen - rejected).mean()), 4)}
+
+
+def dpo(settings: Settings, cfg: DPOConfig = DPOConfig(), progress=None, student: Student | None = None,
+        data: tuple[list[EvalItem], list[torch.Tensor]] | None = None) -> str:
+    """Trains from the KD student on vote and automatic pairs; registers the result; returns its name.
+    (`student` and `data` stand in for what it would load, as in `sft`.)"""
+    torch.manual_seed(cfg.seed)
+    parent, checkpoint = resolve_parent(settings, cfg.parent, "student", "kd")
+    student = student or load_student(checkpoint, settings.models_dir, settings.device)
+    student.eval()
+    items, frames = data or student_items(settings, student, cfg.max_words, cfg.items, cfg.seed)
+    pairs = []
+    if cfg.votes:
+        ensure_schema(settings.db_url)
+        with session_scope(settings.db_url) as session:
+            pairs += vote_pairs(session)
+    audio_frames = {}
+    for p in pairs:
+        if p.audio not in audio_frames:
+            with torch.no_grad():
+                audio_frames[p.audio] = student.encoder.encode(read_samples(p.audio))
+    pairs += auto_pairs(student, items, frames, cfg)
+    if not pairs:
+        raise ValueError("DPO found no preference pairs: no votes, and no sample pair with a clear gap")
+    pair_frames = [audio_frames[p.audio] if p.audio else frames[p.item] for p in pairs]
+
+    def embeds_of(batch: list[int]) -> list[torch.Tensor]:
+        return [student.projector(pair_frames[i]) for i in batch]
+
+    ref_chosen, ref_rejected = [], []  # the frozen parent's log-probs, once
+    with torch.no_grad():
+        for start in tqdm(range(0, len(pairs), cfg.batch_size), desc="reference log-probs", unit="batch"):
+            batch = list(range(start, min(start + cfg.batch_size, len(pairs))))
+            c, r = pair_logprobs(student, embeds_of(batch), [pairs[i] for i in batch])
+            ref_chosen.append(c)
+            ref_rejected.append(r)
+    ref_chosen, ref_rejected = torch.cat(ref_chosen), torch.cat(ref_rejected)
+
+    def loss_fn(batch: list[int]) -> tuple[torch.Tensor, dict]:
+        chosen, rejected = pair_logprobs(student, embeds_of(batch), [pairs[i] for i in batch])
+        index = torch.tensor(batch, device=chosen.device)
+        loss, c_rewards, r_rewards = dpo_loss(chosen, rejected, ref_chosen[index], ref_rejected[index], cfg.beta)
+        return loss, reward_stats(c_rewards, r_rewards)
+
+    data = data_hash("dpo", [(p.source, p.vote_ids, p.item, p.chosen, p.rejected) for p in pairs], SPEAKER_VOICES)
+    run = Run(settings.data_dir, "dpo", config_dict(cfg), parent, data)
+    lengths = [len(p.chosen) + len(p.rejected) for p in pairs]
+    report = fit(run, student, loss_fn, lengths, cfg, "DPO", progress)
+    tail = [row[3] for row in report["curve"][-20:]]
+    metrics = {"pairs": len(pairs), "vote_pairs": sum(p.source != "auto" for p in pairs),
+               "vote_ids": sorted({v for p in pairs for v in p.vote_ids}),
+               "reward_accuracy": round(sum(t["reward_accuracy"] for t in tail) / max(1, len(tail)), 3),
+               "reward_margin": round(sum(t["reward_margin"] for t in tail) / max(1, len(tail)), 4)}
+    return finish(settings, run, kind="student", stage="dpo", write=student.save, bases=student.bases,
+                  parent=parent, cfg=cfg, data=data, report=report, metrics=metrics)

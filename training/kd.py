@@ -1,0 +1,142 @@
+"""Stage 2, on-policy knowledge distillation: the student samples from the audio, the teacher reads the transcript.
+
+Each step the student samples a summary of the audio (on policy: it learns on its own mistakes, as
+GKD, arXiv 2306.13649); the teacher scores the same tokens while reading the transcript and the
+query; the loss is the generalized Jensen-Shannon divergence between their next-token
+distributions over the full vocabulary, at every sampled position (beta 0: forward KL; 1: reverse
+KL). A share `lam` of the steps uses the human answer instead of a sample (teacher-forced), which
+keeps the summaries in the human answers' shape. Users' uploads are unlabeled data: the teacher
+reads their stored transcripts, so no human answer is needed.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+from sqlalchemy import select
+
+from models.llm import Decoding
+from models.student import Student, autocast, instruction, load_student
+from storage import registry, schema
+from storage.config import Settings
+from storage.db import ensure_schema, session_scope
+from storage.files import read_samples
+from training.data import SPEAKER_VOICES, data_hash
+from training.evaluate import EvalItem
+from training.losses import generalized_jsd
+from training.runs import LoopConfig, Run, config_dict, finish, fit, resolve_parent
+from training.sft import answer_ids, student_items
+from training.teacher import Teacher, load_teacher
+
+
+@dataclass
+class KDConfig(LoopConfig):
+    minutes: float = 25.0
+    batch_size: int = 4
+    lr: float = 1e-4
+    epochs: int = 3
+    beta: float = 0.5  # generalized JSD: 0 forward KL, 1 reverse KL
+    temperature: float = 1.0  # of both distributions in the divergence
+    lam: float = 0.25  # share of steps on teacher-forced human answers instead of student samples
+    sample_temperature: float = 1.0  # the student's sampling temperature
+    max_new_tokens: int = 96
+    max_words: int = 450
+    items: int = 0
+    uploads: int = 200  # at most this many users' recordings join as unlabeled data (0: none)
+    upload_max_s: float = 600.0
+    teacher: str = ""  # a teacher version; empty: the newest fine-tuned teacher, else the raw LM
+    teacher_model: str = "smollm2-135m-instruct"  # the teacher's base LM (a packaged name, dir or hub id)
+    parent: str | None = None  # the SFT student to start from; default: the newest
+
+
+@dataclass
+class Example:
+    """What distillation needs of one recording: the teacher's transcript, the query, maybe a human answer."""
+
+    transcript: str
+    query: str | None
+    reference: str | None = None
+
+
+def upload_examples(settings: Settings, student: Student, limit: int, max_s: float
+                    ) -> tuple[list[Example], list[torch.Tensor]]:
+    """Users' recordings with a stored transcript (newest first), and the student encoder's frames of them."""
+    if limit <= 0:
+        return [], []
+    ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        rows = session.execute(
+            select(schema.Recording.stored_path, schema.Transcript.text,
+                   select(schema.Summary.query).where(schema.Summary.recording_id == schema.Recording.id)
+                   .order_by(schema.Summary.id.desc()).limit(1).scalar_subquery())
+            .join(schema.Transcript, schema.Transcript.recording_id == schema.Recording.id)
+            .where(schema.Recording.duration_s <= max_s).order_by(schema.Recording.id.desc()).limit(limit)
+        ).all()
+    examples, frames = [], []
+    for path, text, query in rows:
+        with torch.no_grad():
+            frames.append(student.encoder.encode(read_samples(path)))
+        examples.append(Example(text, query))
+    return examples, frames
+
+
+def load_kd_teacher(settings: Settings, cfg: KDConfig, student: Student) -> Teacher:
+    """The teacher version asked for, else the newest fine-tuned one, else the raw LM."""
+    ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        version = registry.get(session, cfg.teacher) if cfg.teacher else registry.latest(session, "teacher")
+        adapter, name = (version.checkpoint, version.name) if version else (None, cfg.teacher_model)
+    return load_teacher(settings, cfg.teacher_model, adapter, name, student_tokenizer=student.tokenizer)
+
+
+def sample(student: Student, embeds: list[torch.Tensor], prompts: list[str], cfg: KDConfig) -> list[list[int]]:
+    """The student's own summaries of the audio (token ids, with the end token when it stopped)."""
+    decoding = Decoding(max_new_tokens=cfg.max_new_tokens, do_sample=True, temperature=cfg.sample_temperature,
+                        top_p=1.0, repetition_penalty=1.0)
+    eos = student.tokenizer.eos_token_id
+    with autocast(student.device):
+        found = student.generate_from_embeddings([e.detach() for e in embeds], prompts, decoding)
+    return [g.token_ids or [eos] for g in found]
+
+
+def kd_loss(student: Student, teacher: Teacher, frames: list[torch.Tensor], examples: list[Example], cfg: KDConfig
+            ) -> tuple[torch.Tensor, dict]:
+    """One distillation step's loss: on the student's samples, or (a share `lam`) on the human answers."""
+    prompts = [instruction(e.query) for e in examples]
+    supervised = random.random() < cfg.lam and all(e.reference for e in examples)
+    with autocast(student.device):
+        embeds = [student.projector(f) for f in frames]
+    tokens = answer_ids(student, [e.reference for e in examples]) if supervised else sample(student, embeds, prompts,
+                                                                                            cfg)
+    with autocast(student.device):
+        student_logits, _, mask = student.continuation_logits(embeds, prompts, tokens)
+        with torch.no_grad():
+            teacher_logits, _, _ = teacher.continuation_logits([e.transcript for e in examples],
+                                                               [e.query for e in examples], tokens)
+    vocab = min(student_logits.shape[-1], teacher_logits.shape[-1])  # padded embedding tables may differ
+    loss = generalized_jsd(student_logits[..., :vocab], teacher_logits[..., :vocab], mask, cfg.beta, cfg.temperature)
+    return loss, {"supervised": supervised, "tokens": round(float(mask.sum(-1).float().mean()), 1)}
+
+
+def kd(settings: Settings, cfg: KDConfig = KDConfig(), progress=None, student: Student | None = None,
+       data: tuple[list[EvalItem], list[torch.Tensor]] | None = None, teacher: Teacher | None = None) -> str:
+    """Distils the teacher into the SFT student; registers the result as a candidate and returns its name.
+    (`student`, `data` and `teacher` stand in for what it would load, as in `sft`.)"""
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    parent, checkpoint = resolve_parent(settings, cfg.parent, "student", "sft")
+    student = student or load_student(checkpoint, settings.models_dir, settings.device)
+    teacher = teacher or load_kd_teacher(settings, cfg, student)
+    items, frames = data or student_items(settings, student, cfg.max_words, cfg.items, cfg.seed)
+    examples = [Example(i.transcript, i.query, i.reference) for i in items]
+    more, more_frames = upload_examples(settings, student, cfg.uploads, cfg.upload_max_s)
+    examples, frames = examples + more, frames + more_frames
+    data = data_hash("kd", [i.id for i in items], len(more), SPEAKER_VOICES, teacher.name)
+    run = Run(settings.data_dir, "kd", config_dict(cfg), parent, data)
+    report = fit(run, student, lambda b: kd_loss(student, teacher, [frames[i] for i in b], [examples[i] for i in b],
+                                                 cfg), [f.shape[0] for f in frames], cfg, "distilling", progress)
+    return finish(settings, run, kind="student", stage="kd", write=student.save, bases=student.bases, parent=parent,
+                  cfg=cfg, data=data, report=report,
+                  metrics={"items": len(items), "uploads": len(more), "teacher": teacher.name})

@@ -1,0 +1,203 @@
+"""What every training stage shares: a time-budgeted loop that saves and resumes, and the version it registers.
+
+A run is named by what it trains (stage, config, parent version, data): `speechsum train sft`
+started again after a crash or a `kill -9` finds its own folder under <data dir>/runs and goes on
+from the last save (weights being trained, optimizer, step, RNG, loss curve, elapsed time). Saves
+are atomic (written aside, then renamed), every `save_minutes`. A finished run writes its
+checkpoint (also atomically) and registers it as a *candidate*: a run never changes what is served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from storage import registry
+from storage.config import Settings
+from storage.db import ensure_schema, session_scope
+from training.align import length_batches, lr_at, steps_in_budget, update
+
+Progress = Callable[[float, str], None]
+LossFn = Callable[[list[int]], tuple[torch.Tensor, dict]]
+
+
+@dataclass
+class LoopConfig:
+    """The loop's knobs, shared by the stages' configs (each stage sets its own defaults)."""
+
+    minutes: float = 15.0  # training time budget; the schedule decays within it
+    batch_size: int = 4
+    lr: float = 1e-4
+    warmup_steps: int = 10
+    epochs: int = 3
+    save_minutes: float = 3.0
+    seed: int = 0
+
+
+def config_dict(cfg) -> dict:
+    return json.loads(json.dumps(asdict(cfg), default=str))
+
+
+class Run:
+    """A run's folder: <data dir>/runs/<stage>-<digest of stage, config, parent and data>."""
+
+    def __init__(self, data_dir: Path, stage: str, config: dict, parent: str | None, data: str):
+        key = hashlib.sha256(json.dumps([stage, config, parent, data], sort_keys=True).encode()).hexdigest()[:12]
+        self.stage, self.dir = stage, data_dir / "runs" / f"{stage}-{key}"
+        self.state_path = self.dir / "state.pt"
+
+    def load(self) -> dict | None:
+        return torch.load(self.state_path, weights_only=False) if self.state_path.exists() else None
+
+    def save(self, state: dict) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        partial = self.dir / "state.pt.partial"
+        torch.save(state, partial)
+        os.replace(partial, self.state_path)  # a kill leaves the old save or the new one, never half of one
+
+    def finish(self, report: dict) -> None:
+        """The run is registered: keep its report, drop the resumable state (a rerun starts afresh)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "report.json").write_text(json.dumps(report, indent=1, default=str))
+        self.state_path.unlink(missing_ok=True)
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def fit(run: Run, model: nn.Module, loss_fn: LossFn, lengths: list[int], cfg: LoopConfig, desc: str,
+        progress: Progress | None = None) -> dict:
+    """Trains `model`'s trainable parameters on `loss_fn(batch of example indices)` within `cfg.minutes`.
+
+    Batches group examples of similar `lengths`; each epoch's order depends only on the seed and the
+    epoch, so a resumed run sees the same batches it would have seen. Returns the loss curve:
+    (step, loss, seconds, extras) rows, the steps done, the step it resumed from, and the minutes."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+    named = dict(model.named_parameters())
+    per_epoch = max(1, -(-len(lengths) // cfg.batch_size))
+    step, elapsed, curve, total = 0, 0.0, [], per_epoch * cfg.epochs
+    state = run.load()
+    if state is not None:
+        with torch.no_grad():
+            for name, value in state["weights"].items():
+                named[name].copy_(value)
+        optimizer.load_state_dict(state["optimizer"])
+        _set_rng_state(state["rng"])
+        step, elapsed, curve, total = state["step"], state["elapsed"], state["curve"], state["total"]
+    resumed_from = step
+
+    def save() -> None:
+        run.save({"weights": trainable_state(model), "optimizer": optimizer.state_dict(), "rng": _rng_state(),
+                  "step": step, "elapsed": time.monotonic() - started, "curve": curve, "total": total})
+
+    budget_s = cfg.minutes * 60
+    started, last_save = time.monotonic() - elapsed, time.monotonic()
+    batches = length_batches(lengths, cfg.batch_size, random.Random(cfg.seed * 1000 + step // per_epoch))
+    model.train()
+    bar = tqdm(total=total, initial=step, desc=desc, unit="step")
+    while step < total and time.monotonic() - started < budget_s:
+        if step % per_epoch == 0:
+            batches = length_batches(lengths, cfg.batch_size, random.Random(cfg.seed * 1000 + step // per_epoch))
+        if step == cfg.warmup_steps:  # the pace is known now: fit the decay into the time left
+            total = bar.total = steps_in_budget(step, time.monotonic() - started, budget_s, total)
+        loss, extras = loss_fn(batches[step % per_epoch])
+        update(optimizer, params, loss, lr_at(step, total, cfg))
+        curve.append((step, round(loss.item(), 4), round(time.monotonic() - started, 1), extras))
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        step += 1
+        if progress:
+            progress(min(1.0, max(step / total, (time.monotonic() - started) / budget_s)), f"{desc}: step {step}")
+        if time.monotonic() - last_save >= cfg.save_minutes * 60:
+            save()
+            last_save = time.monotonic()
+    bar.close()
+    save()
+    model.eval()
+    return {"steps": step, "resumed_from": resumed_from, "curve": curve,
+            "train_minutes": round((time.monotonic() - started) / 60, 1)}
+
+
+def version_name(stage: str) -> str:
+    return f"{stage}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def save_atomically(write: Callable[[Path], object], target: Path) -> Path:
+    """Writes a checkpoint folder aside and renames it into place: a crash never leaves half of one."""
+    partial = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    write(partial)
+    os.replace(partial, target)
+    return target
+
+
+def register_version(settings: Settings, *, name: str, kind: str, stage: str, checkpoint: Path,
+                     parent: str | None, bases: dict, config: dict, data: str, metrics: dict) -> str:
+    """Registers a finished run's checkpoint as a candidate; returns its name."""
+    ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        parent_row = registry.get(session, parent) if parent else None
+        registry.register(session, name=name, kind=kind, stage=stage, checkpoint=checkpoint, parent=parent_row,
+                          bases=bases, config=config, data_hash=data, metrics=metrics)
+    return name
+
+
+def tail_mean(curve: list, n: int = 20) -> float | None:
+    """The mean loss of the last `n` steps: a steadier "final loss" than the last batch's."""
+    tail = [row[1] for row in curve[-n:]]
+    return round(sum(tail) / len(tail), 4) if tail else None
+
+
+def finish(settings: Settings, run: Run, *, kind: str, stage: str, write: Callable[[Path], object], bases: dict,
+           parent: str | None, cfg, data: str, report: dict, metrics: dict | None = None) -> str:
+    """Saves the trained model (atomically), registers it as a candidate version and closes the run."""
+    name = version_name(stage)
+    folder = settings.data_dir / ("students" if kind == "student" else "teachers")
+    folder.mkdir(parents=True, exist_ok=True)
+    checkpoint = save_atomically(write, folder / name)
+    metrics = {"steps": report["steps"], "resumed_from": report["resumed_from"],
+               "train_minutes": report["train_minutes"], "final_loss": tail_mean(report["curve"]),
+               "run": str(run.dir)} | (metrics or {})
+    register_version(settings, name=name, kind=kind, stage=stage, checkpoint=checkpoint, parent=parent, bases=bases,
+                     config=config_dict(cfg), data=data, metrics=metrics)
+    run.finish(report | {"version": name, "metrics": metrics})
+    return name
+
+
+def resolve_parent(settings: Settings, requested: str | None, kind: str, stage: str) -> tuple[str, str]:
+    """(name, checkpoint) of `--from VERSION`, else of the newest version of the stage before."""
+    ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        version = registry.get(session, requested) if requested else registry.latest(session, kind, stage)
+        if version is None:
+            raise registry.RegistryError(f"there is no {stage} {kind} yet to train from: run "
+                                         f"`speechsum train {stage}` first, or pass --from VERSION")
+        return version.name, version.checkpoint

@@ -1,0 +1,70 @@
+"""Stage 1, SFT: the aligned student learns to answer from the audio what a person wrote about the meeting.
+
+Each example is a training item spoken by TTS (one voice per speaker, the alignment's variety of
+voices and speeds), its query (or the summary request of "Summarize ..." items) and the human
+answer; the loss is the answer's NLL given the audio and the query. Projector and LoRA train.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from models.student import Student, autocast, instruction, load_student
+from storage.config import Settings
+from training.data import SPEAKER_VOICES, data_hash, short_items, spoken_frames
+from training.evaluate import EvalItem, training_items
+from training.losses import nll_loss
+from training.runs import LoopConfig, Run, config_dict, finish, fit, resolve_parent
+
+
+@dataclass
+class SFTConfig(LoopConfig):
+    minutes: float = 25.0
+    batch_size: int = 4
+    lr: float = 2e-4
+    epochs: int = 3
+    max_words: int = 450  # spans of up to ~3 minutes spoken
+    items: int = 0  # 0: every training item that is short enough
+    parent: str | None = None  # the aligned student to start from; default: the newest
+
+
+def student_items(settings: Settings, student: Student, max_words: int, limit: int, seed: int
+                  ) -> tuple[list[EvalItem], list[torch.Tensor]]:
+    """The training items the student hears, and their cached encoder frames on the student's device."""
+    items = short_items(training_items(seed), max_words, limit or None)
+    tag = student.bases["encoder"] + student.bases["encoder_sha256"]
+    return items, spoken_frames(items, student.encoder, settings.data_dir / "train-speech", tag, seed, student.device)
+
+
+def answer_ids(student: Student, texts: list[str]) -> list[list[int]]:
+    eos = student.tokenizer.eos_token_id
+    return [student.tokenizer(t, add_special_tokens=False)["input_ids"] + [eos] for t in texts]
+
+
+def sft_loss(student: Student, frames: list[torch.Tensor], items: list[EvalItem]) -> torch.Tensor:
+    """NLL of the human answers given the audio and the query."""
+    with autocast(student.device):
+        embeds = [student.projector(f) for f in frames]
+        logprobs, mask = student.continuation_logprobs(embeds, [instruction(i.query) for i in items],
+                                                       answer_ids(student, [i.reference for i in items]))
+    return nll_loss(logprobs, mask)
+
+
+def sft(settings: Settings, cfg: SFTConfig = SFTConfig(), progress=None, student: Student | None = None,
+        data: tuple[list[EvalItem], list[torch.Tensor]] | None = None) -> str:
+    """Trains from the aligned student; registers the result as a candidate and returns its name.
+
+    `student` and `data` (items, frames) stand in for the parent's checkpoint and the spoken training
+    items where a caller has them already (tests build tiny ones)."""
+    torch.manual_seed(cfg.seed)
+    parent, checkpoint = resolve_parent(settings, cfg.parent, "student", "align")
+    student = student or load_student(checkpoint, settings.models_dir, settings.device)
+    items, frames = data or student_items(settings, student, cfg.max_words, cfg.items, cfg.seed)
+    data = data_hash("sft", [i.id for i in items], SPEAKER_VOICES)
+    run = Run(settings.data_dir, "sft", config_dict(cfg), parent, data)
+    report = fit(run, student, lambda b: (sft_loss(student, [frames[i] for i in b], [items[i] for i in b]), {}),
+                 [f.shape[0] for f in frames], cfg, "SFT", progress)
+    return finish(settings, run, kind="student", stage="sft", write=student.save, bases=student.bases,
+                  parent=parent, cfg=cfg, data=data, report=report, metrics={"items": len(items)})

@@ -1,0 +1,123 @@
+"""The text teacher: an LLM that reads the transcript and the query, and scores the student's tokens.
+
+Default: the packaged SmolLM2-135M-Instruct with its own LoRA adapter, first fine-tuned here on the
+training items (transcript + query -> the human answer), so the teacher knows the task better than
+the raw LM. Any local model dir or hub id that shares the student's tokenizer can teach (SmolLM2-360M
+or 1.7B Instruct would); distillation compares distributions token by token, so a model with another
+tokenizer is refused. The fine-tuned teacher is a registered version of kind "teacher": promoted, it
+serves the cascade (with `reading_prompt`, the prompt it was fine-tuned on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from models.sources import resolve_llm
+from models.student import autocast, continuation_outputs, token_logprobs
+from models.summarizer import reading_prompt
+from storage.config import Settings
+from training.evaluate import EvalItem, training_items
+from training.losses import nll_loss
+from training.runs import LoopConfig, Run, config_dict, finish, fit
+
+
+class TeacherError(ValueError):
+    """A teacher that cannot teach this student; the message is meant for the user."""
+
+
+@dataclass
+class Teacher:
+    lm: nn.Module
+    tokenizer: object
+    name: str
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.lm.parameters()).device
+
+    def prompt_ids(self, transcript: str, query: str | None) -> list[int]:
+        messages = [{"role": "system", "content": ""}, {"role": "user", "content": reading_prompt(transcript, query)}]
+        return self.tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True,
+                                                  return_dict=True)["input_ids"]
+
+    def continuation_logits(self, transcripts: list[str], queries: list[str | None], continuations: list[list[int]]
+                            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits that predict each continuation while reading its transcript: (B, L, V), ids, mask."""
+        rows = [self.prompt_ids(t, q) + c for t, q, c in zip(transcripts, queries, continuations, strict=True)]
+        width = max(map(len, rows))
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
+        return continuation_outputs(self.lm, self.lm.get_input_embeddings()(ids), mask, ids, continuations)
+
+
+def same_tokenizer(a, b) -> bool:
+    return a.get_vocab() == b.get_vocab() and a.eos_token_id == b.eos_token_id
+
+
+def load_teacher(settings: Settings, model: str, adapter: str | None = None, name: str = "",
+                 student_tokenizer=None, trainable: bool = False, lora: TeacherConfig | None = None) -> Teacher:
+    """The teacher LM (a packaged name, local dir or hub id), with a LoRA adapter merged in when given,
+    or new trainable LoRA adapters for fine-tuning. Refuses another tokenizer than the student's."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = resolve_llm(model, settings.models_dir)
+    tokenizer = AutoTokenizer.from_pretrained(source.path)
+    if student_tokenizer is not None and not same_tokenizer(tokenizer, student_tokenizer):
+        raise TeacherError(f"the teacher {model!r} has another tokenizer than the student's LM; distillation "
+                           "compares them token by token, so choose a teacher of the same family")
+    lm = AutoModelForCausalLM.from_pretrained(source.path, dtype=torch.float32)
+    if adapter:
+        lm = PeftModel.from_pretrained(lm, adapter).merge_and_unload()
+    if trainable:
+        lora = lora or TeacherConfig()
+        lm = get_peft_model(lm, LoraConfig(r=lora.lora_r, lora_alpha=lora.lora_alpha, lora_dropout=0.0,
+                                           target_modules=list(lora.lora_targets), task_type="CAUSAL_LM"))
+    else:
+        lm.requires_grad_(False)
+    return Teacher(lm.to(settings.device), tokenizer, name or source.version)
+
+
+@dataclass
+class TeacherConfig(LoopConfig):
+    model: str = "smollm2-135m-instruct"
+    minutes: float = 15.0
+    batch_size: int = 4
+    lr: float = 3e-4
+    epochs: int = 2
+    max_words: int = 800  # longer spans cost more than they teach on a CPU
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_targets: tuple[str, ...] = field(
+        default=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))
+
+
+def answer_nll(teacher: Teacher, items: list[EvalItem]) -> torch.Tensor:
+    """The human answers' NLL given transcript + query: the teacher's fine-tuning loss."""
+    eos = teacher.tokenizer.eos_token_id
+    answers = [teacher.tokenizer(i.reference, add_special_tokens=False)["input_ids"] + [eos] for i in items]
+    with autocast(teacher.device):
+        logits, ids, mask = teacher.continuation_logits([i.transcript for i in items], [i.query for i in items],
+                                                        answers)
+    return nll_loss(*token_logprobs(logits, ids, mask))
+
+
+def finetune_teacher(settings: Settings, cfg: TeacherConfig = TeacherConfig(), progress=None) -> str:
+    """Fine-tunes LoRA adapters of the teacher LM on the training items; registers a teacher version."""
+    from training.data import data_hash, short_items
+
+    torch.manual_seed(cfg.seed)
+    items = short_items(training_items(cfg.seed), cfg.max_words)
+    data = data_hash("teacher", [i.id for i in items])
+    teacher = load_teacher(settings, cfg.model, trainable=True, lora=cfg)
+    run = Run(settings.data_dir, "teacher", config_dict(cfg), cfg.model, data)
+    lengths = [len(i.transcript.split()) for i in items]
+    report = fit(run, teacher.lm, lambda batch: (answer_nll(teacher, [items[i] for i in batch]), {}), lengths, cfg,
+                 "fine-tuning the teacher", progress)
+    return finish(settings, run, kind="teacher", stage="teacher", write=teacher.lm.save_pretrained,
+                  bases={"llm": teacher.name}, parent=None, cfg=cfg, data=data, report=report,
+                  metrics={"items": len(items)})
