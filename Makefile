@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test test-fast bench bench-align models install clean-venv
+.PHONY: serve test test-fast bench bench-align bench-stages train-all models install clean-venv
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,15 @@ bench: models
 # Stage 0 of the student: align on 2,000 TTS utterances (45-min training budget; ~48 min in all on 2 cores), report held-out WER.
 bench-align: models
 	$(BIN)/speechsum train align --items 2000
+
+# Stages 1-3 after alignment (teacher fine-tuning, SFT, KD, DPO; alignment first if there is none).
+train-all: models
+	$(BIN)/speechsum train all
+
+# The stage table: lead, cascade and teacher (raw and fine-tuned), the student after each stage,
+# on the held-out items; writes bench/results/<date>-stages.{json,md,png} and the loss curves.
+bench-stages: models
+	$(BIN)/speechsum bench --stages --items 40
 
 clean-venv:
 	rm -rf $(VENV)

@@ -111,10 +111,14 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from training.bench import run
+    from training.bench import run, run_stages
 
-    cfg = dataclasses.replace(_eval_config(args), name=args.name, systems=tuple(args.systems.split(",")))
-    report = run(load_settings(judge=args.judge), cfg)
+    if args.stages:
+        cfg = dataclasses.replace(_eval_config(args), name=args.name if args.name != "default" else "stages")
+        report = run_stages(load_settings(judge=args.judge), cfg)
+    else:
+        cfg = dataclasses.replace(_eval_config(args), name=args.name, systems=tuple(args.systems.split(",")))
+        report = run(load_settings(judge=args.judge), cfg)
     print(f"wrote {cfg.out_dir}/{report['date']}-{cfg.name}.{{json,md,png}}")
 
 
@@ -247,8 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="every system + ASR WER; writes bench/results/<date>-<name>.{json,md,png}")
     p.add_argument("--name", default="default")
-    p.add_argument("--systems", default="cascade,teacher-on-reference",
-                   help="comma-separated; add student or student:CHECKPOINT for a student row")
+    p.add_argument("--systems", default="lead,cascade,teacher-on-reference",
+                   help="comma-separated: lead[:N], cascade[:raw|:TEACHER], teacher-on-reference[:raw|:TEACHER], "
+                        "student[:VERSION]")
+    p.add_argument("--stages", action="store_true",
+                   help="the stage table: lead, cascade and teacher (raw, fine-tuned), the student after each stage")
     _eval_arguments(p)
     p.set_defaults(func=cmd_bench)
 

@@ -45,19 +45,20 @@ class Served:
     version_id: int | None
 
 
-def served_version(settings: Settings, kind: str) -> Served | None:
-    """The served version of `kind` ("student" or "teacher"), read from the registry on every call, so
-    a promotion or a rollback is picked up by the next summary without a restart."""
+def served_version(settings: Settings, kind: str, name: str | None = None) -> Served | None:
+    """The served version of `kind` ("student" or "teacher"), or the version `name`; read from the
+    registry on every call, so a promotion or a rollback reaches the next summary without a restart."""
     ensure_schema(settings.db_url)
     with session_scope(settings.db_url) as session:
-        version = registry.served(session, kind)
+        version = registry.get(session, name) if name else registry.served(session, kind)
         return Served(Path(version.checkpoint), version.name, version.id) if version else None
 
 
-def load_summarizer(settings: Settings, served_teacher: bool = True) -> CascadeSummarizer:
-    """The cascade: the configured LM, or the served fine-tuned teacher on it (with its own prompt)."""
+def load_summarizer(settings: Settings, teacher: str = "served") -> CascadeSummarizer:
+    """The cascade: the configured LM alone ("raw"), with the served fine-tuned teacher's adapter when
+    there is one ("served"), or with a named teacher version's; a teacher gets the prompt it learned."""
     source = resolve_llm(settings.llm_model, settings.models_dir)
-    teacher = served_version(settings, "teacher") if served_teacher else None
+    teacher = None if teacher == "raw" else served_version(settings, "teacher", None if teacher == "served" else teacher)
     if teacher is None:
         return CascadeSummarizer(_chat_lm(source, settings.device), chunk_tokens=settings.chunk_tokens,
                                  n_key_points=settings.key_points)
@@ -66,12 +67,13 @@ def load_summarizer(settings: Settings, served_teacher: bool = True) -> CascadeS
                              prompt=reading_prompt, model_version_id=teacher.version_id)
 
 
-def served_student(settings: Settings) -> Served:
-    """`SPEECHSUM_STUDENT` when set (a checkpoint dir), else the registry's served student."""
-    if settings.student:
+def served_student(settings: Settings, name: str | None = None) -> Served:
+    """The student version `name`, else `SPEECHSUM_STUDENT` when set (a checkpoint dir), else the
+    registry's served student."""
+    if settings.student and not name:
         path = Path(settings.student).expanduser()
         return Served(path, path.name, None)
-    found = served_version(settings, "student")
+    found = served_version(settings, "student", name)
     if found is None:
         raise StudentError("no student is served yet: train one with `speechsum train all`, "
                            "then `speechsum models promote VERSION`")
@@ -83,8 +85,8 @@ def _student(checkpoint: str, models_dir: Path, device: str) -> Student:
     return load_student(checkpoint, models_dir, device)
 
 
-def load_student_summarizer(settings: Settings) -> StudentSummarizer:
-    served = served_student(settings)
+def load_student_summarizer(settings: Settings, name: str | None = None) -> StudentSummarizer:
+    served = served_student(settings, name)
     student = _student(str(served.checkpoint), settings.models_dir, settings.device)
     return StudentSummarizer(student, f"student:{served.name}", n_key_points=settings.key_points,
                              model_version_id=served.version_id)

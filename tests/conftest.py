@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import av
 import numpy as np
 import platformdirs
 import pytest
@@ -104,6 +103,8 @@ def tone(seconds: float, sr: int = SR) -> np.ndarray:
 
 
 def write_mp3(path: Path, samples: np.ndarray, sr: int = SR) -> Path:
+    import av
+
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libmp3lame", rate=sr, layout="mono")
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1).astype(np.float32), format="flt", layout="mono")

@@ -72,7 +72,7 @@ def run(settings: Settings, cfg: BenchConfig) -> dict:
         subset: [human_row(items, subset == "summarize"), *(r.row(subset == "summarize") for r in results)]
         for subset in ("all", "summarize")
     }
-    pairs = human_speech()
+    pairs = human_speech() if cfg.asr_models else []
     asr = [asr_word_error_rate(dataclasses.replace(settings, asr_model=m), pairs) for m in cfg.asr_models]
     report = {"date": date.today().isoformat(), "config": {k: str(v) for k, v in asdict(cfg).items()},
               "audio_minutes": sum(i.audio_seconds for i in results[0].items) / 60 if results else 0.0,
@@ -93,17 +93,22 @@ def markdown(report: dict) -> str:
              "hallucination is the share of summary numbers and content words the transcript lacks.", ""]
     for subset, title in (("all", "All queries"), ("summarize", "\"Summarize ...\" queries")):
         lines += [f"## {title}", "",
-                  "| system | items | ROUGE-1 | ROUGE-2 | ROUGE-L | hallucination | words | judge | s / audio min | peak MB |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| system | items | ROUGE-1 | ROUGE-2 | ROUGE-L | hallucination | words | generated: ROUGE-L | "
+                  "generated: hallucination | judge | s / audio min | peak MB |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for row in report["rows"][subset]:
             rouge = [format(100 * row[k], ".1f") if k in row else "–" for k in ("rouge1", "rouge2", "rougeL")]
+            raw = [format(100 * row[k], ".1f") if k in row else "–" for k in ("raw_rougeL", "raw_hallucination")]
             lines.append(f"| {row['system']} | {row['items']} | {' | '.join(rouge)} | "
-                         f"{100 * row['hallucination']:.1f}% | {row['words']:.0f} | {_cell(row, 'judge', '.1f')} | "
+                         f"{100 * row['hallucination']:.1f}% | {row['words']:.0f} | {raw[0]} | {raw[1]}"
+                         f"{'%' if raw[1] != '–' else ''} | {_cell(row, 'judge', '.1f')} | "
                          f"{_cell(row, 's_per_audio_min', '.1f')} | {_cell(row, 'peak_mb', '.0f')} |")
         lines.append("")
-    lines += ["## ASR word error rate (pocketsphinx-testdata, real human speech)", "",
-              "| model | clips | WER | real-time factor |", "|---|---|---|---|"]
-    lines += [f"| {a['model_version']} | {a['clips']} | {100 * a['wer']:.1f}% | {a['rtf']:.2f} |" for a in report["asr"]]
+    if report["asr"]:
+        lines += ["## ASR word error rate (pocketsphinx-testdata, real human speech)", "",
+                  "| model | clips | WER | real-time factor |", "|---|---|---|---|"]
+        lines += [f"| {a['model_version']} | {a['clips']} | {100 * a['wer']:.1f}% | {a['rtf']:.2f} |"
+                  for a in report["asr"]]
     return "\n".join(lines) + "\n"
 
 
@@ -138,3 +143,62 @@ def write(report: dict, cfg: BenchConfig) -> Path:
     stem.with_suffix(".md").write_text(markdown(report))
     plot(report, stem.with_suffix(".png"))
     return stem
+
+
+def stage_systems(settings: Settings, items: list[EvalItem]) -> list[str]:
+    """The stage table's rows: the lead baseline (N = the human answers' median length), the cascade
+    and teacher-on-reference with the raw and the fine-tuned LM, and the newest DPO student's line of
+    versions (alignment, +SFT, +KD, +DPO)."""
+    from storage import registry
+    from storage.db import ensure_schema, session_scope
+
+    ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        teacher = registry.latest(session, "teacher")
+        version, chain = registry.latest(session, "student", "dpo"), []
+        while version is not None:
+            chain.insert(0, version.name)
+            version = session.get(type(version), version.parent_id) if version.parent_id else None
+    n = int(np.median([len(i.reference.split()) for i in items]))
+    systems = [f"lead:{n}", "cascade:raw", "teacher-on-reference:raw"]
+    if teacher:
+        systems += [f"cascade:{teacher.name}", f"teacher-on-reference:{teacher.name}"]
+    return systems + [f"student:{name}" for name in chain]
+
+
+def plot_curves(settings: Settings, systems: list[str], path: Path) -> None:
+    """Each trained version's loss curve (from its run's report), one panel per stage."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from storage import registry
+    from storage.db import session_scope
+
+    names, runs = {system.partition(":")[2] for system in systems}, []
+    with session_scope(settings.db_url) as session:
+        for version in registry.versions(session):
+            report = Path(version.metrics.get("run", "")) / "report.json"
+            if version.name in names and "run" in version.metrics and report.exists():
+                runs.append((version.stage, version.name, json.loads(report.read_text())["curve"]))
+    if not runs:
+        return
+    fig, axes = plt.subplots(1, len(runs), figsize=(4 * len(runs), 3.5), squeeze=False)
+    for ax, (stage, name, curve) in zip(axes[0], runs):
+        steps, values = [row[0] for row in curve], [row[1] for row in curve]
+        ax.plot(steps, values, linewidth=0.7)
+        ax.set_title(f"{stage}: {name}", fontsize=8)
+        ax.set_xlabel("step")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run_stages(settings: Settings, cfg: BenchConfig) -> dict:
+    """`make bench-stages`: every stage's row on the same held-out items, plus each run's loss curve."""
+    items = eval_subset(cfg)
+    cfg = dataclasses.replace(cfg, systems=tuple(stage_systems(settings, items)), asr_models=())
+    report = run(settings, cfg)
+    plot_curves(settings, list(cfg.systems), cfg.out_dir / f"{report['date']}-{cfg.name}-curves.png")
+    return report

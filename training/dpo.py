@@ -28,7 +28,6 @@ from models.student import Student, autocast, instruction, load_student
 from storage import schema
 from storage.config import Settings
 from storage.db import ensure_schema, session_scope
-from storage.files import read_samples
 from training.data import SPEAKER_VOICES, data_hash
 from training.evaluate import EvalItem
 from training.losses import dpo_loss, sequence_logprob
@@ -157,6 +156,8 @@ def dpo(settings: Settings, cfg: DPOConfig = DPOConfig(), progress=None, student
         ensure_schema(settings.db_url)
         with session_scope(settings.db_url) as session:
             pairs += vote_pairs(session)
+    from storage.files import read_samples
+
     audio_frames = {}
     for p in pairs:
         if p.audio not in audio_frames:

@@ -151,6 +151,8 @@ class ItemResult:
     seconds: float
     audio_seconds: float
     judge: float | None = None  # 0-10, when a judge is configured
+    raw_rougeL: float | None = None  # of what the model generated, before the grounding check dropped sentences
+    raw_hallucination: float | None = None
 
 
 @dataclass
@@ -165,7 +167,10 @@ class SystemResult:
         mean = lambda name: float(np.mean([getattr(i, name) for i in items])) if items else 0.0  # noqa: E731
         audio_min = sum(i.audio_seconds for i in items) / 60
         judged = [i.judge for i in items if i.judge is not None]
-        return ({"judge": float(np.mean(judged))} if judged else {}) | {
+        raw = [i for i in items if i.raw_rougeL is not None]
+        raw_means = {"raw_rougeL": float(np.mean([i.raw_rougeL for i in raw])),
+                     "raw_hallucination": float(np.mean([i.raw_hallucination for i in raw]))} if raw else {}
+        return ({"judge": float(np.mean(judged))} if judged else {}) | raw_means | {
             "system": self.system, "model_version": self.model_version, "items": len(items),
             "rouge1": mean("rouge1"), "rouge2": mean("rouge2"), "rougeL": mean("rougeL"),
             "hallucination": mean("hallucination"), "words": mean("words"), "compression": mean("compression"),
@@ -175,41 +180,58 @@ class SystemResult:
         }
 
 
-def score(item: EvalItem, summary: str, seconds: float, audio_seconds: float, judge: Judge | None = None) -> ItemResult:
+def score(item: EvalItem, summary: str, seconds: float, audio_seconds: float, judge: Judge | None = None,
+          raw: str | None = None) -> ItemResult:
     r = rouge(summary, [item.reference])
     h = hallucination(summary, item.spoken_text)
     words = len(summary.split())
+    raw_scores = (rouge(raw, [item.reference])["rougeL"], hallucination(raw, item.spoken_text).rate) if raw else (None,
+                                                                                                                   None)
     return ItemResult(item.id, item.is_summarize_query, summary, r["rouge1"], r["rouge2"], r["rougeL"], h.rate,
                       list(h.unsupported), words, words / max(1, len(item.spoken_text.split())), seconds, audio_seconds,
-                      judge.score(item.query, item.transcript, summary) if judge else None)
+                      judge.score(item.query, item.transcript, summary) if judge else None, *raw_scores)
+
+
+def lead(item: EvalItem, words: int) -> str:
+    """The trivial baseline: the first `words` words the meeting says (its reference transcript)."""
+    return " ".join(item.spoken_text.split()[:words])
 
 
 def _summarize_items(settings: Settings, system: str, items: list[EvalItem], audio: list[Path]) -> SystemResult:
-    """Runs one system over the items in this process (see `evaluate` for the fresh process)."""
-    from models.serving import load_recognizer, load_student_summarizer, load_summarizer
+    """Runs one system over the items in this process (see `evaluate` for the fresh process).
+
+    Systems: `lead[:N]` (the transcript's first N words), `cascade[:raw|:TEACHER]` (audio -> Whisper ->
+    the LM as served, the raw LM, or a teacher version), `teacher-on-reference[:raw|:TEACHER]` (the
+    same reading the human transcript) and `student[:VERSION|:DIR]`. The student's time is its summary
+    alone (it needs no transcript; the ASR transcript is made before, only for grounding and key points)."""
     from models.asr import Segment, Transcript
     from models.llm import Decoding
+    from models.serving import load_recognizer, load_student_summarizer, load_summarizer
     from storage.files import read_samples
 
-    name, _, checkpoint = system.partition(":")
-    if name not in (*SYSTEMS, "student"):
-        raise ValueError(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)} or student[:CHECKPOINT]")
+    name, _, variant = system.partition(":")
+    if name not in (*SYSTEMS, "student", "lead"):
+        raise ValueError(f"unknown system {system!r}; choose from lead[:N], {', '.join(SYSTEMS)}[:raw|:TEACHER] "
+                         "or student[:VERSION]")
+    summarizer, version = None, f"first {variant or 70} words"
     if name == "student":
-        if checkpoint:
-            where = Path(checkpoint) if Path(checkpoint).is_dir() else settings.data_dir / "students" / checkpoint
+        where = Path(variant) if variant and Path(variant).is_dir() else None
+        if where:
             settings = dataclasses.replace(settings, student=str(where))
-        summarizer = load_student_summarizer(settings)
+        summarizer = load_student_summarizer(settings, None if where else variant or None)
         version = summarizer.version
-    else:
-        summarizer = load_summarizer(settings)
+    elif name != "lead":
+        summarizer = load_summarizer(settings, variant or "served")
         version = summarizer.llm.version
-    # The student hears the audio, but like the served system it is grounded on the ASR transcript.
     recognizer = load_recognizer(settings) if name in ("cascade", "student") else None
     decoding = Decoding(max_new_tokens=settings.summary_max_tokens)
     judge = load_judge(settings.judge, settings.models_dir, settings.device) if settings.judge else None
     result = SystemResult(system, model_version=version)
     for item, wav in tqdm(list(zip(items, audio, strict=True)), desc=system, unit="item"):
         duration = soundfile.info(wav).duration  # our own WAV files: the header says it
+        if name == "lead":
+            result.items.append(score(item, lead(item, int(variant or 70)), 0.0, duration, judge))
+            continue
         started = time.perf_counter()
         if recognizer is not None:
             samples = read_samples(wav)
@@ -218,11 +240,12 @@ def _summarize_items(settings: Settings, system: str, items: list[EvalItem], aud
             segments = [Segment(0.0, 0.0, text) for _, text in item.turns]
             transcript = Transcript(segments, "en", 1.0, duration, "reference")
         if name == "student":
+            started = time.perf_counter()
             summary = summarizer.summarize(samples, transcript, item.query, decoding)
         else:
             summary = summarizer.summarize(transcript, item.query, decoding)
         seconds = time.perf_counter() - started
-        result.items.append(score(item, summary.text, seconds, duration, judge))
+        result.items.append(score(item, summary.text, seconds, duration, judge, summary.raw))
     result.peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 

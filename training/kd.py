@@ -22,7 +22,6 @@ from models.student import Student, autocast, instruction, load_student
 from storage import registry, schema
 from storage.config import Settings
 from storage.db import ensure_schema, session_scope
-from storage.files import read_samples
 from training.data import SPEAKER_VOICES, data_hash
 from training.evaluate import EvalItem
 from training.losses import generalized_jsd
@@ -63,6 +62,8 @@ class Example:
 def upload_examples(settings: Settings, student: Student, limit: int, max_s: float
                     ) -> tuple[list[Example], list[torch.Tensor]]:
     """Users' recordings with a stored transcript (newest first), and the student encoder's frames of them."""
+    from storage.files import read_samples
+
     if limit <= 0:
         return [], []
     ensure_schema(settings.db_url)

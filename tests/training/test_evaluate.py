@@ -107,8 +107,8 @@ def test_report_table_and_plot(tmp_path):
               "asr": [{"model_version": "whisper-base", "clips": 10, "wer": 0.066, "rtf": 0.4}], "items": {},
               "config": {"name": "t", "part": "held_out", "data": "/x/qmsum_dev.jsonl", "seed": "0"}}
     table = bench.markdown(report)
-    assert "| cascade | 2 | 30.0 | 5.0 | 20.0 | 50.0% | 60 | – | 12.0 | 1200 |" in table
-    assert "| human reference | 2 | – | – | – | 40.0% | 50 | – | – | – |" in table
+    assert "| cascade | 2 | 30.0 | 5.0 | 20.0 | 50.0% | 60 | – | – | – | 12.0 | 1200 |" in table
+    assert "| human reference | 2 | – | – | – | 40.0% | 50 | – | – | – | – | – |" in table
     assert "| whisper-base | 10 | 6.6% | 0.40 |" in table
     stem = bench.write(report, dataclasses.replace(bench.BenchConfig(), name="t", out_dir=tmp_path))
     assert stem.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
