@@ -62,8 +62,6 @@ class Example:
 def upload_examples(settings: Settings, student: Student, limit: int, max_s: float
                     ) -> tuple[list[Example], list[torch.Tensor]]:
     """Users' recordings with a stored transcript (newest first), and the student encoder's frames of them."""
-    from storage.files import read_samples
-
     if limit <= 0:
         return [], []
     ensure_schema(settings.db_url)
@@ -76,6 +74,8 @@ def upload_examples(settings: Settings, student: Student, limit: int, max_s: flo
             .where(schema.Recording.duration_s <= max_s).order_by(schema.Recording.id.desc()).limit(limit)
         ).all()
     examples, frames = [], []
+    if rows:
+        from storage.files import read_samples  # PyAV, only when there is a recording to read
     for path, text, query in rows:
         with torch.no_grad():
             frames.append(student.encoder.encode(read_samples(path)))
