@@ -161,7 +161,11 @@ def cmd_train_all(args: argparse.Namespace) -> None:
     from training.stages import train_all
 
     settings = load_settings()
-    configs = {stage: _stage_config(stage, argparse.Namespace(minutes=None, items=args.items)) for stage in STAGES}
+    configs = {stage: _stage_config(stage, argparse.Namespace(minutes=None, items=args.items if stage in ("sft", "kd")
+                                                              else None)) for stage in STAGES}
+    if args.minutes:  # the stages' own budgets, scaled to sum to --minutes
+        scale = args.minutes / sum(c.minutes for c in configs.values())
+        configs = {k: dataclasses.replace(c, minutes=round(c.minutes * scale, 1)) for k, c in configs.items()}
     for stage, name in train_all(settings, configs, align_items=args.align_items).items():
         print(f"{stage}: {name}")
 
@@ -284,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = train.add_parser("all", help="alignment if there is none yet, then teacher, SFT, KD and DPO")
     p.add_argument("--items", type=int, help="at most this many training items per stage")
     p.add_argument("--align-items", type=int, default=2000, help="alignment utterances, if alignment runs")
+    p.add_argument("--minutes", type=float, help="training budget of the four stages together (default: 80, "
+                                                 "split as teacher 15, SFT 25, KD 25, DPO 15)")
     p.set_defaults(func=cmd_train_all)
 
     p = sub.add_parser("serve", help="start the web app")

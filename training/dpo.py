@@ -48,7 +48,7 @@ class DPOConfig(LoopConfig):
     max_new_tokens: int = 96
     min_gap: float = 0.15  # least hallucination-rate gap between rejected and chosen
     max_words: int = 450
-    items: int = 120  # training items that get automatic pairs (sampling them costs most of the stage)
+    items: int = 60  # training items that get automatic pairs (sampling them costs most of the stage)
     votes: bool = True  # pairs from users' votes too
     parent: str | None = None  # the KD student to start from; default: the newest
 

@@ -192,6 +192,24 @@ def score(item: EvalItem, summary: str, seconds: float, audio_seconds: float, ju
                       judge.score(item.query, item.transcript, summary) if judge else None, *raw_scores)
 
 
+def cached_transcript(recognizer, samples: np.ndarray, duration: float, wav: Path, reuse: bool):
+    """The ASR transcript of an evaluation file. A system timed with its ASR (the cascade) transcribes;
+    one that needs the transcript only for grounding (the student) reuses the one stored beside the
+    file by an earlier system, so a stage table does not run Whisper once per student."""
+    from models.asr import Segment, Transcript
+
+    path = wav.with_suffix(f".{recognizer.source.version.replace(' ', '_').replace('/', '_')}.json")
+    if reuse and path.exists():
+        raw = json.loads(path.read_text())
+        return Transcript([Segment(**s) for s in raw["segments"]], raw["language"], raw["language_probability"],
+                          duration, raw["model_version"])
+    transcript = recognizer.transcribe([samples], duration)
+    path.write_text(json.dumps({"segments": transcript.segment_dicts(), "language": transcript.language,
+                                "language_probability": transcript.language_probability,
+                                "model_version": transcript.model_version}))
+    return transcript
+
+
 def lead(item: EvalItem, words: int) -> str:
     """The trivial baseline: the first `words` words the meeting says (its reference transcript)."""
     return " ".join(item.spoken_text.split()[:words])
@@ -235,7 +253,7 @@ def _summarize_items(settings: Settings, system: str, items: list[EvalItem], aud
         started = time.perf_counter()
         if recognizer is not None:
             samples = read_samples(wav)
-            transcript = recognizer.transcribe([samples], duration)
+            transcript = cached_transcript(recognizer, samples, duration, wav, name == "student")
         else:
             segments = [Segment(0.0, 0.0, text) for _, text in item.turns]
             transcript = Transcript(segments, "en", 1.0, duration, "reference")

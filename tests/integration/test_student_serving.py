@@ -1,7 +1,8 @@
-"""`speechsum summarize --system student` on the real bases, as a user runs it.
+"""`speechsum summarize --system student` on the real bases, as a user runs it, served from the registry.
 
-The checkpoint here is a freshly built (untrained) student: these tests check the serving path,
-not summary quality, which the alignment benchmark and `make bench` measure.
+The checkpoints here are freshly built (untrained) students: these tests check the serving path
+(which version serves, promotion and rollback without a restart, what a summary records), not
+summary quality, which `make bench-stages` measures.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from sqlalchemy import select
 
 from storage.config import load_settings
@@ -28,13 +30,17 @@ def test_without_a_checkpoint_the_student_is_a_clear_error(data_env, tmp_path):
     done = speechsum("summarize", str(wav), "--system", "student")
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
-        "speechsum: error: there is no student checkpoint yet: train one with `speechsum train align`")
+        "speechsum: error: no student is served yet: train one with `speechsum train all`, "
+        "then `speechsum models promote VERSION`")
     assert table_counts(load_settings())["summaries"] == 0
 
 
-def test_student_summary_records_its_system_and_version(data_env, tmp_path):
+def test_a_candidate_is_not_served_until_promoted_and_summaries_record_the_version(data_env, tmp_path):
     build_student(StudentConfig(), MODEL_CACHE).save(data_env / "students" / "align-test")
+    assert speechsum("models", "import", str(data_env / "students" / "align-test")).returncode == 0
     wav = synthesize(TEXT, tmp_path / "memo.wav")
+    assert speechsum("summarize", str(wav), "--system", "student").returncode == 1  # a candidate only
+    assert speechsum("models", "promote", "align-test").returncode == 0
     done = speechsum("summarize", str(wav), "--system", "student", "--json")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
@@ -42,13 +48,34 @@ def test_student_summary_records_its_system_and_version(data_env, tmp_path):
     assert out["summary"] and "budget" in out["transcript"]["text"]
     with session_scope(load_settings().db_url) as s:
         row = s.scalars(select(schema.Summary)).one()
+        version = s.scalars(select(schema.ModelVersion)).one()
         assert (row.system, row.model_version, row.transcript_id) == ("student", "student:align-test", None)
+        assert row.model_version_id == version.id and row.raw_text and row.dropped is not None
 
 
-def test_evaluation_scores_a_named_student_checkpoint(data_env, tmp_path):
+def test_promotion_and_rollback_reach_the_next_summary_without_a_restart(data_env, tmp_path):
+    from app.pipeline import import_checkpoint, promote_version, rollback_version, summarize_file
+
+    settings = load_settings()
+    for name, seed in (("align-a", 0), ("align-b", 1)):
+        torch.manual_seed(seed)  # two different students
+        import_checkpoint(settings, build_student(StudentConfig(), MODEL_CACHE).save(data_env / "students" / name),
+                          "align")
+    wav = synthesize(TEXT, tmp_path / "memo.wav")
+    versions = []
+    for step in (lambda: promote_version(settings, "align-a"), lambda: promote_version(settings, "align-b"),
+                 lambda: rollback_version(settings, "student")):
+        step()
+        versions.append(summarize_file(settings, wav, system="student").summary.model_version)
+    assert versions == ["student:align-a", "student:align-b", "student:align-a"]
+
+
+def test_evaluation_scores_a_named_student_version(data_env, tmp_path):
+    from app.pipeline import import_checkpoint
     from training.evaluate import EvalItem, evaluate
 
-    build_student(StudentConfig(), MODEL_CACHE).save(data_env / "students" / "align-test")
+    import_checkpoint(load_settings(), build_student(StudentConfig(), MODEL_CACHE).save(
+        data_env / "students" / "align-test"), "align")
     item = EvalItem("i1", "What did we approve?", f"A: {TEXT}", "The budget for the remote control.")
     result = evaluate(load_settings(summary_max_tokens=24), "student:align-test", [item],
                       [synthesize(TEXT, tmp_path / "i1.wav")])

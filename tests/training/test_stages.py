@@ -165,3 +165,31 @@ def test_a_run_killed_with_sigkill_resumes_where_it_saved_and_ends_as_an_unbroke
     assert b["report"]["resumed_from"] >= 4 and b["report"]["steps"] == a["report"]["steps"] == 12
     for name, value in a["weights"].items():
         torch.testing.assert_close(b["weights"][name], value)
+
+
+def test_the_stage_table_lists_baselines_teachers_and_the_newest_line_of_students(settings, tmp_path):
+    from training.bench import stage_systems
+
+    with session_scope(settings.db_url) as s:
+        parent = None
+        for name, stage in (("align-1", "align"), ("sft-1", "sft"), ("kd-1", "kd"), ("dpo-1", "dpo"),
+                            ("sft-2", "sft")):
+            folder = tmp_path / name
+            folder.mkdir()
+            parent = registry.register(s, name=name, kind="student", stage=stage, checkpoint=folder,
+                                       parent=parent if stage != "align" else None)
+            if name == "dpo-1":
+                parent = registry.get(s, "align-1")
+        (tmp_path / "teacher-1").mkdir()
+        registry.register(s, name="teacher-1", kind="teacher", stage="teacher", checkpoint=tmp_path / "teacher-1")
+    items = [EvalItem(f"i{n}", "q", "A: words", " ".join(["w"] * n)) for n in (10, 20, 70)]
+    assert stage_systems(settings, items) == [
+        "lead:20", "cascade:raw", "teacher-on-reference:raw", "cascade:teacher-1", "teacher-on-reference:teacher-1",
+        "student:align-1", "student:sft-1", "student:kd-1", "student:dpo-1"]
+
+
+def test_lead_is_the_first_words_the_meeting_says():
+    from training.evaluate import lead
+
+    item = EvalItem("i", "q", "Anna: One two three.\n[...]\nBen: Four five.", "ref")
+    assert lead(item, 4) == "One two three. Four"
