@@ -111,14 +111,16 @@ def main() -> None:
 
     def summary():
         with torch.no_grad(), autocast(device):
-            student.generate([audio], ["What did they decide?"], Decoding(max_new_tokens=args.new_tokens, repetition_penalty=1.0))
+            student.generate([audio], ["What did they decide?"],
+                             Decoding(max_new_tokens=args.new_tokens, repetition_penalty=1.0))
 
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     rows = {
         "sft": timed(step(lambda: sft_loss(student, frames, items)), args.repeat, device),
         "kd_on_policy": timed(step(lambda: kd_loss(student, teacher, frames, examples,
-                                                   KDConfig(lam=0.0, max_new_tokens=args.new_tokens))[0]), args.repeat, device),
+                                                   KDConfig(lam=0.0, max_new_tokens=args.new_tokens))[0]),
+                              args.repeat, device),
         "kd_teacher_forced": timed(step(lambda: kd_loss(student, teacher, frames, examples, KDConfig(lam=1.0))[0]),
                                    args.repeat, device),
         "dpo": timed(step(dpo_step), args.repeat, device),

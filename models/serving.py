@@ -58,7 +58,8 @@ def load_summarizer(settings: Settings, teacher: str = "served") -> CascadeSumma
     """The cascade: the configured LM alone ("raw"), with the served fine-tuned teacher's adapter when
     there is one ("served"), or with a named teacher version's; a teacher gets the prompt it learned."""
     source = resolve_llm(settings.llm_model, settings.models_dir)
-    teacher = None if teacher == "raw" else served_version(settings, "teacher", None if teacher == "served" else teacher)
+    named = None if teacher in ("raw", "served") else teacher
+    teacher = None if teacher == "raw" else served_version(settings, "teacher", named)
     if teacher is None:
         return CascadeSummarizer(_chat_lm(source, settings.device), chunk_tokens=settings.chunk_tokens,
                                  n_key_points=settings.key_points)
