@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,13 +27,26 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from storage.config import Settings
 from models.llm import Decoding
 from models.student import TRANSCRIBE, Generated, Student, StudentConfig, build_student
-from training.data import clean_sentences, encoder_frames, passages, speak_all, utterances
+from storage.config import Settings
+from training.data import (
+    clean_sentences,
+    encoder_frames,
+    passages,
+    speak_all,
+    utterances,
+)
 from training.evaluate import QMSUM, load_items, split
 from training.losses import nll_loss
 from training.metrics import word_error_rate
+from training.runs import (
+    length_batches,
+    lr_at,
+    register_version,
+    steps_in_budget,
+    update,
+)
 
 
 @dataclass
@@ -55,36 +67,6 @@ class AlignConfig:
     seed: int = 0
     data: Path = QMSUM
     student: StudentConfig = field(default_factory=StudentConfig)
-
-
-def lr_at(step: int, total: int, cfg: AlignConfig) -> float:
-    """Linear warm-up, then cosine decay to a tenth."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
-    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def steps_in_budget(step: int, elapsed_s: float, budget_s: float, planned: int) -> int:
-    """The number of steps the time budget allows at the pace so far, so the schedule decays within it."""
-    if step == 0 or elapsed_s <= 0:
-        return planned
-    return min(planned, step + int((budget_s - elapsed_s) / (elapsed_s / step)))
-
-
-def length_batches(lengths: list[int], batch_size: int, rng: random.Random, pool: int = 16) -> list[list[int]]:
-    """One epoch of batches of similar length, in random order.
-
-    Batches are left-padded to their longest example, and a CPU step costs in proportion to the
-    padded size, so grouping similar lengths (within random pools of `pool` batches) buys steps."""
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    batches = []
-    for start in range(0, len(order), batch_size * pool):
-        chunk = sorted(order[start : start + batch_size * pool], key=lengths.__getitem__)
-        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
-    rng.shuffle(batches)
-    return batches
 
 
 class TokenCTC(nn.Module):
@@ -159,16 +141,6 @@ def train_step(student: Student, frames: list[torch.Tensor], texts: list[str], c
     eos = student.tokenizer.eos_token_id
     logprobs, mask = student.continuation_logprobs(embeds, [TRANSCRIBE] * len(texts), [t + [eos] for t in ids])
     return nll_loss(logprobs, mask), ctc.loss(embeds, ids) if ctc is not None else torch.zeros(())
-
-
-def update(optimizer: torch.optim.Optimizer, params: list[nn.Parameter], loss: torch.Tensor, lr: float) -> None:
-    """One optimizer step at `lr` on `loss`, with gradients clipped to norm 1 (both phases)."""
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-    optimizer.zero_grad()
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(params, 1.0)
-    optimizer.step()
 
 
 def pre_align(student: Student, ctc: TokenCTC, frames: list[torch.Tensor], ids: list[list[int]], cfg: AlignConfig,
@@ -286,8 +258,6 @@ def align(settings: Settings, cfg: AlignConfig, student: Student | None = None) 
                            for r, h, c in list(zip(test_texts, hypotheses, ctc_hypotheses))[:10]]}
     report["wall_minutes"] = round((time.monotonic() - command_started) / 60, 1)  # load, TTS, train, evaluate
     (checkpoint / "align.json").write_text(json.dumps(report, indent=1))
-    from training.runs import register_version
-
     report["version"] = register_version(
         settings, name=name, kind="student", stage="align", checkpoint=checkpoint, parent=None, bases=student.bases,
         config=report["config"], data=str(len(train_texts)),

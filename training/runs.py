@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import random
 import shutil
@@ -27,7 +28,6 @@ from tqdm import tqdm
 from storage import registry
 from storage.config import Settings
 from storage.db import ensure_schema, session_scope
-from training.align import length_batches, lr_at, steps_in_budget, update
 
 Progress = Callable[[float, str], None]
 LossFn = Callable[[list[int]], tuple[torch.Tensor, dict]]
@@ -44,6 +44,46 @@ class LoopConfig:
     epochs: int = 3
     save_minutes: float = 3.0
     seed: int = 0
+
+
+def lr_at(step: int, total: int, cfg) -> float:
+    """Linear warm-up, then cosine decay to a tenth (`cfg` has `lr` and `warmup_steps`)."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def steps_in_budget(step: int, elapsed_s: float, budget_s: float, planned: int) -> int:
+    """The number of steps the time budget allows at the pace so far, so the schedule decays within it."""
+    if step == 0 or elapsed_s <= 0:
+        return planned
+    return min(planned, step + int((budget_s - elapsed_s) / (elapsed_s / step)))
+
+
+def length_batches(lengths: list[int], batch_size: int, rng: random.Random, pool: int = 16) -> list[list[int]]:
+    """One epoch of batches of similar length, in random order.
+
+    Batches are left-padded to their longest example, and a CPU step costs in proportion to the
+    padded size, so grouping similar lengths (within random pools of `pool` batches) buys steps."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    batches = []
+    for start in range(0, len(order), batch_size * pool):
+        chunk = sorted(order[start : start + batch_size * pool], key=lengths.__getitem__)
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def update(optimizer: torch.optim.Optimizer, params: list[nn.Parameter], loss: torch.Tensor, lr: float) -> None:
+    """One optimizer step at `lr` on `loss`, with gradients clipped to norm 1 (both phases)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
 
 
 def config_dict(cfg) -> dict:

@@ -9,18 +9,10 @@ import torch
 
 from models.student import Generated
 from tests.models.test_student import tiny_student
-from training.align import (
-    AlignConfig,
-    TokenCTC,
-    length_batches,
-    lr_at,
-    rescore,
-    steps_in_budget,
-    token_ids,
-    train_step,
-)
+from training.align import AlignConfig, TokenCTC, rescore, token_ids, train_step
 from training.data import VOICES, Utterance, clean_sentences, passages, utterances
 from training.evaluate import EvalItem
+from training.runs import length_batches, lr_at, steps_in_budget
 
 
 def test_learning_rate_warms_up_then_decays_to_a_tenth():
