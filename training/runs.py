@@ -96,6 +96,7 @@ class Run:
     def __init__(self, data_dir: Path, stage: str, config: dict, parent: str | None, data: str):
         key = hashlib.sha256(json.dumps([stage, config, parent, data], sort_keys=True).encode()).hexdigest()[:12]
         self.stage, self.dir = stage, data_dir / "runs" / f"{stage}-{key}"
+        self.meta = {"stage": stage, "config": config, "parent": parent, "data_hash": data}
         self.state_path = self.dir / "state.pt"
 
     def load(self) -> dict | None:
@@ -156,7 +157,7 @@ def fit(run: Run, model: nn.Module, loss_fn: LossFn, lengths: list[int], cfg: Lo
 
     def save() -> None:
         run.save({"weights": trainable_state(model), "optimizer": optimizer.state_dict(), "rng": _rng_state(),
-                  "step": step, "elapsed": time.monotonic() - started, "curve": curve, "total": total})
+                  "step": step, "elapsed": time.monotonic() - started, "curve": curve, "total": total} | run.meta)
 
     budget_s = cfg.minutes * 60
     started, last_save = time.monotonic() - elapsed, time.monotonic()

@@ -193,3 +193,36 @@ def test_lead_is_the_first_words_the_meeting_says():
 
     item = EvalItem("i", "q", "Anna: One two three.\n[...]\nBen: Four five.", "ref")
     assert lead(item, 4) == "One two three. Four"
+
+
+def test_a_teacher_with_another_tokenizer_is_refused(settings, tmp_path):
+    from tests.conftest import tiny_chat_lm
+    from tests.models.test_student import WORDS, tiny_student
+    from training.teacher import TeacherError, load_teacher
+
+    student = tiny_student()
+    for name, words in (("same", WORDS), ("other", ["a different vocabulary altogether"])):
+        lm, tokenizer = tiny_chat_lm(words)
+        lm.save_pretrained(tmp_path / name)
+        tokenizer.save_pretrained(tmp_path / name)
+    assert load_teacher(settings, str(tmp_path / "same"), student_tokenizer=student.tokenizer).name
+    with pytest.raises(TeacherError, match="another tokenizer"):
+        load_teacher(settings, str(tmp_path / "other"), student_tokenizer=student.tokenizer)
+
+
+def test_a_20_minute_recording_is_heard_in_pieces_and_the_pieces_merged(monkeypatch):
+    from models.asr import Segment, Transcript
+    from models.summarizer import StudentSummarizer
+    from tests.models.test_student import tiny_student
+
+    student = tiny_student().eval()
+    heard, merged = [], []
+    generate, chat = student.generate, student.chat
+    monkeypatch.setattr(student, "generate", lambda audio, *a: heard.append(len(audio[0])) or generate(audio, *a))
+    monkeypatch.setattr(student, "chat", lambda prompt, *a: merged.append(prompt) or chat(prompt, *a))
+    audio = (0.1 * np.random.default_rng(0).standard_normal(20 * 60 * 16000)).astype(np.float32)
+    transcript = Transcript([Segment(0.0, 1200.0, "the budget is approved.")], "en", 1.0, 1200.0, "test")
+    summary = StudentSummarizer(student, "student:tiny").summarize(audio, transcript, "What about the budget?")
+    assert heard == [300 * 16000] * 4  # 5-minute pieces: each well inside the LM's window
+    assert len(merged) == 1 and "What about the budget?" in merged[0]
+    assert summary.raw and summary.system == "student"
