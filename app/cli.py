@@ -145,7 +145,9 @@ def _stage_config(stage: str, args: argparse.Namespace):
     from training.teacher import TeacherConfig
 
     cfg = {"teacher": TeacherConfig, "sft": SFTConfig, "kd": KDConfig, "dpo": DPOConfig}[stage]()
-    changes = {"minutes": args.minutes, "items": args.items, "parent": getattr(args, "parent", None)}
+    changes = {"minutes": args.minutes, "items": args.items, "parent": getattr(args, "parent", None),
+               "model": getattr(args, "model", None), "teacher": getattr(args, "teacher", None),
+               "teacher_model": getattr(args, "model", None)}
     names = {f.name for f in dataclasses.fields(cfg)}
     return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None and k in names})
 
@@ -284,6 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "of the stage before)")
         p.add_argument("--minutes", type=float, help="training time budget")
         p.add_argument("--items", type=int, help="at most this many training items")
+        if stage in ("teacher", "kd"):
+            p.add_argument("--model", help="the teacher's LM: smollm2-135m-instruct (packaged), a local dir or a "
+                                           "hub id of the same tokenizer (e.g. SmolLM2-360M-Instruct)")
+        if stage == "kd":
+            p.add_argument("--teacher", help="a fine-tuned teacher version (default: the newest; none: the raw LM)")
         p.set_defaults(func=cmd_train_stage)
     p = train.add_parser("all", help="alignment if there is none yet, then teacher, SFT, KD and DPO")
     p.add_argument("--items", type=int, help="at most this many training items per stage")
