@@ -167,8 +167,10 @@ def fit(run: Run, model: nn.Module, loss_fn: LossFn, lengths: list[int], cfg: Lo
     while step < total and time.monotonic() - started < budget_s:
         if step % per_epoch == 0:
             batches = length_batches(lengths, cfg.batch_size, random.Random(cfg.seed * 1000 + step // per_epoch))
-        if step == cfg.warmup_steps:  # the pace is known now: fit the decay into the time left
-            total = bar.total = steps_in_budget(step, time.monotonic() - started, budget_s, total)
+        if step >= cfg.warmup_steps and (step - cfg.warmup_steps) % 10 == 0:
+            # The pace is known now: fit the decay into the time left, and again every 10 steps,
+            # since the first steps run slower than the rest (a run fitted once ended minutes early).
+            total = bar.total = steps_in_budget(step, time.monotonic() - started, budget_s, per_epoch * cfg.epochs)
         loss, extras = loss_fn(batches[step % per_epoch])
         update(optimizer, params, loss, lr_at(step, total, cfg))
         curve.append((step, round(loss.item(), 4), round(time.monotonic() - started, 1), extras))
