@@ -7,8 +7,9 @@ roles, which the recording never says), so a system is judged against it rather 
 
 from __future__ import annotations
 
-import json
 import dataclasses
+import json
+import re
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -120,7 +121,7 @@ def plot(report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = [r for r in report["rows"]["all"] if "rougeL" in r]
-    names = [r["system"] for r in rows]
+    names = [re.sub(r"-\d{8}-\d{6}", "", r["system"]) for r in rows]  # version names without their time
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(1.8 * len(rows) + 3, 4.5))
     ax.bar(x - 0.2, [100 * r["rougeL"] for r in rows], 0.4, label="ROUGE-L (higher is better)")
@@ -128,9 +129,9 @@ def plot(report: dict, path: Path) -> None:
     human = next(r for r in report["rows"]["all"] if r["system"] == "human reference")
     ax.axhline(100 * human["hallucination"], color="grey", linestyle="--", linewidth=1,
                label="hallucination % of the human answers")
-    ax.set_xticks(x, names)
+    ax.set_xticks(x, names, rotation=25, ha="right", fontsize=8)
     ax.set_title(f"speechsum benchmark {report['date']}: systems and stages")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
+    ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
