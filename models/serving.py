@@ -8,7 +8,7 @@ object it started with. Loaded models are cached per process, keyed by what they
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -43,6 +43,7 @@ class Served:
     checkpoint: Path
     name: str
     version_id: int | None
+    bases: dict = field(default_factory=dict)  # the base models it was trained on
 
 
 def served_version(settings: Settings, kind: str, name: str | None = None) -> Served | None:
@@ -51,7 +52,7 @@ def served_version(settings: Settings, kind: str, name: str | None = None) -> Se
     ensure_schema(settings.db_url)
     with session_scope(settings.db_url) as session:
         version = registry.get(session, name) if name else registry.served(session, kind)
-        return Served(Path(version.checkpoint), version.name, version.id) if version else None
+        return Served(Path(version.checkpoint), version.name, version.id, version.bases) if version else None
 
 
 def load_summarizer(settings: Settings, teacher: str = "served") -> CascadeSummarizer:
@@ -60,6 +61,8 @@ def load_summarizer(settings: Settings, teacher: str = "served") -> CascadeSumma
     source = resolve_llm(settings.llm_model, settings.models_dir)
     named = None if teacher in ("raw", "served") else teacher
     teacher = None if teacher == "raw" else served_version(settings, "teacher", named)
+    if teacher is not None and teacher.bases.get("llm", source.version) != source.version:
+        teacher = None  # an adapter trained on another LM than the configured one cannot serve it
     if teacher is None:
         return CascadeSummarizer(_chat_lm(source, settings.device), chunk_tokens=settings.chunk_tokens,
                                  n_key_points=settings.key_points)

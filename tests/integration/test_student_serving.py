@@ -13,9 +13,9 @@ import pytest
 import torch
 from sqlalchemy import select
 
-from storage.config import load_settings
 from models.student import StudentConfig, build_student
 from storage import schema
+from storage.config import load_settings
 from storage.db import session_scope
 from tests.conftest import MODEL_CACHE, table_counts
 from tests.integration.test_real_models import speechsum
@@ -81,3 +81,21 @@ def test_evaluation_scores_a_named_student_version(data_env, tmp_path):
                       [synthesize(TEXT, tmp_path / "i1.wav")])
     assert (result.system, result.model_version) == ("student:align-test", "student:align-test")
     assert result.row()["items"] == 1 and result.items[0].summary
+
+
+def test_a_served_teacher_of_another_base_lm_is_not_put_on_the_configured_one(data_env, tmp_path):
+    from models.serving import load_summarizer
+    from models.summarizer import summary_prompt
+    from storage import registry
+    from storage.db import ensure_schema
+
+    settings = load_settings()
+    ensure_schema(settings.db_url)
+    folder = tmp_path / "teacher-x"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text("{}")
+    with session_scope(settings.db_url) as s:
+        registry.promote(s, registry.register(s, name="teacher-x", kind="teacher", stage="teacher",
+                                              checkpoint=folder, bases={"llm": "some-other-lm"}))
+    cascade = load_summarizer(settings)
+    assert cascade.model_version_id is None and cascade.prompt is summary_prompt
