@@ -9,6 +9,7 @@ committed once it exists. A failure at any step leaves only complete rows behind
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import time
 from collections.abc import Callable
@@ -271,10 +272,11 @@ def my_thumb(settings: Settings, summary_id: int, voter: str) -> int | None:
 def list_versions(settings: Settings, kind: str | None = None) -> list[dict]:
     ensure_schema(settings.db_url)
     with session_scope(settings.db_url) as session:
-        names = {v.id: v.name for v in registry.versions(session)}
+        every = registry.versions(session)
+        names = {v.id: v.name for v in every}
         return [{"name": v.name, "kind": v.kind, "stage": v.stage, "status": v.status,
                  "parent": names.get(v.parent_id), "metrics": v.metrics, "created_at": v.created_at.isoformat()}
-                for v in registry.versions(session, kind)]
+                for v in every if kind in (None, v.kind)]
 
 
 def promote_version(settings: Settings, version: str, reason: str = "", actor: str = "") -> str:
@@ -294,8 +296,6 @@ def rollback_version(settings: Settings, kind: str, reason: str = "", actor: str
 
 def import_checkpoint(settings: Settings, checkpoint: Path, stage: str) -> str:
     """Registers a student checkpoint made outside the stages (an alignment run before the registry existed)."""
-    import json
-
     manifest = checkpoint / "manifest.json"
     if not manifest.exists():
         raise StudentError(f"{checkpoint} is not a student checkpoint (no manifest.json)")
