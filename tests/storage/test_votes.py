@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -92,3 +94,33 @@ def test_ab_vote_needs_summaries_of_one_recording(settings):
         (b,) = add_recording_with_summaries(s, 1, sha="b" * 64)
         with pytest.raises(VoteError, match="same recording"):
             record_ab(s, a, b, "alice", "tie")
+
+
+def test_twenty_concurrent_revotes_all_succeed_and_the_last_one_stays(settings):
+    """Issue: two clicks at once raised IntegrityError and lost the user's latest vote."""
+    with session_scope(settings.db_url) as s:
+        a, b = add_recording_with_summaries(s, 2)
+    start, errors = threading.Barrier(20), []
+
+    def revote(i: int) -> None:
+        start.wait()
+        try:
+            with session_scope(settings.db_url) as s:
+                record_thumb(s, a, "alice", 1 if i % 2 else -1)
+                record_ab(s, a, b, "alice", ("left", "right", "tie", "both_bad")[i % 4])
+        except Exception as exc:  # noqa: BLE001 - every error is the failure being tested
+            errors.append(exc)
+
+    threads = [threading.Thread(target=revote, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with session_scope(settings.db_url) as s:
+        thumbs, abs_ = s.scalars(select(schema.ThumbVote)).all(), s.scalars(select(schema.ABVote)).all()
+        assert len(thumbs) == 1 and len(abs_) == 1
+        expected = -thumbs[0].value
+        record_thumb(s, a, "alice", expected)  # and a later vote still replaces it
+    with session_scope(settings.db_url) as s:
+        assert [v.value for v in s.scalars(select(schema.ThumbVote))] == [expected]
