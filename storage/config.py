@@ -20,6 +20,11 @@ def _default_data_dir() -> Path:
     return Path(platformdirs.user_cache_dir("speechsum"))
 
 
+def _default_shared_data() -> Path:
+    """The QMSum items beside a source checkout; an installed package is told where they are."""
+    return Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=_default_data_dir)
@@ -48,6 +53,28 @@ class Settings:
     # Optional evaluation judge (off when empty): an OpenAI-compatible "https://host/v1#model",
     # or a local model dir / hub id / "smollm2-135m-instruct".
     judge: str = ""
+    # The QMSum items (training side and held-out evaluation): qmsum_dev.jsonl, qmsum_train_pool.jsonl.
+    shared_data: Path = field(default_factory=_default_shared_data)
+    # Celery broker and result backend; empty: an embedded one in the data dir that needs no server
+    # (kombu's filesystem transport). Deployments use Redis: "redis://host:6379/0".
+    broker_url: str = ""
+    # `speechsum serve` also starts one worker with the beat schedule (set 0 when workers run apart).
+    worker: bool = True
+    # Users who see the admin tab ("alice,bob", names from the login). With no login configured,
+    # `local_admin` lets a browser on this machine be admin.
+    admins: str = ""
+    local_admin: bool = False
+    # The learning loop: every `refresh_hours` (0: never; "run now" always works), when at least
+    # `refresh_min_votes` new votes or `refresh_min_uploads` new uploads came in, train KD and DPO
+    # from the served student within `refresh_minutes`, evaluate on `refresh_eval_items` held-out
+    # items, and promote only if ROUGE-L drops by no more than `refresh_margin` points and the
+    # hallucination rate does not rise.
+    refresh_hours: float = 24.0
+    refresh_min_votes: int = 20
+    refresh_min_uploads: int = 10
+    refresh_minutes: float = 30.0
+    refresh_eval_items: int = 20
+    refresh_margin: float = 0.0
 
     @property
     def db_url(self) -> str:
@@ -72,6 +99,14 @@ class Settings:
         return pairs
 
     @property
+    def admin_names(self) -> set[str]:
+        return {name.strip() for name in self.admins.split(",") if name.strip()}
+
+    @property
+    def broker(self) -> str:
+        return self.broker_url or "filesystem://"
+
+    @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
@@ -90,6 +125,8 @@ def _coerce(f: dataclasses.Field, raw: object) -> object:
         return int(raw)
     if kind == "float":
         return float(raw)
+    if kind == "bool":
+        return raw if isinstance(raw, bool) else str(raw).strip().lower() in ("1", "true", "yes", "on")
     return str(raw)
 
 

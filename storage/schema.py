@@ -3,7 +3,8 @@
 Votes are the raw material of training (DPO pairs, evaluation), so their constraints live in the
 database itself: one thumb per (summary, voter) and one A/B vote per (pair of summaries, voter).
 Every trained model is a row of `model_versions`; which one is served is its status, and every
-change of it is a row of the append-only `promotions` log.
+change of it is a row of the append-only `promotions` log. Background work (training, refresh,
+long summaries) is a row of `jobs`, the one truth the admin tab, the CLI and the workers share.
 """
 
 from __future__ import annotations
@@ -11,11 +12,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 AB_CHOICES = ("left", "right", "tie", "both_bad")
 VERSION_STATUSES = ("candidate", "served", "retired", "failed")
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 
 def utcnow() -> datetime:
@@ -166,3 +179,33 @@ class Promotion(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     actor: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Job(Base):
+    """One piece of background work and how it goes: what the admin tab and `speechsum jobs` show.
+
+    `lock` holds the job's lock key while it runs (training jobs share one key) and is NULL
+    otherwise; its unique index lets only one such job run at a time, across processes and hosts.
+    A cancel is a flag the running loop checks between steps, so it works with every broker."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (CheckConstraint(f"status IN {JOB_STATUSES}", name="ck_job_status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    log: Mapped[str] = mapped_column(Text, default="")  # the last lines of progress and errors
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
+    lock: Mapped[str | None] = mapped_column(String(32), unique=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    actor: Mapped[str] = mapped_column(String(128), default="")
+    worker: Mapped[str] = mapped_column(String(128), default="")  # "host:pid" of the process running it
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

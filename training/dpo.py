@@ -16,6 +16,7 @@ the bare LM cannot hear), whose log-probs are computed once before training.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import product
 
 import torch
@@ -50,6 +51,7 @@ class DPOConfig(LoopConfig):
     max_words: int = 450
     items: int = 60  # training items that get automatic pairs (sampling them costs most of the stage)
     votes: bool = True  # pairs from users' votes too
+    votes_since: str = ""  # ISO time: only votes cast or changed after it (a refresh's new votes)
     parent: str | None = None  # the KD student to start from; default: the newest
 
 
@@ -66,13 +68,19 @@ class Pair:
     item: int | None = None  # index of the training item (automatic pairs)
 
 
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite returns naive UTC times
+
+
 def _said(row: schema.Summary) -> str:
     return row.raw_text or row.text
 
 
-def vote_pairs(session: Session) -> list[Pair]:
-    """Every preference pair that users' votes give (see the module's docstring)."""
-    pairs = []
+def vote_pairs(session: Session, since: datetime | None = None) -> list[Pair]:
+    """Every preference pair that users' votes give (see the module's docstring); with `since`, only
+    pairs with a vote cast or changed after it (what a refresh has not learned from yet)."""
+    pairs, since = [], _aware(since) if since else None
+    new = lambda *votes: since is None or any(_aware(v.updated_at) > since for v in votes)  # noqa: E731
     left, right = aliased(schema.Summary), aliased(schema.Summary)
     rows = session.execute(
         select(schema.ABVote, left, right, schema.Recording.stored_path)
@@ -82,7 +90,8 @@ def vote_pairs(session: Session) -> list[Pair]:
     ).all()
     for vote, l_row, r_row, audio in rows:
         chosen, rejected = (l_row, r_row) if vote.choice == "left" else (r_row, l_row)
-        pairs.append(Pair(chosen.query, _said(chosen), _said(rejected), "ab", [f"ab:{vote.id}"], audio))
+        if new(vote):
+            pairs.append(Pair(chosen.query, _said(chosen), _said(rejected), "ab", [f"ab:{vote.id}"], audio))
     thumbs = session.execute(
         select(schema.ThumbVote, schema.Summary, schema.Recording.stored_path)
         .join(schema.Summary, schema.ThumbVote.summary_id == schema.Summary.id)
@@ -94,7 +103,7 @@ def vote_pairs(session: Session) -> list[Pair]:
         groups.setdefault(key, {1: [], -1: []})[vote.value].append((vote, summary))
     for (_, query, audio), by_value in groups.items():
         for (up, good), (down, bad) in product(by_value[1], by_value[-1]):
-            if _said(good) != _said(bad):
+            if _said(good) != _said(bad) and new(up, down):
                 pairs.append(Pair(query or None, _said(good), _said(bad), "thumbs",
                                   [f"thumb:{up.id}", f"thumb:{down.id}"], audio))
     return pairs
@@ -155,7 +164,7 @@ def dpo(settings: Settings, cfg: DPOConfig = DPOConfig(), progress=None, student
     if cfg.votes:
         ensure_schema(settings.db_url)
         with session_scope(settings.db_url) as session:
-            pairs += vote_pairs(session)
+            pairs += vote_pairs(session, datetime.fromisoformat(cfg.votes_since) if cfg.votes_since else None)
     from storage.files import read_samples
 
     audio_frames = {}

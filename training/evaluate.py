@@ -98,9 +98,10 @@ def split(items: list[EvalItem], seed: int = 0, held_out_share: float = 0.5) -> 
     return parts
 
 
-def training_items(seed: int = 0, data: Path = QMSUM, pool: Path | None = QMSUM_POOL) -> list[EvalItem]:
+def training_items(seed: int = 0, root: Path = SHARED_DATA) -> list[EvalItem]:
     """Every labelled item of a meeting on the training side of the split: the dev part plus the pool's."""
-    extra = [i for i in load_items(pool) if not held_out_meeting(i.meeting, seed)] if pool and pool.exists() else []
+    data, pool = root / QMSUM.name, root / QMSUM_POOL.name
+    extra = [i for i in load_items(pool) if not held_out_meeting(i.meeting, seed)] if pool.exists() else []
     return split(load_items(data), seed)["dev"] + extra
 
 
@@ -215,7 +216,8 @@ def lead(item: EvalItem, words: int) -> str:
     return " ".join(item.spoken_text.split()[:words])
 
 
-def _summarize_items(settings: Settings, system: str, items: list[EvalItem], audio: list[Path]) -> SystemResult:
+def summarize_items(settings: Settings, system: str, items: list[EvalItem], audio: list[Path],
+                    progress=None) -> SystemResult:
     """Runs one system over the items in this process (see `evaluate` for the fresh process).
 
     Systems: `lead[:N]` (the transcript's first N words), `cascade[:raw|:TEACHER]` (audio -> Whisper ->
@@ -245,7 +247,9 @@ def _summarize_items(settings: Settings, system: str, items: list[EvalItem], aud
     decoding = Decoding(max_new_tokens=settings.summary_max_tokens)
     judge = load_judge(settings.judge, settings.models_dir, settings.device) if settings.judge else None
     result = SystemResult(system, model_version=version)
-    for item, wav in tqdm(list(zip(items, audio, strict=True)), desc=system, unit="item"):
+    for done, (item, wav) in enumerate(tqdm(list(zip(items, audio, strict=True)), desc=system, unit="item")):
+        if progress:
+            progress(done / len(items), f"{system}: item {done + 1} of {len(items)}")
         duration = soundfile.info(wav).duration  # our own WAV files: the header says it
         if name == "lead":
             result.items.append(score(item, lead(item, int(variant or 70)), 0.0, duration, judge))
@@ -270,7 +274,7 @@ def _summarize_items(settings: Settings, system: str, items: list[EvalItem], aud
 
 def _child(settings, system, items, audio, queue) -> None:
     try:
-        queue.put(_summarize_items(settings, system, items, audio))
+        queue.put(summarize_items(settings, system, items, audio))
     except BaseException as exc:  # the parent re-raises it with the message intact
         queue.put(exc)
 

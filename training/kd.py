@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import datetime
 
 import torch
 from sqlalchemy import select
@@ -45,6 +46,7 @@ class KDConfig(LoopConfig):
     items: int = 0
     uploads: int = 200  # at most this many users' recordings join as unlabeled data (0: none)
     upload_max_s: float = 600.0
+    uploads_since: str = ""  # ISO time: only recordings uploaded after it (a refresh's new uploads)
     teacher: str = ""  # a teacher version; empty: the newest fine-tuned teacher, else the raw LM
     teacher_model: str = "smollm2-135m-instruct"  # the teacher's base LM (a packaged name, dir or hub id)
     parent: str | None = None  # the SFT student to start from; default: the newest
@@ -59,20 +61,22 @@ class Example:
     reference: str | None = None
 
 
-def upload_examples(settings: Settings, student: Student, limit: int, max_s: float
+def upload_examples(settings: Settings, student: Student, limit: int, max_s: float, since: str = ""
                     ) -> tuple[list[Example], list[torch.Tensor]]:
-    """Users' recordings with a stored transcript (newest first), and the student encoder's frames of them."""
+    """Users' recordings with a stored transcript (newest first; with `since`, an ISO time, only those
+    uploaded after it), and the student encoder's frames of them."""
     if limit <= 0:
         return [], []
     ensure_schema(settings.db_url)
+    query = (select(schema.Recording.stored_path, schema.Transcript.text,
+                    select(schema.Summary.query).where(schema.Summary.recording_id == schema.Recording.id)
+                    .order_by(schema.Summary.id.desc()).limit(1).scalar_subquery())
+             .join(schema.Transcript, schema.Transcript.recording_id == schema.Recording.id)
+             .where(schema.Recording.duration_s <= max_s).order_by(schema.Recording.id.desc()).limit(limit))
+    if since:
+        query = query.where(schema.Recording.created_at > datetime.fromisoformat(since))
     with session_scope(settings.db_url) as session:
-        rows = session.execute(
-            select(schema.Recording.stored_path, schema.Transcript.text,
-                   select(schema.Summary.query).where(schema.Summary.recording_id == schema.Recording.id)
-                   .order_by(schema.Summary.id.desc()).limit(1).scalar_subquery())
-            .join(schema.Transcript, schema.Transcript.recording_id == schema.Recording.id)
-            .where(schema.Recording.duration_s <= max_s).order_by(schema.Recording.id.desc()).limit(limit)
-        ).all()
+        rows = session.execute(query).all()
     examples, frames = [], []
     if rows:
         from storage.files import read_samples  # PyAV, only when there is a recording to read
@@ -132,7 +136,7 @@ def kd(settings: Settings, cfg: KDConfig = KDConfig(), progress=None, student: S
     teacher = teacher or load_kd_teacher(settings, cfg, student)
     items, frames = data or student_items(settings, student, cfg.max_words, cfg.items, cfg.seed)
     examples = [Example(i.transcript, i.query, i.reference) for i in items]
-    more, more_frames = upload_examples(settings, student, cfg.uploads, cfg.upload_max_s)
+    more, more_frames = upload_examples(settings, student, cfg.uploads, cfg.upload_max_s, cfg.uploads_since)
     examples, frames = examples + more, frames + more_frames
     data = data_hash("kd", [i.id for i in items], len(more), SPEAKER_VOICES, teacher.name)
     run = Run(settings.data_dir, "kd", config_dict(cfg), parent, data)

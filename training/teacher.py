@@ -111,7 +111,7 @@ def finetune_teacher(settings: Settings, cfg: TeacherConfig = TeacherConfig(), p
     from training.data import data_hash, short_items
 
     torch.manual_seed(cfg.seed)
-    items = short_items(training_items(cfg.seed), cfg.max_words)
+    items = short_items(training_items(cfg.seed, settings.shared_data), cfg.max_words)
     data = data_hash("teacher", [i.id for i in items])
     teacher = load_teacher(settings, cfg.model, trainable=True, lora=cfg)
     run = Run(settings.data_dir, "teacher", config_dict(cfg), cfg.model, data)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
+
 import torch
 
-from models.student import Student
+from models.student import Student, build_student
 from storage import registry
 from storage.db import session_scope
 from tests.conftest import tiny_chat_lm
-from tests.models.test_student import WORDS, tiny_student
+from tests.models.test_student import CONFIG, WORDS, tiny_student
 from training.evaluate import EvalItem
 from training.teacher import Teacher
 
@@ -43,3 +47,49 @@ def registered_student(settings, tmp_path, name: str = "align-tiny", stage: str 
         if serve:
             registry.promote(s, version)
     return student
+
+
+def tiny_bases(root: Path) -> tuple[str, str]:
+    """A random-weight Whisper and chat LM saved as model dirs: a student built on them loads from
+    its checkpoint in any process (a worker), as a real one does."""
+    from transformers import WhisperConfig, WhisperModel
+
+    if not (root / "lm" / "config.json").exists():
+        torch.manual_seed(0)
+        config = WhisperConfig(d_model=16, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
+                               decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, num_mel_bins=80,
+                               max_source_positions=1500, vocab_size=64,
+                               pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1)
+        WhisperModel(config).save_pretrained(root / "whisper")
+        lm, tokenizer = tiny_chat_lm(WORDS + [t for i in ITEMS for t in (i.transcript, i.reference)], seed=0)
+        lm.save_pretrained(root / "lm")
+        tokenizer.save_pretrained(root / "lm")
+    return str(root / "whisper"), str(root / "lm")
+
+
+def served_disk_student(settings, root: Path, name: str = "dpo-tiny") -> str:
+    """A tiny student on tiny_bases, saved, registered and served; returns its name."""
+    encoder, lm = tiny_bases(root / "bases")
+    student = build_student(dataclasses.replace(CONFIG, encoder=encoder, llm=lm), settings.models_dir)
+    checkpoint = student.save(root / "students" / name)
+    with session_scope(settings.db_url) as s:
+        registry.promote(s, registry.register(s, name=name, kind="student", stage="dpo", checkpoint=checkpoint,
+                                              bases=student.bases))
+    return name
+
+
+def write_gate_data(root: Path, n: int = 3) -> Path:
+    """A shared-data dir whose qmsum_dev.jsonl has `n` short held-out items (and a training one)."""
+    from training.evaluate import held_out_meeting
+
+    root.mkdir(parents=True, exist_ok=True)
+    rows, meeting = [], 0
+    while len(rows) < n + 1:
+        meeting += 1
+        held = held_out_meeting(f"M{meeting:03d}")
+        if held and len([r for r in rows if r["held"]]) < n or not held and not any(not r["held"] for r in rows):
+            rows.append({"id": f"qmsum-test-M{meeting:03d}-q00", "query": "What about the budget?",
+                         "transcript": "Alice: the budget is approved.\nBob: the recording is approved.",
+                         "summary": "the budget is approved", "held": held})
+    (root / "qmsum_dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root

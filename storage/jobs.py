@@ -1,0 +1,203 @@
+"""Background jobs in SQL: queue, claim, report progress, cancel, finish.
+
+A job row is created when work is asked for (by the admin tab, the CLI or the beat schedule) and
+then handed to a worker by id. `run` wraps the work: it claims the job (taking the job's lock if
+its kind has one), passes a progress callback that also checks for a cancel between steps, and
+records the outcome. Training kinds share one lock, so only one of them runs at a time, across
+processes; a lock left behind by a killed worker is freed when its process is gone (same host) or
+its heartbeat is older than `STALE_S`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from storage.db import session_scope
+from storage.schema import Job, utcnow
+
+JOB_KINDS = ("summarize", "build_data", "train", "evaluate", "refresh")
+LOCKS = {"train": "training", "refresh": "training", "build_data": "training"}
+STALE_S = 15 * 60  # a running job whose worker has not reported for this long is taken as dead
+LOG_CHARS = 6000
+
+
+class JobError(ValueError):
+    """A job request that cannot be met; the message is meant for the user."""
+
+
+class JobBusy(JobError):
+    """Another job holds the lock this one needs."""
+
+
+class JobCancelled(Exception):
+    """Raised inside the work when an admin cancelled the job; the loop stops between steps."""
+
+
+def this_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(worker: str) -> bool:
+    """Whether the process `host:pid` is running; a process on another host is assumed alive."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _append(log: str, line: str) -> str:
+    return (log + line.rstrip() + "\n")[-LOG_CHARS:]
+
+
+def create(session: Session, kind: str, params: dict | None = None, actor: str = "") -> Job:
+    if kind not in JOB_KINDS:
+        raise JobError(f"unknown job kind {kind!r}; choose one of {', '.join(JOB_KINDS)}")
+    job = Job(kind=kind, params=params or {}, actor=actor, status="queued", progress=0.0, message="queued",
+              log="", result={}, cancel_requested=False, worker="", attempts=0)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get(session: Session, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise JobError(f"there is no job {job_id}")
+    return job
+
+
+def listing(session: Session, limit: int = 50, kind: str | None = None) -> list[Job]:
+    query = select(Job).order_by(Job.id.desc()).limit(limit)
+    return list(session.scalars(query.where(Job.kind == kind) if kind else query))
+
+
+def running(session: Session, lock: str) -> Job | None:
+    return session.scalar(select(Job).where(Job.lock == lock))
+
+
+def _end(job: Job, status: str, message: str) -> None:
+    job.status, job.message, job.lock, job.finished_at = status, message, None, utcnow()
+    job.log = _append(job.log, message)
+
+
+def free_dead_locks(session: Session) -> list[int]:
+    """Fails the running jobs whose worker is gone (killed, crashed, host lost): frees their locks."""
+    stale_before = utcnow() - timedelta(seconds=STALE_S)
+    freed = []
+    for job in session.scalars(select(Job).where(Job.status == "running")):
+        beat = job.heartbeat_at
+        if beat is not None and beat.tzinfo is None:  # SQLite returns naive UTC times
+            beat = beat.replace(tzinfo=stale_before.tzinfo)
+        if not _alive(job.worker) or (beat is not None and beat < stale_before):
+            _end(job, "failed", f"the worker {job.worker} stopped while running this job (killed or crashed)")
+            freed.append(job.id)
+    session.flush()
+    return freed
+
+
+def claim(url: str, job_id: int, worker: str | None = None) -> Job:
+    """Marks the job running in this worker, taking its kind's lock; refuses if the lock is held."""
+    worker = worker or this_worker()
+    try:
+        with session_scope(url) as session:
+            free_dead_locks(session)
+            job = get(session, job_id)
+            if job.status == "cancelled" or job.cancel_requested:
+                raise JobCancelled(f"job {job_id} was cancelled before it started")
+            if job.status in ("succeeded", "failed"):
+                raise JobError(f"job {job_id} already ended ({job.status})")
+            job.status, job.worker, job.attempts = "running", worker, job.attempts + 1
+            job.started_at = job.heartbeat_at = utcnow()
+            job.lock = LOCKS.get(job.kind)
+            job.log = _append(job.log, f"started on {worker} (attempt {job.attempts})")
+            session.flush()
+    except IntegrityError:
+        with session_scope(url) as session:
+            holder = running(session, LOCKS[get(session, job_id).kind])
+            message = f"another training job is running (job {holder.id}, {holder.kind})" if holder else \
+                "another training job is running"
+            _end(get(session, job_id), "failed", f"refused: {message}")
+        raise JobBusy(message) from None
+    return job
+
+
+def report(url: str, job_id: int, fraction: float, message: str, log: bool = False) -> None:
+    """Records progress (and a heartbeat); raises JobCancelled when an admin asked to cancel."""
+    with session_scope(url) as session:
+        job = get(session, job_id)
+        job.progress, job.message, job.heartbeat_at = max(0.0, min(1.0, fraction)), message, utcnow()
+        if log:
+            job.log = _append(job.log, message)
+        cancelled = job.cancel_requested
+    if cancelled:
+        raise JobCancelled(f"job {job_id} was cancelled")
+
+
+def finish(url: str, job_id: int, status: str, message: str, result: dict | None = None,
+           version_id: int | None = None) -> None:
+    with session_scope(url) as session:
+        job = get(session, job_id)
+        _end(job, status, message)
+        job.result, job.version_id = result or {}, version_id
+        if status == "succeeded":
+            job.progress = 1.0
+
+
+def cancel(session: Session, job_id: int) -> Job:
+    """A queued job is cancelled at once; a running one stops at its next step."""
+    job = get(session, job_id)
+    if job.status == "queued":
+        _end(job, "cancelled", "cancelled before it started")
+    elif job.status == "running":
+        job.cancel_requested = True
+        job.log = _append(job.log, "cancel requested")
+    else:
+        raise JobError(f"job {job_id} has already ended ({job.status})")
+    session.flush()
+    return job
+
+
+Work = Callable[[Callable[[float, str], None]], dict]
+
+
+def run(url: str, job_id: int, work: Work, worker: str | None = None) -> dict:
+    """Claims the job, runs `work(progress)` and records how it ended; returns the job's result.
+
+    `work` returns a dict (its `version_id`, when it made a version, is kept on the job). A cancel
+    ends the job "cancelled"; any other error ends it "failed" with the error in its log. Nothing
+    is raised to the caller except JobBusy (the lock is held) and a cancel before the start."""
+    claim(url, job_id, worker)
+    state = {"last": 0.0}
+
+    def progress(fraction: float, message: str) -> None:
+        now = time.monotonic()
+        if now - state["last"] >= 0.5 or fraction >= 1.0:  # at most two writes a second
+            state["last"] = now
+            report(url, job_id, fraction, message)
+
+    try:
+        result = work(progress) or {}
+    except JobCancelled as exc:
+        finish(url, job_id, "cancelled", str(exc))
+        return {"status": "cancelled"}
+    except Exception as exc:  # noqa: BLE001 - recorded on the job, which is what the admin reads
+        finish(url, job_id, "failed", f"{type(exc).__name__}: {exc}",
+               {"traceback": traceback.format_exc()[-LOG_CHARS:]})
+        return {"status": "failed", "error": str(exc)}
+    finish(url, job_id, "succeeded", result.get("message", "done"), result, result.get("version_id"))
+    return result | {"status": "succeeded"}

@@ -1,0 +1,112 @@
+"""Jobs in SQL (SQLite and PostgreSQL): the run lock, progress, cancel, and locks of dead workers."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from storage import jobs
+from storage.db import session_scope
+
+
+def new_job(settings, kind: str = "refresh") -> int:
+    with session_scope(settings.db_url) as s:
+        return jobs.create(s, kind, {"force": True}, actor="alice").id
+
+
+def job(settings, job_id: int):
+    with session_scope(settings.db_url) as s:
+        return jobs.get(s, job_id)
+
+
+def test_a_job_runs_reports_progress_and_keeps_its_result(settings):
+    job_id = new_job(settings)
+    seen = []
+
+    def work(progress):
+        progress(0.5, "half way")
+        seen.append((job(settings, job_id).status, job(settings, job_id).progress, job(settings, job_id).lock))
+        return {"message": "all done", "answer": 42}
+
+    assert jobs.run(settings.db_url, job_id, work)["answer"] == 42
+    assert seen == [("running", 0.5, "training")]
+    done = job(settings, job_id)
+    assert (done.status, done.progress, done.message, done.lock, done.result["answer"]) == \
+        ("succeeded", 1.0, "all done", None, 42)
+    assert done.finished_at is not None and "all done" in done.log
+
+
+def test_a_failing_job_ends_failed_with_the_error_and_frees_the_lock(settings):
+    job_id = new_job(settings)
+    out = jobs.run(settings.db_url, job_id, lambda progress: 1 / 0)
+    done = job(settings, job_id)
+    assert out["status"] == done.status == "failed" and done.lock is None
+    assert "ZeroDivisionError" in done.message and "1 / 0" in done.result["traceback"]
+
+
+def test_only_one_training_job_runs_at_a_time(settings):
+    first, second = new_job(settings, "refresh"), new_job(settings, "train")
+    inside, release = threading.Event(), threading.Event()
+
+    def slow(progress):
+        inside.set()
+        release.wait(10)
+        return {}
+
+    runner = threading.Thread(target=jobs.run, args=(settings.db_url, first, slow))
+    runner.start()
+    inside.wait(10)
+    with pytest.raises(jobs.JobBusy, match=f"job {first}, refresh"):
+        jobs.run(settings.db_url, second, lambda progress: {})
+    release.set()
+    runner.join()
+    assert job(settings, second).status == "failed" and "refused" in job(settings, second).message
+    assert job(settings, first).status == "succeeded"
+    third = new_job(settings)  # the lock is free again
+    assert jobs.run(settings.db_url, third, lambda progress: {})["status"] == "succeeded"
+
+
+def test_cancel_stops_a_running_job_at_its_next_step_and_a_queued_one_at_once(settings):
+    queued = new_job(settings, "evaluate")
+    with session_scope(settings.db_url) as s:
+        assert jobs.cancel(s, queued).status == "cancelled"
+    with pytest.raises(jobs.JobCancelled):
+        jobs.run(settings.db_url, queued, lambda progress: {})
+
+    job_id, steps = new_job(settings), []
+
+    def loop(progress):
+        for step in range(100):
+            if step == 3:
+                with session_scope(settings.db_url) as s:
+                    jobs.cancel(s, job_id)
+            progress(step / 100, f"step {step}")
+            steps.append(step)
+            time.sleep(0.3)  # progress is written (and the cancel flag read) at most twice a second
+        return {}
+
+    jobs.run(settings.db_url, job_id, loop)
+    done = job(settings, job_id)
+    assert done.status == "cancelled" and done.lock is None and 3 <= len(steps) <= 5
+    with session_scope(settings.db_url) as s, pytest.raises(jobs.JobError, match="already ended"):
+        jobs.cancel(s, job_id)
+
+
+def test_the_lock_of_a_killed_worker_is_freed_and_its_job_marked_failed(settings):
+    dead = new_job(settings)
+    jobs.claim(settings.db_url, dead, worker=f"{socket.gethostname()}:999999999")  # no such process
+    fresh = new_job(settings)
+    assert jobs.run(settings.db_url, fresh, lambda progress: {})["status"] == "succeeded"
+    gone = job(settings, dead)
+    assert gone.status == "failed" and "stopped while running" in gone.message and gone.lock is None
+
+
+def test_unknown_kinds_and_jobs_are_refused(settings):
+    with session_scope(settings.db_url) as s:
+        with pytest.raises(jobs.JobError, match="unknown job kind"):
+            jobs.create(s, "mine-bitcoin")
+        with pytest.raises(jobs.JobError, match="no job 999"):
+            jobs.get(s, 999)

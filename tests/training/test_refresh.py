@@ -1,0 +1,110 @@
+"""The learning loop's refresh on tiny models saved to disk: thresholds, KD + DPO from the served
+student, the gate (promote a not-worse candidate, refuse a worse one and say why)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from storage import registry, schema
+from storage.config import load_settings
+from storage.db import session_scope, upgrade
+from storage.votes import record_thumb
+from tests.conftest import tone, write_wav
+from tests.training.tiny import served_disk_student, tiny_bases, write_gate_data
+from training.refresh import RefreshConfig, decide, gate_items, gate_key, refresh
+
+FAST = dict(minutes=0.2, eval_items=2, auto_items=0, min_votes=2, min_uploads=1)
+
+
+@pytest.fixture
+def loop_settings(data_env, tmp_path, monkeypatch):
+    _, lm = tiny_bases(tmp_path / "bases")
+    monkeypatch.setenv("SPEECHSUM_LLM_MODEL", lm)
+    monkeypatch.setenv("SPEECHSUM_ASR_MODEL", "tiny.en")
+    monkeypatch.setenv("SPEECHSUM_SHARED_DATA", str(write_gate_data(tmp_path / "shared")))
+    settings = load_settings()
+    upgrade(settings.db_url)
+    return settings
+
+
+def add_upload_with_thumbs(settings, tmp_path, n: int = 1) -> None:
+    """A user's recording with its transcript and two summaries, one voted up and one down."""
+    for i in range(n):
+        wav = write_wav(tmp_path / f"upload{i}.wav", tone(2.0 + i))
+        with session_scope(settings.db_url) as s:
+            rec = schema.Recording(sha256=f"{i:064d}", original_name=wav.name, duration_s=2.0 + i, size_bytes=1,
+                                   stored_path=str(wav), uploader="user:alice")
+            s.add(rec)
+            s.flush()
+            s.add(schema.Transcript(recording_id=rec.id, model_id="asr", language="en", language_probability=1.0,
+                                    segments=[], text="the budget is approved", latency_s=0.1))
+            good, bad = (schema.Summary(recording_id=rec.id, query="What about the budget?", text=text,
+                                        system="student", model_version="v", latency_s=1.0)
+                         for text in ("the budget is approved", "the recording is the audio"))
+            s.add_all([good, bad])
+            s.flush()
+            record_thumb(s, good.id, "user:alice", 1)
+            record_thumb(s, bad.id, "user:alice", -1)
+
+
+def cache_served_scores(settings, name: str, rouge_l: float, hallucination: float) -> None:
+    """What the served version scored on the gate's items (as an earlier refresh would have cached)."""
+    items, _ = gate_items(settings, RefreshConfig(**FAST))
+    with session_scope(settings.db_url) as s:
+        version = registry.get(s, name)
+        version.metrics = {"held_out": {"key": gate_key(items), "items": len(items), "rougeL": rouge_l,
+                                        "hallucination": hallucination, "words": 5.0}}
+
+
+def test_the_gate_refuses_lower_rouge_beyond_the_margin_and_any_rise_in_hallucination():
+    served = {"rougeL": 0.20, "hallucination": 0.30}
+    assert decide({"rougeL": 0.195, "hallucination": 0.30}, served, margin=1.0)[0]
+    assert not decide({"rougeL": 0.185, "hallucination": 0.10}, served, margin=1.0)[0]
+    ok, reason = decide({"rougeL": 0.25, "hallucination": 0.31}, served, margin=0.0)
+    assert not ok and "hallucination rate is higher" in reason and "31.0% vs 30.0%" in reason
+
+
+def test_a_refresh_below_the_thresholds_trains_nothing(loop_settings, tmp_path):
+    served_disk_student(loop_settings, tmp_path)
+    add_upload_with_thumbs(loop_settings, tmp_path)
+    out = refresh(loop_settings, RefreshConfig(**FAST | {"min_votes": 3, "min_uploads": 2}))
+    assert out["outcome"] == "skipped" and "2 new votes (needs 3)" in out["message"]
+    with session_scope(loop_settings.db_url) as s:
+        assert [v.name for v in registry.versions(s)] == ["dpo-tiny"]
+
+
+def test_a_refresh_without_a_served_student_says_how_to_get_one(loop_settings):
+    with pytest.raises(registry.RegistryError, match="no student is served"):
+        refresh(loop_settings, RefreshConfig(**FAST))
+
+
+def test_a_candidate_not_worse_than_the_served_one_is_promoted_from_kd_and_dpo(loop_settings, tmp_path):
+    served = served_disk_student(loop_settings, tmp_path)
+    add_upload_with_thumbs(loop_settings, tmp_path, 2)
+    cache_served_scores(loop_settings, served, rouge_l=0.0, hallucination=1.0)
+    seen = []
+    out = refresh(loop_settings, RefreshConfig(**FAST), progress=lambda f, m: seen.append(f))
+    assert out["outcome"] == "promoted", out["message"]
+    assert (out["votes"], out["uploads"]) == (4, 2)
+    assert seen == sorted(seen) and 0.8 < seen[-1] <= 1.0
+    with session_scope(loop_settings.db_url) as s:
+        now = registry.served(s, "student")
+        parent = s.get(schema.ModelVersion, now.parent_id)
+        assert (now.name, now.stage, parent.stage) == (out["candidate"], "dpo", "kd")
+        assert s.get(schema.ModelVersion, parent.parent_id).name == served
+        assert now.metrics["vote_pairs"] == 2 and now.metrics["gate"]["promoted"]
+        assert registry.history(s, "student")[-1].actor == "refresh"
+
+
+def test_a_worse_candidate_is_not_promoted_and_the_reason_is_kept_on_it(loop_settings, tmp_path):
+    served = served_disk_student(loop_settings, tmp_path)
+    add_upload_with_thumbs(loop_settings, tmp_path, 2)
+    cache_served_scores(loop_settings, served, rouge_l=1.0, hallucination=0.0)
+    out = refresh(loop_settings, RefreshConfig(**FAST))
+    assert out["outcome"] == "refused" and out["message"].startswith("refused: ROUGE-L is worse")
+    with session_scope(loop_settings.db_url) as s:
+        assert registry.served(s, "student").name == served
+        candidate = registry.get(s, out["candidate"])
+        assert candidate.status == "candidate" and candidate.metrics["gate"]["reason"] == out["message"]
+        assert s.scalars(select(schema.Promotion)).all()[-1].version_id != candidate.id

@@ -1,0 +1,172 @@
+"""One turn of the learning loop: new votes and uploads -> KD and DPO from the served student -> the gate.
+
+1. Count what came in since the served student was trained: votes cast or changed, recordings
+   uploaded. Below both thresholds there is nothing to learn from yet (unless forced: "run now").
+2. KD on the new uploads (the teacher reads their stored transcripts), then DPO on the pairs the new
+   votes give plus automatic pairs, each from the one before, starting at the served student.
+3. The gate: the candidate and the served version summarize the same fixed held-out items; the
+   candidate is promoted only if its ROUGE-L is within `margin` points of the served one's and its
+   hallucination rate is not higher. Otherwise it stays a candidate and the reason is recorded on it.
+The served version changes only at the very end, in one transaction: a refresh that crashes or is
+cancelled midway leaves serving as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from storage import registry, schema
+from storage.config import Settings
+from storage.db import ensure_schema, session_scope
+from training.evaluate import EvalItem, load_items, split
+
+
+@dataclass
+class RefreshConfig:
+    min_votes: int = 20
+    min_uploads: int = 10
+    minutes: float = 30.0  # KD and DPO together
+    eval_items: int = 20  # the fixed held-out items of the gate (the first N of the split)
+    margin: float = 0.0  # ROUGE-L points the candidate may lose and still be promoted
+    auto_items: int = 20  # training items sampled for automatic DPO pairs (0: votes only)
+    force: bool = False  # run below the thresholds too ("run now")
+    seed: int = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides) -> RefreshConfig:
+        values = {"min_votes": settings.refresh_min_votes, "min_uploads": settings.refresh_min_uploads,
+                  "minutes": settings.refresh_minutes, "eval_items": settings.refresh_eval_items,
+                  "margin": settings.refresh_margin}
+        known = {f.name for f in fields(cls)}
+        return cls(**values | {k: v for k, v in overrides.items() if k in known and v is not None})
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite returns naive UTC times
+
+
+def new_data(session, since: datetime) -> dict:
+    """Votes cast or changed, and recordings uploaded (with a transcript), after `since`."""
+    count = lambda query: session.scalar(select(func.count()).select_from(query.subquery()))  # noqa: E731
+    thumbs = count(select(schema.ThumbVote.id).where(schema.ThumbVote.updated_at > since))
+    ab = count(select(schema.ABVote.id).where(schema.ABVote.updated_at > since))
+    uploads = count(select(schema.Recording.id).where(schema.Recording.created_at > since)
+                    .where(schema.Recording.transcripts.any()))
+    return {"votes": thumbs + ab, "uploads": uploads}
+
+
+def gate_items(settings: Settings, cfg: RefreshConfig) -> tuple[list[EvalItem], list]:
+    """The gate's items (the held-out side of the split by meeting, always the same first N) and their audio."""
+    from training.bench import spoken
+
+    items = split(load_items(settings.shared_data / "qmsum_dev.jsonl"), cfg.seed)["held_out"][: cfg.eval_items]
+    if not items:
+        raise ValueError(f"no held-out items in {settings.shared_data}: the gate cannot evaluate")
+    return items, spoken(settings, items)
+
+
+def gate_key(items: list[EvalItem]) -> str:
+    """Names the gate's item set, so a version's cached scores are reused only on the same items."""
+    return f"{len(items)}:{items[0].id}:{items[-1].id}"
+
+
+def held_out_scores(settings: Settings, name: str, items: list[EvalItem], audio: list, progress=None) -> dict:
+    """The version's ROUGE-L and hallucination rate on the gate's items, cached on its registry row."""
+    from training.evaluate import summarize_items
+
+    key = gate_key(items)
+    with session_scope(settings.db_url) as session:
+        cached = registry.get(session, name).metrics.get("held_out", {})
+    if cached.get("key") == key:
+        return cached
+    row = summarize_items(settings, f"student:{name}", items, audio, progress).row()
+    scores = {"key": key, "items": len(items), "rougeL": round(row["rougeL"], 4),
+              "hallucination": round(row["hallucination"], 4), "words": round(row["words"], 1)}
+    with session_scope(settings.db_url) as session:
+        version = registry.get(session, name)
+        version.metrics = dict(version.metrics) | {"held_out": scores}
+    return scores
+
+
+def decide(candidate: dict, served: dict, margin: float) -> tuple[bool, str]:
+    """Whether the candidate may serve: ROUGE-L within `margin` points, hallucination not higher."""
+    c_rouge, s_rouge = 100 * candidate["rougeL"], 100 * served["rougeL"]
+    c_hall, s_hall = 100 * candidate["hallucination"], 100 * served["hallucination"]
+    said = f"ROUGE-L {c_rouge:.1f} vs {s_rouge:.1f}, hallucination {c_hall:.1f}% vs {s_hall:.1f}%"
+    if c_rouge < s_rouge - margin:
+        return False, f"refused: ROUGE-L is worse by more than {margin:g} points ({said})"
+    if c_hall > s_hall:
+        return False, f"refused: the hallucination rate is higher ({said})"
+    return True, f"promoted: not worse on the held-out items ({said})"
+
+
+def _segment(progress, start: float, end: float):
+    """A progress callback that maps a stage's 0..1 onto [start, end] of the whole refresh."""
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(start + (end - start) * fraction, message)
+
+
+def refresh(settings: Settings, cfg: RefreshConfig = RefreshConfig(), progress=None) -> dict:
+    """Runs one turn of the loop (see the module docstring); returns what happened, for the job."""
+    from training.dpo import DPOConfig, dpo
+    from training.kd import KDConfig, kd
+
+    started = time.monotonic()
+    report = progress or (lambda fraction, message: None)
+    ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        served = registry.served(session, "student")
+        if served is None:
+            raise registry.RegistryError("no student is served yet: promote one before a refresh "
+                                         "(`speechsum models promote VERSION`)")
+        since = _aware(served.created_at)
+        seen = new_data(session, since)
+        served_name, served_id = served.name, served.id
+    outcome = {"served_before": served_name, **seen}
+    if not cfg.force and seen["votes"] < cfg.min_votes and seen["uploads"] < cfg.min_uploads:
+        message = (f"skipped: {seen['votes']} new votes (needs {cfg.min_votes}) and {seen['uploads']} new "
+                   f"uploads (needs {cfg.min_uploads}) since {served_name} was trained")
+        return outcome | {"outcome": "skipped", "message": message}
+
+    run_kd, run_dpo = seen["uploads"] > 0, seen["votes"] > 0 or cfg.auto_items > 0
+    if not (run_kd or run_dpo):
+        return outcome | {"outcome": "skipped", "message": "skipped: nothing to train on (no uploads, no votes, "
+                                                          "no automatic pairs asked for)"}
+    minutes = cfg.minutes / (int(run_kd) + int(run_dpo))
+    parent = served_name
+    if run_kd:
+        report(0.02, f"distilling on {seen['uploads']} new uploads")
+        kd_cfg = KDConfig(minutes=minutes, parent=parent, uploads_since=since.isoformat(),
+                          teacher_model=settings.llm_model, seed=cfg.seed)
+        parent = kd(settings, kd_cfg, _segment(progress, 0.02, 0.4), data=([], []))
+    if run_dpo:
+        report(0.4, f"DPO on {seen['votes']} new votes and {cfg.auto_items} items' automatic pairs")
+        dpo_cfg = DPOConfig(minutes=minutes, parent=parent, votes_since=since.isoformat(),
+                            items=max(cfg.auto_items, 0), seed=cfg.seed)
+        parent = dpo(settings, dpo_cfg, _segment(progress, 0.4, 0.7), data=None if cfg.auto_items else ([], []))
+    candidate = parent
+
+    report(0.7, "evaluating the served version and the candidate on the held-out items")
+    items, audio = gate_items(settings, cfg)
+    served_scores = held_out_scores(settings, served_name, items, audio, _segment(progress, 0.7, 0.85))
+    candidate_scores = held_out_scores(settings, candidate, items, audio, _segment(progress, 0.85, 1.0))
+    promote, reason = decide(candidate_scores, served_scores, cfg.margin)
+    with session_scope(settings.db_url) as session:
+        version = registry.get(session, candidate)
+        version.metrics = dict(version.metrics) | {"gate": {"promoted": promote, "reason": reason,
+                                                            "against": served_name, "served": served_scores}}
+        still_served = registry.served(session, "student")
+        if promote and (still_served is None or still_served.id != served_id):
+            promote, reason = False, "refused: the served version changed while the refresh ran"
+        if promote:
+            registry.promote(session, version, reason=reason, actor="refresh")
+        candidate_id = version.id
+    return outcome | {"outcome": "promoted" if promote else "refused", "message": reason, "candidate": candidate,
+                      "version_id": candidate_id, "served_after": candidate if promote else served_name,
+                      "scores": {"served": served_scores, "candidate": candidate_scores},
+                      "minutes": round((time.monotonic() - started) / 60, 1)}
