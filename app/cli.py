@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -87,8 +88,17 @@ def cmd_models_prepare(_args: argparse.Namespace) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     from app.ui import serve
+    from app.worker import start_worker
 
-    serve(load_settings(host=args.host, port=args.port))
+    settings = load_settings(host=args.host, port=args.port)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so the worker below is stopped too
+    worker = start_worker(settings) if settings.worker else None
+    try:
+        serve(settings)
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(30)
 
 
 def _eval_config(args: argparse.Namespace):
@@ -134,22 +144,13 @@ def cmd_train_align(args: argparse.Namespace) -> None:
           f"report: {stem}.{{json,md,png}}")
 
 
-STAGES = ("teacher", "sft", "kd", "dpo")
-
-
 def _stage_config(stage: str, args: argparse.Namespace):
     """The stage's config with what the command line set (the rest keeps the stage's defaults)."""
-    from training.dpo import DPOConfig
-    from training.kd import KDConfig
-    from training.sft import SFTConfig
-    from training.teacher import TeacherConfig
+    from training.stages import stage_config
 
-    cfg = {"teacher": TeacherConfig, "sft": SFTConfig, "kd": KDConfig, "dpo": DPOConfig}[stage]()
-    changes = {"minutes": args.minutes, "items": args.items, "parent": getattr(args, "parent", None),
-               "model": getattr(args, "model", None), "teacher": getattr(args, "teacher", None),
-               "teacher_model": getattr(args, "model", None)}
-    names = {f.name for f in dataclasses.fields(cfg)}
-    return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None and k in names})
+    return stage_config(stage, {"minutes": args.minutes, "items": args.items, "parent": getattr(args, "parent", None),
+                                "model": getattr(args, "model", None), "teacher": getattr(args, "teacher", None),
+                                "teacher_model": getattr(args, "model", None)})
 
 
 def cmd_train_stage(args: argparse.Namespace) -> None:
@@ -164,7 +165,7 @@ def cmd_train_all(args: argparse.Namespace) -> None:
 
     settings = load_settings()
     configs = {stage: _stage_config(stage, argparse.Namespace(minutes=None, items=args.items if stage in ("sft", "kd")
-                                                              else None)) for stage in STAGES}
+                                                              else None)) for stage in ("teacher", "sft", "kd", "dpo")}
     if args.minutes:  # the stages' own budgets, scaled to sum to --minutes
         scale = args.minutes / sum(c.minutes for c in configs.values())
         configs = {k: dataclasses.replace(c, minutes=round(c.minutes * scale, 1)) for k, c in configs.items()}
@@ -198,6 +199,56 @@ def cmd_models_import(args: argparse.Namespace) -> None:
     from app.pipeline import import_checkpoint
 
     print(f"registered candidate {import_checkpoint(load_settings(), Path(args.checkpoint), args.stage)}")
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    from app.worker import celery_app, worker_argv
+
+    celery_app.worker_main(worker_argv(load_settings(), beat=not args.no_beat))
+
+
+def _job_params(pairs: list[str]) -> dict:
+    """`key=value` arguments; values that read as JSON (numbers, true/false) become those."""
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"speechsum: error: a job parameter is key=value, not {pair!r}")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+def cmd_jobs_run(args: argparse.Namespace) -> None:
+    from app.worker import execute, submit
+    from storage import jobs
+    from storage.db import ensure_schema, session_scope
+
+    settings, params = load_settings(), _job_params(args.param)
+    if not args.here:
+        job_id = submit(settings, args.kind, params, actor="cli")
+        print(f"queued job {job_id} ({args.kind}); follow it with `speechsum jobs list`")
+        return
+    ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        job_id = jobs.create(session, args.kind, params, actor="cli").id
+    print(json.dumps(execute(job_id), indent=1, default=str))
+
+
+def cmd_jobs_list(args: argparse.Namespace) -> None:
+    from app.admin import list_jobs
+
+    for job in list_jobs(load_settings(), args.limit):
+        print(f"{job['id']:>5} {job['kind']:<10} {job['status']:<10} {100 * job['progress']:5.1f}%  "
+              f"{job['created_at'][:19]}  {job['message'][:90]}")
+
+
+def cmd_jobs_cancel(args: argparse.Namespace) -> None:
+    from app.admin import cancel_job
+
+    print(cancel_job(load_settings(), args.job_id))
 
 
 def _eval_arguments(p: argparse.ArgumentParser) -> None:
@@ -279,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
              "sft": "stage 1: answers from the audio, on the spoken training items",
              "kd": "stage 2: on-policy distillation from the teacher reading the transcript",
              "dpo": "stage 3: preference pairs from votes and the hallucination check"}
-    for stage in STAGES:
+    for stage in ("teacher", "sft", "kd", "dpo"):
         p = train.add_parser(stage, help=helps[stage])
         if stage != "teacher":
             p.add_argument("--from", dest="parent", help="the student version to train from (default: the newest "
@@ -298,6 +349,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, help="training budget of the four stages together (default: 80, "
                                                  "split as teacher 15, SFT 25, KD 25, DPO 15)")
     p.set_defaults(func=cmd_train_all)
+
+    p = sub.add_parser("worker", help="run a background worker (with the beat schedule of the refresh)")
+    p.add_argument("--no-beat", action="store_true", help="no schedule in this worker (another one has it)")
+    p.set_defaults(func=cmd_worker)
+    jobs = sub.add_parser("jobs", help="background jobs").add_subparsers(dest="jobs_command", required=True)
+    p = jobs.add_parser("list", help="the newest jobs, with status and progress")
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(func=cmd_jobs_list)
+    p = jobs.add_parser("run", help="queue a job for the workers (or run it here with --here)")
+    p.add_argument("kind", choices=["summarize", "build_data", "train", "evaluate", "refresh"])
+    p.add_argument("param", nargs="*", help="key=value parameters, e.g. force=true, stage=kd minutes=10, "
+                                            "version=dpo-...")
+    p.add_argument("--here", action="store_true", help="run it in this process and wait")
+    p.set_defaults(func=cmd_jobs_run)
+    p = jobs.add_parser("cancel", help="cancel a queued job, or stop a running one at its next step")
+    p.add_argument("job_id", type=int)
+    p.set_defaults(func=cmd_jobs_cancel)
 
     p = sub.add_parser("serve", help="start the web app")
     p.add_argument("--host")

@@ -37,6 +37,7 @@ def speechsum_env(root: Path) -> dict[str, str]:
         "SPEECHSUM_DATA_DIR": str(root / "data"),
         "SPEECHSUM_MODEL_CACHE": str(MODEL_CACHE),
         "SPEECHSUM_CONFIG": str(root / "no-config.toml"),
+        "SPEECHSUM_WORKER": "0",  # tests that need a worker start their own
     }
 
 

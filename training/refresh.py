@@ -33,6 +33,7 @@ class RefreshConfig:
     eval_items: int = 20  # the fixed held-out items of the gate (the first N of the split)
     margin: float = 0.0  # ROUGE-L points the candidate may lose and still be promoted
     auto_items: int = 20  # training items sampled for automatic DPO pairs (0: votes only)
+    epochs: int = 3  # passes over the new data (within the time budget)
     force: bool = False  # run below the thresholds too ("run now")
     seed: int = 0
 
@@ -142,12 +143,12 @@ def refresh(settings: Settings, cfg: RefreshConfig = RefreshConfig(), progress=N
     if run_kd:
         report(0.02, f"distilling on {seen['uploads']} new uploads")
         kd_cfg = KDConfig(minutes=minutes, parent=parent, uploads_since=since.isoformat(),
-                          teacher_model=settings.llm_model, seed=cfg.seed)
+                          teacher_model=settings.llm_model, seed=cfg.seed, epochs=cfg.epochs)
         parent = kd(settings, kd_cfg, _segment(progress, 0.02, 0.4), data=([], []))
     if run_dpo:
         report(0.4, f"DPO on {seen['votes']} new votes and {cfg.auto_items} items' automatic pairs")
         dpo_cfg = DPOConfig(minutes=minutes, parent=parent, votes_since=since.isoformat(),
-                            items=max(cfg.auto_items, 0), seed=cfg.seed)
+                            items=max(cfg.auto_items, 0), seed=cfg.seed, epochs=cfg.epochs)
         parent = dpo(settings, dpo_cfg, _segment(progress, 0.4, 0.7), data=None if cfg.auto_items else ([], []))
     candidate = parent
 

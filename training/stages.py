@@ -14,6 +14,48 @@ from storage.config import Settings
 from storage.db import ensure_schema, session_scope
 
 
+STAGES = ("teacher", "sft", "kd", "dpo")
+
+
+def stage_config(stage: str, changes: dict):
+    """The stage's config with the given changes (None values and other stages' keys are ignored), so
+    the CLI, the workers and the admin tab start a stage the same way."""
+    from training.dpo import DPOConfig
+    from training.kd import KDConfig
+    from training.sft import SFTConfig
+    from training.teacher import TeacherConfig
+
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
+    cfg = {"teacher": TeacherConfig, "sft": SFTConfig, "kd": KDConfig, "dpo": DPOConfig}[stage]()
+    names = {f.name for f in dataclasses.fields(cfg)}
+    return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None and k in names})
+
+
+def build_data(settings: Settings, progress=None, max_words: int = 450, seed: int = 0) -> dict:
+    """Speaks the training items and caches the served (else newest) student's encoder frames of them,
+    and speaks the gate's held-out items: the slow part of a first training run, done ahead."""
+    from models.student import load_student
+    from training.refresh import RefreshConfig, gate_items
+    from training.sft import student_items
+
+    ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        version = registry.served(session, "student") or registry.latest(session, "student")
+        if version is None:
+            raise registry.RegistryError("there is no student yet: run `speechsum train align` first")
+        checkpoint = version.checkpoint
+    if progress:
+        progress(0.05, "speaking and encoding the training items")
+    student = load_student(checkpoint, settings.models_dir, settings.device)
+    items, _ = student_items(settings, student, max_words, 0, seed)
+    if progress:
+        progress(0.8, "speaking the held-out items of the gate")
+    held_out, _ = gate_items(settings, RefreshConfig.from_settings(settings))
+    return {"training_items": len(items), "held_out_items": len(held_out),
+            "message": f"{len(items)} training items and {len(held_out)} held-out items ready"}
+
+
 def run_stage(settings: Settings, stage: str, cfg, progress=None) -> str:
     from training.dpo import dpo
     from training.kd import kd

@@ -1,0 +1,196 @@
+"""The Celery app: background jobs (summaries of long recordings, training data, training stages,
+evaluation, the learning loop's refresh) and the beat schedule that starts a refresh.
+
+Every task is a thin call: the job row (storage/jobs.py) says what to do, a library function does
+it, `jobs.run` records progress and the outcome. The broker is Redis in deployments
+(`SPEECHSUM_BROKER_URL=redis://...`) and, by default, kombu's filesystem transport in the data dir,
+which needs no server. Long tasks are acknowledged late with a prefetch of 1; on Redis a message
+stays invisible for longer than the longest stage, so a stage is not handed out twice.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import signal
+import subprocess
+import sys
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+
+from celery import Celery
+from celery.signals import worker_ready
+
+from storage import jobs
+from storage.config import Settings, load_settings
+from storage.db import ensure_schema, session_scope
+
+log = logging.getLogger(__name__)
+VISIBILITY_S = 8 * 3600  # longer than the longest stage (alignment: under an hour on a CPU)
+
+
+def broker_options(settings: Settings) -> dict:
+    if settings.broker_url:
+        return {"broker_url": settings.broker_url, "result_backend": settings.broker_url,
+                "broker_transport_options": {"visibility_timeout": VISIBILITY_S},
+                "result_backend_transport_options": {"visibility_timeout": VISIBILITY_S}}
+    root = settings.data_dir / "broker"
+    for folder in ("queue", "processed", "results"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    queue = str(root / "queue")
+    return {"broker_url": "filesystem://", "result_backend": f"file://{root / 'results'}",
+            "broker_transport_options": {"data_folder_in": queue, "data_folder_out": queue,
+                                         "processed_folder": str(root / "processed")}}
+
+
+def make_app(settings: Settings) -> Celery:
+    app = Celery("speechsum", set_as_current=False)
+    app.conf.update(
+        broker_options(settings),
+        task_acks_late=True,
+        task_reject_on_worker_lost=False,  # a job that killed its worker ends failed, not in a crash loop
+        worker_prefetch_multiplier=1,
+        worker_concurrency=1,  # one model at a time on a small machine; add workers to scale
+        task_track_started=True,
+        broker_connection_retry_on_startup=True,
+        beat_schedule_filename=str(settings.data_dir / "beat-schedule"),
+        beat_schedule=({"refresh": {"task": "speechsum.scheduled_refresh",
+                                    "schedule": timedelta(hours=settings.refresh_hours)}}
+                       if settings.refresh_hours > 0 else {}),
+    )
+    return app
+
+
+@cache
+def app_for(settings: Settings) -> Celery:
+    return make_app(settings)
+
+
+celery_app = app_for(load_settings())  # what `celery -A app.worker` runs
+
+
+def work_for(settings: Settings, kind: str, params: dict):
+    """The library call that does a job of `kind`, as a function of a progress callback."""
+    if kind == "summarize":
+        from app.pipeline import summarize_file
+
+        def summarize(progress):
+            result = summarize_file(settings, params["path"], query=params.get("query"),
+                                    system=params.get("system", "cascade"), uploader=params["uploader"],
+                                    original_name=params.get("original_name"), progress=progress)
+            return {"summary_id": result.summary_id, "message": f"summary #{result.summary_id}"}
+        return summarize
+    if kind == "refresh":
+        from training.refresh import RefreshConfig, refresh
+
+        return lambda progress: refresh(settings, RefreshConfig.from_settings(settings, **params), progress)
+    if kind == "train":
+        from training.stages import stage_config
+
+        def train(progress):
+            from training.stages import run_stage
+
+            name = run_stage(settings, params["stage"], stage_config(params["stage"], params), progress)
+            return {"version": name, "version_id": _version_id(settings, name), "message": f"trained {name}"}
+        return train
+    if kind == "evaluate":
+        from training.refresh import RefreshConfig, gate_items, held_out_scores
+
+        def evaluate(progress):
+            items, audio = gate_items(settings, RefreshConfig.from_settings(settings, **params))
+            scores = held_out_scores(settings, params["version"], items, audio, progress)
+            return {"scores": scores, "message": f"{params['version']}: ROUGE-L {100 * scores['rougeL']:.1f}, "
+                                                 f"hallucination {100 * scores['hallucination']:.1f}%"}
+        return evaluate
+    if kind == "build_data":
+        from training.stages import build_data
+
+        return lambda progress: build_data(settings, progress)
+    raise jobs.JobError(f"unknown job kind {kind!r}")
+
+
+def _version_id(settings: Settings, name: str) -> int:
+    from storage import registry
+
+    with session_scope(settings.db_url) as session:
+        return registry.get(session, name).id
+
+
+def execute(job_id: int) -> dict:
+    """Runs job `job_id` here and now (what every task does; the CLI's `jobs run --here` too)."""
+    settings = load_settings()
+    ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        job = jobs.get(session, job_id)
+        kind, params = job.kind, dict(job.params)
+    try:
+        return jobs.run(settings.db_url, job_id, work_for(settings, kind, params))
+    except (jobs.JobBusy, jobs.JobCancelled, jobs.JobError) as exc:
+        log.info("job %s not run: %s", job_id, exc)
+        return {"status": "refused", "message": str(exc)}
+
+
+def _task(kind: str):
+    def task(job_id: int) -> dict:
+        return execute(job_id)
+
+    task.__name__ = task.__qualname__ = kind
+    task.__doc__ = f"Runs a {kind} job (its parameters are on the job row)."
+    return celery_app.task(name=f"speechsum.{kind}")(task)
+
+
+summarize, build_data, train, evaluate, refresh = (_task(kind) for kind in jobs.JOB_KINDS)
+
+
+def submit(settings: Settings, kind: str, params: dict | None = None, actor: str = "") -> int:
+    """Queues a job: a row in SQL (what the admin tab and the CLI read), then a message to the workers."""
+    ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        if kind in jobs.LOCKS:
+            busy = jobs.running(session, jobs.LOCKS[kind])
+            if busy is not None:
+                raise jobs.JobBusy(f"another training job is running (job {busy.id}, {busy.kind}); "
+                                   "wait for it or cancel it")
+        job_id = jobs.create(session, kind, params, actor).id
+    app_for(settings).send_task(f"speechsum.{kind}", args=[job_id], task_id=f"job-{job_id}")
+    return job_id
+
+
+@celery_app.task(name="speechsum.scheduled_refresh")
+def scheduled_refresh() -> dict:
+    """The beat schedule's refresh: a job like one an admin starts, with the configured thresholds."""
+    settings = load_settings()
+    ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        job_id = jobs.create(session, "refresh", {}, actor="schedule").id
+    return execute(job_id)
+
+
+@worker_ready.connect
+def _free_dead_locks(**_kwargs) -> None:
+    """A worker killed mid-job left its job "running" with the lock held: end it as failed."""
+    settings = load_settings()
+    ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        for job_id in jobs.free_dead_locks(session):
+            log.warning("job %s ended failed: its worker stopped while running it", job_id)
+
+
+def _die_with_parent() -> None:
+    """Linux: the worker gets SIGTERM when the web app's process ends, however it ends."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def start_worker(settings: Settings) -> subprocess.Popen:
+    """One worker with the beat schedule beside the web app, so `make serve` starts everything."""
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], preexec_fn=_die_with_parent)
+
+
+def worker_argv(settings: Settings, beat: bool = True) -> list[str]:
+    """The worker's command line: one process (solo pool: a kill takes the job with it), beat inside."""
+    argv = ["worker", "--pool", "solo", "--loglevel", "INFO", "--hostname", "speechsum@%h"]
+    return argv + (["--beat", "--schedule", str(Path(settings.data_dir) / "beat-schedule")] if beat else [])

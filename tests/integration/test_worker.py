@@ -1,0 +1,178 @@
+"""The Celery worker with the embedded broker (filesystem, no server) and with a real Redis: a job's
+round trip, its progress, cancel, a worker killed mid-stage, two refreshes at once.
+
+Models are tiny random-weight ones saved to disk (tests/training/tiny.py), so the worker process
+loads them from their checkpoints as it would real ones."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from app.worker import submit
+from storage import jobs, registry
+from storage.config import load_settings
+from storage.db import session_scope, upgrade
+from tests.conftest import free_port
+from tests.training.test_refresh import FAST, add_upload_with_thumbs
+from tests.training.tiny import served_disk_student, tiny_bases, write_gate_data
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    server = shutil.which("redis-server")
+    if not server:
+        pytest.fail("redis-server is not installed (apt-get install redis-server); .ci/run installs it")
+    port, folder = free_port(), tempfile.mkdtemp(prefix="speechsum-redis-")
+    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", folder], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    import redis
+
+    while True:
+        try:
+            redis.Redis(port=port).ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("redis-server did not start")
+            time.sleep(0.1)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(10)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def loop(request, data_env, tmp_path, monkeypatch):
+    """Settings with a served tiny student, two users' uploads with votes, and the broker of the param."""
+    _, lm = tiny_bases(tmp_path / "bases")
+    monkeypatch.setenv("SPEECHSUM_LLM_MODEL", lm)
+    monkeypatch.setenv("SPEECHSUM_ASR_MODEL", "tiny.en")
+    monkeypatch.setenv("SPEECHSUM_SHARED_DATA", str(write_gate_data(tmp_path / "shared")))
+    if request.param == "redis":
+        monkeypatch.setenv("SPEECHSUM_BROKER_URL", request.getfixturevalue("redis_url"))
+    settings = load_settings()
+    upgrade(settings.db_url)
+    served_disk_student(settings, tmp_path)
+    add_upload_with_thumbs(settings, tmp_path, 2)
+    return settings
+
+
+def start_worker(log: Path) -> subprocess.Popen:
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--no-beat"], cwd=REPO, env=dict(os.environ),
+                                stdout=out, stderr=out)
+
+
+def stop(worker: subprocess.Popen) -> None:
+    worker.terminate()
+    try:
+        worker.wait(20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+
+
+def job_of(settings, job_id: int):
+    with session_scope(settings.db_url) as s:
+        return jobs.get(s, job_id)
+
+
+def wait_for(settings, job_id: int, done, timeout_s: float = 120, log: Path | None = None):
+    deadline, seen = time.monotonic() + timeout_s, []
+    while time.monotonic() < deadline:
+        job = job_of(settings, job_id)
+        seen.append((job.status, job.progress))
+        if done(job):
+            return job, seen
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never got there: {seen[-5:]}\n{log.read_text()[-3000:] if log else ''}")
+
+
+def ended(job) -> bool:
+    return job.status in ("succeeded", "failed", "cancelled")
+
+
+def served_name(settings) -> str:
+    with session_scope(settings.db_url) as s:
+        return registry.served(s, "student").name
+
+
+def test_a_refresh_job_round_trips_through_the_worker_with_progress(loop, tmp_path):
+    worker = start_worker(tmp_path / "worker.log")
+    try:
+        job_id = submit(loop, "refresh", FAST | {"force": True, "margin": 100.0}, actor="test")
+        job, seen = wait_for(loop, job_id, ended, log=tmp_path / "worker.log")
+    finally:
+        stop(worker)
+    assert job.status == "succeeded", job.log
+    assert job.result["outcome"] in ("promoted", "refused") and job.version_id is not None
+    progress = [p for status, p in seen if status == "running"]
+    assert progress and any(0 < p < 1 for p in progress) and job.progress == 1.0
+
+
+def test_cancel_stops_a_running_refresh_and_frees_the_lock(loop, tmp_path):
+    before = served_name(loop)
+    worker = start_worker(tmp_path / "worker.log")
+    try:
+        job_id = submit(loop, "refresh", FAST | {"force": True, "minutes": 5.0, "epochs": 10_000})
+        wait_for(loop, job_id, lambda j: "step" in j.message, log=tmp_path / "worker.log")
+        with session_scope(loop.db_url) as s:
+            jobs.cancel(s, job_id)
+        job, _ = wait_for(loop, job_id, ended, timeout_s=60, log=tmp_path / "worker.log")
+    finally:
+        stop(worker)
+    assert job.status == "cancelled" and job.lock is None
+    assert served_name(loop) == before
+
+
+def test_a_worker_killed_mid_stage_leaves_serving_alone_and_the_next_refresh_completes(loop, tmp_path):
+    before = served_name(loop)
+    log = tmp_path / "worker.log"
+    worker = start_worker(log)
+    try:
+        job_id = submit(loop, "refresh", FAST | {"force": True, "minutes": 5.0, "epochs": 10_000})
+        wait_for(loop, job_id, lambda j: "step" in j.message, log=log)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+        assert served_name(loop) == before
+        worker = start_worker(log)  # a new worker ends the dead one's job and frees its lock
+        dead, _ = wait_for(loop, job_id, ended, timeout_s=60, log=log)
+        assert dead.status == "failed" and "stopped while running" in dead.message and dead.lock is None
+        again = submit(loop, "refresh", FAST | {"force": True, "margin": 100.0})
+        job, _ = wait_for(loop, again, ended, log=log)
+    finally:
+        stop(worker)
+    assert job.status == "succeeded", job.log
+    assert served_name(loop) in (before, job.result["candidate"])
+
+
+def test_two_refreshes_at_once_one_runs_the_other_is_refused(loop, tmp_path):
+    log = tmp_path / "worker.log"
+    worker = start_worker(log)
+    try:
+        first = submit(loop, "refresh", FAST | {"force": True, "minutes": 5.0, "epochs": 10_000})
+        wait_for(loop, first, lambda j: j.status == "running", log=log)
+        with pytest.raises(jobs.JobBusy, match=f"job {first}"):
+            submit(loop, "refresh", FAST | {"force": True})
+        with session_scope(loop.db_url) as s:  # a second one that got past the check still cannot run
+            second = jobs.create(s, "refresh", {"force": True}).id
+        with pytest.raises(jobs.JobBusy):
+            jobs.claim(loop.db_url, second)
+        with session_scope(loop.db_url) as s:
+            jobs.cancel(s, first)
+        wait_for(loop, first, ended, timeout_s=60, log=log)
+    finally:
+        stop(worker)
+    assert job_of(loop, second).status == "failed" and "refused" in job_of(loop, second).message
