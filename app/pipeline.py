@@ -28,6 +28,7 @@ from storage import registry, schema
 from storage.config import Settings
 from storage.db import ensure_schema, session_scope
 from storage.files import AudioError, decode, inspect_audio, read_samples, store_audio
+from storage.jobs import JobError
 from storage.history import Listing, NotFound, find_summaries, owned_summary, thumb_of
 from storage.votes import VoteError, record_ab, record_thumb
 
@@ -42,7 +43,7 @@ class UnknownSystemError(ValueError):
 
 # Errors whose message is meant for the user: the shells show it and carry on.
 USER_ERRORS = (AudioError, NoSpeechError, ModelSourceError, NotFound, VoteError, StudentError, UnknownSystemError,
-               registry.RegistryError)
+               registry.RegistryError, JobError)
 
 
 def _check_systems(*systems: str) -> None:

@@ -15,6 +15,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402  (the analytics switch must be set before the import)
 
+from app import admin_tab  # noqa: E402
 from app.api import (  # noqa: E402
     MODELS,
     audio_path,
@@ -156,6 +157,7 @@ def build(settings: Settings) -> gr.Blocks:
                     search_button = gr.Button("Search", scale=1, elem_id="search-button")
                 listing = gr.Radio(label="Your summaries, newest first", choices=[], elem_id="listing")
                 past = SummaryPanel.build("past", "Pick a summary above to see it again.")
+            admin_tab.build(settings, page)
         register(settings)
 
         def new_browser_id(browser_id: str | None) -> str:

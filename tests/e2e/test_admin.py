@@ -1,0 +1,106 @@
+"""The admin tab in headless Chromium, on the real app with its own worker and the embedded broker:
+an admin logs in, starts a refresh, watches its progress and sees the new version; a non-admin
+sees no admin tab. Models are the tiny ones saved to disk (tests/training/tiny.py)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import gradio as gr
+import pytest
+from playwright.sync_api import Page, expect
+
+from app import admin
+from storage import registry
+from storage.config import load_settings
+from storage.db import session_scope, upgrade
+from tests.conftest import ARTIFACTS, running_app, speechsum_env
+from tests.e2e.test_browser import browsing
+from tests.training.test_refresh import add_upload_with_thumbs
+from tests.training.tiny import served_disk_student, tiny_bases, write_gate_data
+
+pytestmark = pytest.mark.browser
+SHOT = ARTIFACTS / "e2e" / "admin-after-refresh.png"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    root = tmp_path_factory.mktemp("admin")
+    _, lm = tiny_bases(root / "bases")
+    env = speechsum_env(root) | {
+        "SPEECHSUM_USERS": "alice:wonderland,bob:builder", "SPEECHSUM_ADMINS": "alice", "SPEECHSUM_WORKER": "1",
+        "SPEECHSUM_LLM_MODEL": lm, "SPEECHSUM_ASR_MODEL": "tiny.en",
+        "SPEECHSUM_SHARED_DATA": str(write_gate_data(root / "shared")),
+        "SPEECHSUM_REFRESH_MINUTES": "0.2", "SPEECHSUM_REFRESH_EVAL_ITEMS": "2", "SPEECHSUM_REFRESH_MARGIN": "100"}
+    settings = load_settings(env)
+    upgrade(settings.db_url)
+    served_disk_student(settings, root)
+    add_upload_with_thumbs(settings, root, 2)
+    with running_app(env) as url:
+        yield url, settings
+
+
+def log_in(page: Page, name: str, password: str) -> None:
+    page.get_by_label(re.compile("username", re.I)).fill(name)
+    page.get_by_label(re.compile("password", re.I)).fill(password)
+    page.get_by_role("button", name=re.compile("log ?in", re.I)).click()
+    expect(page.get_by_role("tab", name="Summarize")).to_be_visible(timeout=30_000)
+
+
+def test_an_admin_starts_a_refresh_watches_it_and_sees_the_new_version(app):
+    url, settings = app
+    with browsing(url) as page:
+        log_in(page, "alice", "wonderland")
+        page.get_by_role("tab", name="Admin").click()
+        page.locator("#admin-refresh").click()
+        expect(page.locator("#admin-note")).to_contain_text("Refresh queued as job", timeout=30_000)
+        row = page.locator("#admin-jobs tr[id^=job-]").first
+        statuses, deadline = [], time.monotonic() + 240
+        while time.monotonic() < deadline:
+            status = row.get_attribute("data-status", timeout=30_000)
+            statuses.append((status, row.locator("progress").get_attribute("value")))
+            if status in ("succeeded", "failed", "cancelled"):
+                break
+            time.sleep(0.3)
+        assert statuses[-1][0] == "succeeded", (statuses[-5:], row.inner_text())
+        assert any(s == "running" for s, _ in statuses), statuses
+        with session_scope(settings.db_url) as s:
+            newest = max(registry.versions(s, "student"), key=lambda v: v.id).name
+        assert newest.startswith("dpo-") and newest != "dpo-tiny"
+        expect(page.locator("#admin-versions")).to_contain_text(newest, timeout=10_000)
+        SHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOT), full_page=True)
+
+
+def test_a_user_who_is_not_an_admin_sees_no_admin_tab(app):
+    url, _ = app
+    with browsing(url) as page:
+        log_in(page, "bob", "builder")
+        page.wait_for_timeout(2000)  # the page's load event has run
+        expect(page.get_by_role("tab", name="Admin")).to_have_count(0)
+
+
+def test_every_admin_action_refuses_a_non_admin_clearly(app):
+    _, settings = app
+    with pytest.raises(admin.NotAdmin, match="admins only"):
+        admin.require_admin(settings, "bob", "127.0.0.1")
+    assert admin.require_admin(settings, "alice", "10.0.0.9") == "alice"
+    no_login = load_settings(speechsum_env(settings.data_dir.parent) | {"SPEECHSUM_LOCAL_ADMIN": "1"})
+    assert admin.is_admin(no_login, None, "127.0.0.1") and not admin.is_admin(no_login, None, "10.0.0.9")
+    assert not admin.is_admin(load_settings(speechsum_env(settings.data_dir.parent)), None, "127.0.0.1")
+
+
+def test_the_admin_handlers_check_on_the_server_not_only_in_the_page(app):
+    _, settings = app
+    from app import admin_tab
+
+    with gr.Blocks() as page, gr.Tabs():
+        admin_tab.build(settings, page)
+    handlers = [fn for fn in page.fns.values() if fn.name in ("tick", "start", "stop", "serve_version", "roll_back")]
+    assert {fn.name for fn in handlers} == {"tick", "start", "stop", "serve_version", "roll_back"}
+    bob = gr.Request(username="bob")
+    for fn in handlers:
+        args = {"stop": [1], "serve_version": ["dpo-tiny"]}.get(fn.name, [])
+        with pytest.raises(gr.Error, match="admins only"):
+            fn.fn(*args, bob)
