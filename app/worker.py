@@ -36,12 +36,13 @@ def broker_options(settings: Settings) -> dict:
                 "broker_transport_options": {"visibility_timeout": VISIBILITY_S},
                 "result_backend_transport_options": {"visibility_timeout": VISIBILITY_S}}
     root = settings.data_dir / "broker"
-    for folder in ("queue", "processed", "results"):
+    for folder in ("queue", "processed", "results", "control"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     queue = str(root / "queue")
     return {"broker_url": "filesystem://", "result_backend": f"file://{root / 'results'}",
             "broker_transport_options": {"data_folder_in": queue, "data_folder_out": queue,
-                                         "processed_folder": str(root / "processed")}}
+                                         "processed_folder": str(root / "processed"),
+                                         "control_folder": str(root / "control")}}
 
 
 def make_app(settings: Settings) -> Celery:

@@ -157,14 +157,19 @@ def item_voices(item: EvalItem, seed: int = 0) -> tuple[tuple[str, ...], float]:
     return tuple(voices), rng.choice(SPEEDS)
 
 
-def spoken_frames(items: list[EvalItem], encoder, root: Path, tag: str, seed: int = 0,
-                  device: str | torch.device = "cpu") -> list[torch.Tensor]:
-    """Each item spoken (one voice per speaker, seeded voices and speed, cached) and its encoder frames."""
+def spoken_wavs(items: list[EvalItem], root: Path, seed: int = 0) -> list[Path]:
+    """Each item spoken (one voice per speaker, seeded voices and speed), cached under root/audio."""
     wavs = []
     for item in tqdm(items, desc="speaking training items (cached)", unit="item"):
         voices, speed = item_voices(item, seed)
         wavs.append(speak(item, root / "audio", voices, speed, vary=True))
-    return encoder_frames(encoder, wavs, root / "frames", tag, device)
+    return wavs
+
+
+def spoken_frames(items: list[EvalItem], encoder, root: Path, tag: str, seed: int = 0,
+                  device: str | torch.device = "cpu") -> list[torch.Tensor]:
+    """Each item spoken (see `spoken_wavs`) and its encoder frames."""
+    return encoder_frames(encoder, spoken_wavs(items, root, seed), root / "frames", tag, device)
 
 
 def short_items(items: list[EvalItem], max_words: int, limit: int | None = None) -> list[EvalItem]:

@@ -37,6 +37,10 @@ from training.runs import LoopConfig, Run, config_dict, finish, fit, resolve_par
 from training.sft import answer_ids, student_items
 
 
+class NoPairs(ValueError):
+    """DPO found nothing to learn from: no vote gave a preference and no samples had a clear gap."""
+
+
 @dataclass
 class DPOConfig(LoopConfig):
     minutes: float = 15.0
@@ -174,7 +178,7 @@ def dpo(settings: Settings, cfg: DPOConfig = DPOConfig(), progress=None, student
                 audio_frames[p.audio] = student.encoder.encode(read_samples(p.audio))
     pairs += auto_pairs(student, items, frames, cfg)
     if not pairs:
-        raise ValueError("DPO found no preference pairs: no votes, and no sample pair with a clear gap")
+        raise NoPairs("DPO found no preference pairs: no votes, and no sample pair with a clear gap")
     pair_frames = [audio_frames[p.audio] if p.audio else frames[p.item] for p in pairs]
 
     def embeds_of(batch: list[int]) -> list[torch.Tensor]:

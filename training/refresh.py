@@ -114,7 +114,7 @@ def _segment(progress, start: float, end: float):
 
 def refresh(settings: Settings, cfg: RefreshConfig = RefreshConfig(), progress=None) -> dict:
     """Runs one turn of the loop (see the module docstring); returns what happened, for the job."""
-    from training.dpo import DPOConfig, dpo
+    from training.dpo import DPOConfig, NoPairs, dpo
     from training.kd import KDConfig, kd
 
     started = time.monotonic()
@@ -149,7 +149,13 @@ def refresh(settings: Settings, cfg: RefreshConfig = RefreshConfig(), progress=N
         report(0.4, f"DPO on {seen['votes']} new votes and {cfg.auto_items} items' automatic pairs")
         dpo_cfg = DPOConfig(minutes=minutes, parent=parent, votes_since=since.isoformat(),
                             items=max(cfg.auto_items, 0), seed=cfg.seed, epochs=cfg.epochs)
-        parent = dpo(settings, dpo_cfg, _segment(progress, 0.4, 0.7), data=None if cfg.auto_items else ([], []))
+        try:
+            parent = dpo(settings, dpo_cfg, _segment(progress, 0.4, 0.7), data=None if cfg.auto_items else ([], []))
+        except NoPairs as exc:  # ties and "both bad" only: nothing to prefer; KD's candidate, if any, goes on
+            outcome["dpo"] = str(exc)
+    if parent == served_name:
+        return outcome | {"outcome": "skipped", "message": "skipped: the new votes give no preference pair "
+                                                          "(only ties or both bad) and there are no new uploads"}
     candidate = parent
 
     report(0.7, "evaluating the served version and the candidate on the held-out items")

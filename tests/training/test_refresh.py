@@ -108,3 +108,22 @@ def test_a_worse_candidate_is_not_promoted_and_the_reason_is_kept_on_it(loop_set
         candidate = registry.get(s, out["candidate"])
         assert candidate.status == "candidate" and candidate.metrics["gate"]["reason"] == out["message"]
         assert s.scalars(select(schema.Promotion)).all()[-1].version_id != candidate.id
+
+
+def test_simulated_users_vote_and_a_refresh_reports_before_and_after(loop_settings, tmp_path):
+    from app.simulate import SimulateConfig, simulate
+
+    served = served_disk_student(loop_settings, tmp_path)
+    cache_served_scores(loop_settings, served, rouge_l=0.0, hallucination=1.0)
+    cfg = SimulateConfig(votes=1, candidates=2, refresh=RefreshConfig(**FAST | {"force": True}),
+                         out_dir=tmp_path / "results")
+    report = simulate(loop_settings, cfg)
+    assert (report["uploads"], report["summaries"], report["votes"]) == (1, 2, 1)
+    assert report["served_before"] == served and report["outcome"] in ("promoted", "refused"), report["message"]
+    assert report["served_after"] == (report["candidate"] if report["outcome"] == "promoted" else served)
+    assert {"served", "candidate"} <= set(report["scores"])
+    with session_scope(loop_settings.db_url) as s:
+        votes = s.scalars(select(schema.ABVote)).all()
+        assert [v.voter for v in votes] == ["sim:user000"]
+    stem = tmp_path / "results" / f"{report['date']}-loop"
+    assert "Served before: dpo-tiny" in stem.with_suffix(".md").read_text() and stem.with_suffix(".png").exists()
