@@ -92,6 +92,32 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def wav_declared_s(path: Path) -> float | None:
+    """The duration a RIFF/WAVE header declares (data chunk size / byte rate), or None.
+
+    FFmpeg estimates a WAV's duration from the bytes present, so a WAV cut short looks complete to
+    it; its own header still says how long it was meant to be."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        byte_rate = None
+        while chunk := fh.read(8):
+            if len(chunk) < 8:
+                return None
+            name, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+            if name == b"fmt ":
+                fmt = fh.read(size)
+                byte_rate = int.from_bytes(fmt[8:12], "little") if len(fmt) >= 12 else None
+                fh.seek(size % 2, os.SEEK_CUR)
+            elif name == b"data":
+                # 0 and 0xFFFFFFFF mark a stream whose length was not known when the header was written
+                return size / byte_rate if byte_rate and 0 < size < 0xFFFFFFFF else None
+            else:
+                fh.seek(size + size % 2, os.SEEK_CUR)
+    return None
+
+
 def inspect_audio(path: str | os.PathLike, max_bytes: int, max_duration_s: float) -> AudioInfo:
     """Checks that `path` is a complete, non-silent recording within the limits, or raises AudioError."""
     path = Path(path)
@@ -106,6 +132,7 @@ def inspect_audio(path: str | os.PathLike, max_bytes: int, max_duration_s: float
         )
     with _open(path) as container:
         declared = container.duration / av.time_base if container.duration else None
+    declared = max(filter(None, (declared, wav_declared_s(path))), default=None)
     too_long = f"; the limit is {_fmt_duration(max_duration_s)}"
     if declared and declared > max_duration_s:
         raise AudioError(f"{path.name}: the recording is {_fmt_duration(declared)} long{too_long}")
@@ -121,8 +148,8 @@ def inspect_audio(path: str | os.PathLike, max_bytes: int, max_duration_s: float
         raise AudioError(f"{path.name}: the file holds no audio samples")
     if declared and duration < 0.9 * declared - 1.0:
         raise AudioError(
-            f"{path.name}: the file looks truncated: it declares {_fmt_duration(declared)} "
-            f"but only {_fmt_duration(duration)} could be decoded"
+            f"{path.name}: the file looks truncated: it declares {declared:.1f} s "
+            f"but only {duration:.1f} s could be decoded"
         )
     if peak < SILENCE_PEAK:
         raise AudioError(f"{path.name}: the recording is silent (no sound above -50 dBFS)")

@@ -47,6 +47,14 @@ def test_truncated_mp3(settings, capsys, tmp_path):
     assert_rejected(settings, capsys, path, "cut.mp3: the file looks truncated")
 
 
+def test_truncated_wav_whose_header_declares_more(settings, capsys, tmp_path):
+    """FFmpeg takes a WAV's length from the bytes present; the header's data size says 30 s."""
+    full = write_wav(tmp_path / "full.wav", tone(30.0))
+    path = tmp_path / "cut.wav"
+    path.write_bytes(full.read_bytes()[: full.stat().st_size // 8])
+    assert_rejected(settings, capsys, path, "cut.wav: the file looks truncated: it declares 30.0 s but only 3.7 s")
+
+
 def test_silence_only(settings, capsys, tmp_path):
     path = write_wav(tmp_path / "quiet.wav", np.zeros(16_000 * 5, dtype=np.float32))
     assert_rejected(settings, capsys, path, "quiet.wav: the recording is silent")
