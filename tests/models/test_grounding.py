@@ -32,3 +32,15 @@ def test_only_sentences_with_unsupported_terms_are_dropped():
 
 def test_sentence_split_keeps_decimals_and_amounts():
     assert sentences("It costs $2.50 each. Then we stop.") == ["It costs $2.50 each.", "Then we stop."]
+
+
+def test_sentence_split_knows_abbreviations():
+    text = "Mr. Smith met Dr. Jones at 3 p.m. on Monday. They agreed, e.g. on the budget. Is it final? Yes."
+    assert sentences(text) == ["Mr. Smith met Dr. Jones at 3 p.m. on Monday.", "They agreed, e.g. on the budget.",
+                               "Is it final?", "Yes."]
+
+
+def test_grounding_drops_a_whole_sentence_never_a_lone_title():
+    kept, dropped = keep_supported("Mr. Brown will send the report. The budget is approved.",
+                                   "the budget is approved and the report goes out")
+    assert dropped == ["Mr. Brown will send the report."] and kept == "The budget is approved."
