@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.db import session_scope
-from storage.schema import Job, utcnow
+from storage.schema import Job, aware, utcnow
 
 JOB_KINDS = ("summarize", "build_data", "train", "evaluate", "refresh")
 LOCKS = {"train": "training", "refresh": "training", "build_data": "training"}
@@ -100,9 +100,7 @@ def free_dead_locks(session: Session) -> list[int]:
     stale_before = utcnow() - timedelta(seconds=STALE_S)
     freed = []
     for job in session.scalars(select(Job).where(Job.status == "running")):
-        beat = job.heartbeat_at
-        if beat is not None and beat.tzinfo is None:  # SQLite returns naive UTC times
-            beat = beat.replace(tzinfo=stale_before.tzinfo)
+        beat = aware(job.heartbeat_at) if job.heartbeat_at else None
         if not _alive(job.worker) or (beat is not None and beat < stale_before):
             _end(job, "failed", f"the worker {job.worker} stopped while running this job (killed or crashed)")
             freed.append(job.id)

@@ -16,7 +16,7 @@ the bare LM cannot hear), whose log-probs are computed once before training.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import product
 
 import torch
@@ -72,10 +72,6 @@ class Pair:
     item: int | None = None  # index of the training item (automatic pairs)
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite returns naive UTC times
-
-
 def _said(row: schema.Summary) -> str:
     return row.raw_text or row.text
 
@@ -83,8 +79,8 @@ def _said(row: schema.Summary) -> str:
 def vote_pairs(session: Session, since: datetime | None = None) -> list[Pair]:
     """Every preference pair that users' votes give (see the module's docstring); with `since`, only
     pairs with a vote cast or changed after it (what a refresh has not learned from yet)."""
-    pairs, since = [], _aware(since) if since else None
-    new = lambda *votes: since is None or any(_aware(v.updated_at) > since for v in votes)  # noqa: E731
+    pairs, since = [], schema.aware(since) if since else None
+    new = lambda *votes: since is None or any(schema.aware(v.updated_at) > since for v in votes)  # noqa: E731
     left, right = aliased(schema.Summary), aliased(schema.Summary)
     rows = session.execute(
         select(schema.ABVote, left, right, schema.Recording.stored_path)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import func, select
 
@@ -44,10 +44,6 @@ class RefreshConfig:
                   "margin": settings.refresh_margin}
         known = {f.name for f in fields(cls)}
         return cls(**values | {k: v for k, v in overrides.items() if k in known and v is not None})
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite returns naive UTC times
 
 
 def new_data(session, since: datetime) -> dict:
@@ -125,7 +121,7 @@ def refresh(settings: Settings, cfg: RefreshConfig = RefreshConfig(), progress=N
         if served is None:
             raise registry.RegistryError("no student is served yet: promote one before a refresh "
                                          "(`speechsum models promote VERSION`)")
-        since = _aware(served.created_at)
+        since = schema.aware(served.created_at)
         seen = new_data(session, since)
         served_name, served_id = served.name, served.id
     outcome = {"served_before": served_name, **seen}
