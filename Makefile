@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test test-fast bench bench-align bench-stages train-all loop models install clean-venv
+.PHONY: serve test test-fast bench bench-align bench-stages train-all loop bench-speakers models install clean-venv
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ train-all: models
 # on the held-out items; writes bench/results/<date>-stages.{json,md,png} and the loss curves.
 bench-stages: models
 	$(BIN)/speechsum bench --stages --items 40
+
+# Speakers: diarization error on 8 flite-voiced held-out meetings and one of two real readers.
+bench-speakers: models
+	$(BIN)/speechsum bench --speakers --items 8
 
 # The learning loop measured: simulated users upload and vote 300 times on the served student, then a
 # refresh runs (20-min training budget, 20 held-out items); writes bench/results/<date>-loop.{json,md,png}.

@@ -24,6 +24,7 @@ from app.pipeline import (
     compare_file,
     history,
     load_result,
+    rename_speaker,
     summarize_file,
     vote_ab,
     vote_thumb,
@@ -136,7 +137,13 @@ def register(settings: Settings) -> None:
         with shown_to_user():
             return exports.RENDERERS[fmt](load_result(settings, summary_id, owner(request, client_id=client_id)))
 
+    def speaker(summary_id: int, label: str, name: str = "", client_id: str = "", request: gr.Request = None) -> dict:
+        """Names a speaker ("Speaker 2") of the recording behind one of your summaries (an empty name
+        restores the label); returns the summary with the names applied."""
+        with shown_to_user():
+            return rename_speaker(settings, summary_id, owner(request, client_id=client_id), label, name).as_dict()
+
     for fn in (summarize, compare):
         gr.api(fn, api_name=fn.__name__, concurrency_id=MODELS, concurrency_limit=1)
-    for fn in (thumb, ab_vote, search, summary, export):
+    for fn in (thumb, ab_vote, search, summary, export, speaker):
         gr.api(fn, api_name=fn.__name__, concurrency_limit=None)

@@ -123,6 +123,13 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from training.bench import run, run_stages
 
+    if args.speakers:
+        from training.speakers import bench_speakers
+
+        report = bench_speakers(load_settings(), meetings=args.items)
+        print(f"mean DER (flite meetings) {100 * report['mean_der_flite']:.1f}%; wrote bench/results/"
+              f"{report['date']}-speakers.{{json,md}}")
+        return
     if args.stages:
         cfg = dataclasses.replace(_eval_config(args), name=args.name if args.name != "default" else "stages")
         report = run_stages(load_settings(judge=args.judge), cfg)
@@ -324,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "student[:VERSION]")
     p.add_argument("--stages", action="store_true",
                    help="the stage table: lead, cascade and teacher (raw, fine-tuned), the student after each stage")
+    p.add_argument("--speakers", action="store_true",
+                   help="diarization error on --items flite-voiced held-out meetings and one of real speech")
     _eval_arguments(p)
     p.set_defaults(func=cmd_bench)
 

@@ -6,7 +6,13 @@ import json
 from pathlib import Path
 
 from app.pipeline import Result
-from models.summarizer import clock
+from models.summarizer import clock, point_text
+
+
+def _said(seg) -> str:
+    """A segment's text with its speaker's name in front, when diarization found one."""
+    return f"{seg.speaker}: {seg.text.strip()}" if seg.speaker else seg.text.strip()
+
 
 def _srt_time(seconds: float) -> str:
     millis = round(seconds * 1000)
@@ -19,8 +25,8 @@ def _srt_time(seconds: float) -> str:
 def to_srt(result: Result) -> str:
     """The transcript as subtitles, one cue per segment (SubRip numbers cues from 1)."""
     cues = [
-        f"{i}\n{_srt_time(seg.start)} --> {_srt_time(seg.end)}\n{seg.text.strip()}\n"
-        for i, seg in enumerate(result.transcript.segments, start=1)
+        f"{i}\n{_srt_time(seg.start)} --> {_srt_time(seg.end)}\n{_said(seg)}\n"
+        for i, seg in enumerate(result.named_transcript.segments, start=1)
     ]
     return "\n".join(cues)
 
@@ -34,8 +40,8 @@ def to_txt(result: Result) -> str:
     s = result.summary
     lines = ["SUMMARY", s.text, "", f"({_made_by(result)})", ""]
     if s.key_points:
-        lines += ["KEY POINTS", *(f"[{clock(p['start'])}] {p['text']}" for p in s.key_points), ""]
-    lines += ["TRANSCRIPT", *(f"[{clock(seg.start)}] {seg.text.strip()}" for seg in result.transcript.segments)]
+        lines += ["KEY POINTS", *(f"[{clock(p['start'])}] {point_text(p, result.speakers)}" for p in s.key_points), ""]
+    lines += ["TRANSCRIPT", *(f"[{clock(seg.start)}] {_said(seg)}" for seg in result.named_transcript.segments)]
     return "\n".join(lines) + "\n"
 
 
@@ -43,8 +49,9 @@ def to_markdown(result: Result) -> str:
     s = result.summary
     lines = ["# Summary", "", s.text, "", f"*{_made_by(result)}*", ""]
     if s.key_points:
-        lines += ["## Key points", "", *(f"- **{clock(p['start'])}** {p['text']}" for p in s.key_points), ""]
-    lines += ["## Transcript", "", *(f"**{clock(seg.start)}** {seg.text.strip()}  " for seg in result.transcript.segments)]
+        lines += ["## Key points", "",
+                  *(f"- **{clock(p['start'])}** {point_text(p, result.speakers)}" for p in s.key_points), ""]
+    lines += ["## Transcript", "", *(f"**{clock(seg.start)}** {_said(seg)}  " for seg in result.named_transcript.segments)]
     return "\n".join(lines) + "\n"
 
 

@@ -20,7 +20,8 @@ from sqlalchemy import select
 
 from models.asr import NoSpeechError, Segment, Transcript
 from models.llm import Decoding
-from models.serving import load_recognizer, load_student_summarizer, load_summarizer
+from models.diarize import label_speakers, named
+from models.serving import load_diarizer, load_recognizer, load_student_summarizer, load_summarizer
 from models.sources import ModelSource, ModelSourceError, resolve_asr, resolve_llm
 from models.student import StudentError
 from models.summarizer import Summary
@@ -29,6 +30,7 @@ from storage.config import Settings
 from storage.db import ensure_schema, session_scope
 from storage.files import AudioError, decode, inspect_audio, read_samples, store_audio
 from storage.jobs import JobError
+from storage.speakers import SpeakerError, names_of, rename
 from storage.history import Listing, NotFound, find_summaries, owned_summary, thumb_of
 from storage.votes import VoteError, record_ab, record_thumb
 
@@ -43,7 +45,7 @@ class UnknownSystemError(ValueError):
 
 # Errors whose message is meant for the user: the shells show it and carry on.
 USER_ERRORS = (AudioError, NoSpeechError, ModelSourceError, NotFound, VoteError, StudentError, UnknownSystemError,
-               registry.RegistryError, JobError)
+               registry.RegistryError, JobError, SpeakerError)
 
 
 def _check_systems(*systems: str) -> None:
@@ -57,11 +59,21 @@ def _check_systems(*systems: str) -> None:
 class Result:
     recording_id: int
     transcript_id: int | None
-    transcript: Transcript
+    transcript: Transcript  # segments carry speaker labels ("Speaker 2"), not the names users gave
     summary_id: int | None = None
     summary: Summary | None = None
+    speakers: dict[str, str] = dataclasses.field(default_factory=dict)  # label -> the name a user gave
+
+    def speaker(self, label: str) -> str:
+        return self.speakers.get(label, label)
+
+    @property
+    def named_transcript(self) -> Transcript:
+        """The transcript with the names users gave its speakers: what people and summarizers read."""
+        return named(self.transcript, self.speakers)
 
     def as_dict(self) -> dict:
+        shown = self.named_transcript
         out = {
             "recording_id": self.recording_id,
             "transcript_id": self.transcript_id,
@@ -69,16 +81,24 @@ class Result:
                 "language": self.transcript.language,
                 "duration_s": self.transcript.duration_s,
                 "model_version": self.transcript.model_version,
-                "segments": self.transcript.segment_dicts(),
-                "text": self.transcript.text,
+                "segments": [s | {"label": label} for s, label in
+                             zip(shown.segment_dicts(), (seg.speaker for seg in self.transcript.segments))],
+                "text": shown.labelled_text(),
+                "speakers": {label: self.speaker(label) for label in self.labels},
             },
         }
         if self.summary:
             s = self.summary
-            out |= {"summary_id": self.summary_id, "summary": s.text, "key_points": s.key_points, "query": s.query,
+            points = [p | ({"speaker": self.speaker(p["speaker"])} if p.get("speaker") else {}) for p in s.key_points]
+            out |= {"summary_id": self.summary_id, "summary": s.text, "key_points": points, "query": s.query,
                     "system": s.system, "model_version": s.model_version, "latency_s": s.latency_s,
                     "dropped_sentences": s.dropped}
         return out
+
+    @property
+    def labels(self) -> list[str]:
+        """The recording's speaker labels in order of first appearance."""
+        return list(dict.fromkeys(s.speaker for s in self.transcript.segments if s.speaker))
 
 
 def _scaled(progress: Progress | None, start: float, end: float) -> Progress | None:
@@ -126,10 +146,14 @@ def transcribe_file(
             )
         )
         if cached:
-            return Result(recording.id, cached.id, _transcript_of(cached))
+            return Result(recording.id, cached.id, _transcript_of(cached), speakers=names_of(session, recording.id))
 
     started = time.perf_counter()
-    transcript = recognizer.transcribe(decode(path), info.duration_s, progress)
+    transcript = recognizer.transcribe(decode(path), info.duration_s, _scaled(progress, 0.0, 0.85))
+    if settings.speakers and info.duration_s <= settings.speakers_max_min * 60:
+        if progress:
+            progress(0.85, "finding the speakers")
+        transcript = label_speakers(transcript, load_diarizer(settings).turns(read_samples(path)))
     latency = round(time.perf_counter() - started, 3)
     stored, created = store_audio(info, settings.audio_dir)
     try:
@@ -150,7 +174,7 @@ def transcribe_file(
             )
             session.add(row)
             session.flush()
-            return Result(recording.id, row.id, transcript)
+            return Result(recording.id, row.id, transcript, speakers=names_of(session, recording.id))
     except BaseException:
         if created:  # no row will point at the file: take it back
             stored.unlink(missing_ok=True)
@@ -211,11 +235,12 @@ def _summarize(
     settings: Settings, result: Result, path: str | Path, system: str, query: str | None, decoding: Decoding,
     progress: Progress | None,
 ) -> Result:
+    transcript = result.named_transcript  # so that the summary can say who, by the names users gave
     if system == "student":
         student = load_student_summarizer(settings)
-        summary = student.summarize(read_samples(path), result.transcript, query, decoding, progress)
+        summary = student.summarize(read_samples(path), transcript, query, decoding, progress)
     else:
-        summary = load_summarizer(settings).summarize(result.transcript, query, decoding, progress)
+        summary = load_summarizer(settings).summarize(transcript, query, decoding, progress)
     made_from = result.transcript_id if system == "cascade" else None  # the student hears the audio
     with session_scope(settings.db_url) as session:
         row = schema.Summary(
@@ -242,7 +267,15 @@ def load_result(settings: Settings, summary_id: int, owner: str) -> Result:
         )
         empty = Transcript([], "", 0.0, row.recording.duration_s, "")
         return Result(row.recording_id, row.transcript_id, _transcript_of(transcript) if transcript else empty,
-                      row.id, summary)
+                      row.id, summary, names_of(session, row.recording_id))
+
+
+def rename_speaker(settings: Settings, summary_id: int, owner: str, label: str, name: str) -> Result:
+    """Names a speaker of the recording behind one of the owner's summaries; returns it renamed."""
+    with session_scope(settings.db_url) as session:
+        recording_id = owned_summary(session, summary_id, owner).recording_id
+        rename(session, recording_id, owner, label, name)
+    return load_result(settings, summary_id, owner)
 
 
 def history(settings: Settings, owner: str, text: str = "", limit: int = 50) -> list[Listing]:

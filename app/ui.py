@@ -35,6 +35,7 @@ from app.pipeline import (  # noqa: E402
     history,
     load_result,
     my_thumb,
+    rename_speaker,
     summarize_file,
     vote_ab,
     vote_thumb,
@@ -47,13 +48,14 @@ THUMB_NOTE = {1: "You rated this summary **good**. You can change your vote.",
 
 
 def transcript_text(result: Result) -> str:
-    return "\n".join(f"[{clock(s.start)} – {clock(s.end)}] {s.text.strip()}" for s in result.transcript.segments)
+    return "\n".join(f"[{clock(s.start)} – {clock(s.end)}] {s.speaker + ': ' if s.speaker else ''}{s.text.strip()}"
+                     for s in result.named_transcript.segments)
 
 
 def summary_markdown(result: Result) -> str:
     s = result.summary
     question = f"**Question:** {s.query}\n\n" if s.query else ""
-    return f"{question}{s.markdown()}\n\n<sub>{s.system} · {s.model_version} · {s.latency_s:.1f} s · #{result.summary_id}</sub>"
+    return f"{question}{s.markdown(result.speakers)}\n\n<sub>{s.system} · {s.model_version} · {s.latency_s:.1f} s · #{result.summary_id}</sub>"
 
 
 def web_secret(settings: Settings) -> str:
@@ -78,6 +80,10 @@ class SummaryPanel:
     down: gr.Button
     vote_note: gr.Markdown
     downloads: list[gr.DownloadButton]
+    speakers: gr.Row
+    speaker: gr.Dropdown
+    speaker_name: gr.Textbox
+    rename: gr.Button
 
     @classmethod
     def build(cls, name: str, placeholder: str) -> SummaryPanel:
@@ -91,16 +97,43 @@ class SummaryPanel:
             with gr.Row():
                 downloads = [gr.DownloadButton(fmt.upper(), size="sm", elem_id=f"{name}-download-{fmt}") for fmt in FORMATS]
         transcript = gr.Textbox(label="Transcript", lines=12, max_lines=30, elem_id=f"{name}-transcript")
-        return cls(summary_id, summary, transcript, actions, up, down, vote_note, downloads)
+        with gr.Row(visible=False, equal_height=True) as speakers:
+            speaker = gr.Dropdown(label="Speaker", choices=[], elem_id=f"{name}-speaker", scale=2)
+            speaker_name = gr.Textbox(label="Their name", placeholder="Priya", elem_id=f"{name}-speaker-name", scale=2)
+            rename = gr.Button("Rename", size="sm", elem_id=f"{name}-rename", scale=1)
+        return cls(summary_id, summary, transcript, actions, up, down, vote_note, downloads, speakers, speaker,
+                   speaker_name, rename)
 
     @property
     def outputs(self) -> list:
-        return [self.summary_id, self.summary, self.transcript, self.actions, self.vote_note, *self.downloads]
+        return [self.summary_id, self.summary, self.transcript, self.actions, self.vote_note, *self.downloads,
+                self.speakers, self.speaker]
 
     def values(self, result: Result, thumb: int | None) -> list:
         files = [gr.DownloadButton(value=export_file(result, fmt)) for fmt in FORMATS]
         return [result.summary_id, summary_markdown(result), transcript_text(result), gr.Column(visible=True),
-                THUMB_NOTE.get(thumb, ""), *files]
+                THUMB_NOTE.get(thumb, ""), *files, *self.speaker_values(result)]
+
+    @staticmethod
+    def speaker_values(result: Result) -> list:
+        """The rename row: shown when diarization found speakers, each listed with the name given to it."""
+        choices = [(label if result.speaker(label) == label else f"{label} ({result.speaker(label)})", label)
+                   for label in result.labels]
+        return [gr.Row(visible=bool(choices)), gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)]
+
+    def wire_rename(self, settings: Settings, browser: gr.BrowserState) -> None:
+        def rename(summary_id: int | None, label: str | None, name: str, browser_id: str | None,
+                   request: gr.Request):
+            if summary_id is None or not label:
+                raise gr.Error("Pick a speaker of a summary first.")
+            with shown_to_user():
+                result = rename_speaker(settings, summary_id, owner(request, browser_id), label, name)
+            files = [gr.DownloadButton(value=export_file(result, fmt)) for fmt in FORMATS]
+            return [summary_markdown(result), transcript_text(result), *files, *self.speaker_values(result), ""]
+
+        self.rename.click(rename, [self.summary_id, self.speaker, self.speaker_name, browser],
+                          [self.summary, self.transcript, *self.downloads, self.speakers, self.speaker,
+                           self.speaker_name], api_visibility="private")
 
     def wire_votes(self, settings: Settings, browser: gr.BrowserState) -> None:
         def vote(value: int):
@@ -215,8 +248,9 @@ def build(settings: Settings) -> gr.Blocks:
         for trigger in (search.submit, search_button.click, history_tab.select):
             trigger(find, [search, browser], [listing], **private)
         listing.input(open_past, [listing, browser], past.outputs, **private)
-        current.wire_votes(settings, browser)
-        past.wire_votes(settings, browser)
+        for panel in (current, past):
+            panel.wire_votes(settings, browser)
+            panel.wire_rename(settings, browser)
     return page
 
 

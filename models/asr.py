@@ -8,7 +8,7 @@ so no word is cut in half.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -27,6 +27,14 @@ class Segment:
     start: float
     end: float
     text: str
+    speaker: str = ""  # "Speaker 2" once diarization labelled it (models.diarize); empty without
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    text: str
 
 
 @dataclass
@@ -36,10 +44,29 @@ class Transcript:
     language_probability: float
     duration_s: float
     model_version: str
+    # Each segment's words with their times (not stored), to split segments at speaker turns.
+    words: list[list[Word]] = field(default_factory=list)
 
     @property
     def text(self) -> str:
         return " ".join(s.text for s in self.segments)
+
+    @property
+    def has_speakers(self) -> bool:
+        return any(s.speaker for s in self.segments)
+
+    def labelled_text(self, names: dict[str, str] | None = None) -> str:
+        """One "Speaker: text" line per turn (what the teacher learned to read), else the plain text."""
+        if not self.has_speakers:
+            return self.text
+        lines: list[tuple[str, list[str]]] = []
+        for seg in self.segments:
+            who = (names or {}).get(seg.speaker, seg.speaker) or "Unknown"
+            if lines and lines[-1][0] == who:
+                lines[-1][1].append(seg.text)
+            else:
+                lines.append((who, [seg.text]))
+        return "\n".join(f"{who}: {' '.join(texts)}" for who, texts in lines)
 
     def segment_dicts(self) -> list[dict]:
         return [asdict(s) for s in self.segments]
@@ -85,10 +112,12 @@ class SpeechRecognizer:
         window_s: float = 600.0,
     ) -> Transcript:
         segments: list[Segment] = []
+        words: list[list[Word]] = []
         language, language_p = None, 0.0
         for offset, samples in windows(blocks, window_s):
             pieces, info = self.model.transcribe(
-                samples, language=language, vad_filter=True, beam_size=5, condition_on_previous_text=False
+                samples, language=language, vad_filter=True, beam_size=5, condition_on_previous_text=False,
+                word_timestamps=True,
             )
             if language is None:
                 # The first window fixes the language, so one recording is not split across two.
@@ -97,10 +126,12 @@ class SpeechRecognizer:
                 text = piece.text.strip()
                 if text:
                     segments.append(Segment(round(offset + piece.start, 2), round(offset + piece.end, 2), text))
+                    words.append([Word(round(offset + w.start, 2), round(offset + w.end, 2), w.word.strip())
+                                  for w in piece.words or [] if w.word.strip()])
                 if progress:
                     progress(min(1.0, (offset + piece.end) / duration_s), "transcribing")
         if not segments:
             raise NoSpeechError("no speech was found in the recording")
         if progress:
             progress(1.0, "transcribed")
-        return Transcript(segments, language or "", float(language_p), duration_s, self.source.version)
+        return Transcript(segments, language or "", float(language_p), duration_s, self.source.version, words)

@@ -36,6 +36,17 @@ def load_recognizer(settings: Settings) -> SpeechRecognizer:
     return _recognizer(resolve_asr(settings.asr_model, settings.models_dir), settings.device)
 
 
+@lru_cache(maxsize=1)
+def _diarizer(device: str):
+    from models.diarize import Diarizer
+
+    return Diarizer(device)
+
+
+def load_diarizer(settings: Settings):
+    return _diarizer(settings.device)
+
+
 @dataclass(frozen=True)
 class Served:
     """What serves a kind right now: a checkpoint, the name summaries record, and its registry id."""

