@@ -166,3 +166,23 @@ def test_an_oversized_upload_is_refused_in_the_page(tmp_path):
         page.locator("#summarize").click()
         expect(page.get_by_text("Upload or record a recording first.")).to_be_visible()
         assert not (tmp_path / "data" / "audio").exists()
+
+
+@pytest.mark.real
+def test_speakers_are_shown_and_renamed_in_the_page(app, page, tmp_path):
+    from tests.models.test_diarize_real import TURNS
+    from training.speakers import spoken_meeting
+
+    wav, _ = spoken_meeting(TURNS, tmp_path / "launch.wav")
+    upload(page, wav)
+    page.locator("#summarize").click()
+    transcript = page.locator("#current-transcript textarea")
+    expect(transcript).to_have_value(re.compile(r"\] Speaker 1: Good morning.*\] Speaker 2: Marketing", re.S),
+                                     timeout=MODEL_RUN_MS)
+    expect(page.locator("#current-speaker")).to_be_visible()
+    page.locator("#current-speaker input").click()
+    page.get_by_role("option", name="Speaker 2").click()
+    page.locator("#current-speaker-name textarea, #current-speaker-name input").first.fill("Ben")
+    page.locator("#current-rename").click()
+    expect(transcript).to_have_value(re.compile(r"\] Ben: Marketing"), timeout=30_000)
+    expect(transcript).not_to_have_value(re.compile(r"Speaker 2"))
