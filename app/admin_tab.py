@@ -11,7 +11,7 @@ import gradio as gr
 import pandas as pd
 
 from app import admin
-from app.api import shown_to_user
+from app.api import shown_to_user, user_error
 from app.pipeline import promote_version, rollback_version
 from storage.config import Settings
 from storage.jobs import JobError
@@ -91,7 +91,7 @@ def build(settings: Settings, page: gr.Blocks) -> gr.Tab:
         try:
             return admin.require_admin(settings, *_who(request))
         except admin.NotAdmin as exc:
-            raise gr.Error(str(exc)) from exc
+            raise user_error(str(exc)) from exc
 
     def show(request: gr.Request):
         allowed = admin.is_admin(settings, *_who(request))
@@ -108,17 +108,17 @@ def build(settings: Settings, page: gr.Blocks) -> gr.Tab:
             try:
                 number = admin.start_job(settings, "refresh", {"force": True}, actor=actor)
             except JobError as exc:
-                raise gr.Error(str(exc)) from exc
+                raise user_error(str(exc)) from exc
         return f"Refresh queued as job {number}."
 
     def stop(number: float | None, request: gr.Request) -> str:
         guard(request)
         if not number:
-            raise gr.Error("Enter the number of the job to cancel.")
+            raise user_error("Enter the number of the job to cancel.")
         try:
             return admin.cancel_job(settings, int(number))
         except JobError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise user_error(str(exc)) from exc
 
     def serve_version(name: str, request: gr.Request) -> str:
         actor = guard(request)

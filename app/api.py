@@ -6,6 +6,7 @@ shells over app.pipeline, like the page and the CLI.
 
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
 from collections.abc import Iterator
@@ -30,6 +31,16 @@ from app.pipeline import (
     vote_thumb,
 )
 
+log = logging.getLogger("speechsum.web")
+
+
+def user_error(message: str) -> gr.Error:
+    """An expected error (bad input, a missing item): shown in the page, one line in the server log,
+    no traceback (those are for our own bugs)."""
+    log.warning("refused: %s", message)
+    return gr.Error(message, print_exception=False)
+
+
 # One model run at a time: two at once only make both slower on a small CPU.
 MODELS = "models"
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -39,7 +50,7 @@ PAIRS = {"samples": ("cascade", "cascade"), "student-vs-cascade": ("student", "c
 
 def systems_of(pair: str) -> tuple[str, str]:
     if pair not in PAIRS:
-        raise gr.Error(f"unknown pair {pair!r}; choose one of {', '.join(PAIRS)}")
+        raise user_error(f"unknown pair {pair!r}; choose one of {', '.join(PAIRS)}")
     return PAIRS[pair]
 
 
@@ -52,7 +63,7 @@ def owner(request: gr.Request | None, browser_id: str | None = None, client_id: 
     for prefix, given in (("browser", browser_id), ("client", client_id)):
         if given:
             if not _CLIENT_ID.fullmatch(given):
-                raise gr.Error("a client id is 8 to 64 letters, digits, '-' or '_'")
+                raise user_error("a client id is 8 to 64 letters, digits, '-' or '_'")
             return f"{prefix}:{given}"
     return f"session:{getattr(request, 'session_hash', None) or 'anonymous'}"
 
@@ -63,12 +74,12 @@ def shown_to_user() -> Iterator[None]:
     try:
         yield
     except USER_ERRORS as exc:
-        raise gr.Error(str(exc)) from exc
+        raise user_error(str(exc)) from exc
 
 
 def audio_path(audio: str | dict | None) -> str:
     if not audio:
-        raise gr.Error("Upload or record a recording first.")
+        raise user_error("Upload or record a recording first.")
     return audio if isinstance(audio, str) else audio["path"]
 
 
@@ -133,7 +144,7 @@ def register(settings: Settings) -> None:
     def export(summary_id: int, fmt: str = "srt", client_id: str = "", request: gr.Request = None) -> str:
         """A summary and its transcript as txt, md, srt or json text."""
         if fmt not in exports.FORMATS:
-            raise gr.Error(f"unknown format {fmt!r}; choose one of {', '.join(exports.FORMATS)}")
+            raise user_error(f"unknown format {fmt!r}; choose one of {', '.join(exports.FORMATS)}")
         with shown_to_user():
             return exports.RENDERERS[fmt](load_result(settings, summary_id, owner(request, client_id=client_id)))
 

@@ -6,6 +6,7 @@ is on (SPEECHSUM_USERS), else a random id this browser keeps in its local storag
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import uuid
@@ -24,6 +25,7 @@ from app.api import (  # noqa: E402
     owner,
     register,
     shown_to_user,
+    user_error,
     systems_of,
 )
 from storage.config import Settings  # noqa: E402
@@ -125,7 +127,7 @@ class SummaryPanel:
         def rename(summary_id: int | None, label: str | None, name: str, browser_id: str | None,
                    request: gr.Request):
             if summary_id is None or not label:
-                raise gr.Error("Pick a speaker of a summary first.")
+                raise user_error("Pick a speaker of a summary first.")
             with shown_to_user():
                 result = rename_speaker(settings, summary_id, owner(request, browser_id), label, name)
             files = [gr.DownloadButton(value=export_file(result, fmt)) for fmt in FORMATS]
@@ -139,7 +141,7 @@ class SummaryPanel:
         def vote(value: int):
             def handler(summary_id: int | None, browser_id: str | None, request: gr.Request) -> str:
                 if summary_id is None:
-                    raise gr.Error("There is no summary to rate yet.")
+                    raise user_error("There is no summary to rate yet.")
                 with shown_to_user():
                     vote_thumb(settings, summary_id, owner(request, browser_id), value)
                 return THUMB_NOTE[value]
@@ -220,7 +222,7 @@ def build(settings: Settings) -> gr.Blocks:
         def ab_vote(choice: str):
             def handler(shown: tuple[int, int] | None, browser_id: str | None, request: gr.Request):
                 if not shown:
-                    raise gr.Error("Make two candidates first.")
+                    raise user_error("Make two candidates first.")
                 with shown_to_user():
                     vote_ab(settings, shown[0], shown[1], owner(request, browser_id), choice)
                 label = dict(AB_BUTTONS)[choice]
@@ -255,6 +257,7 @@ def build(settings: Settings) -> gr.Blocks:
 
 
 def serve(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ensure_schema(settings.db_url)
     build(settings).queue(default_concurrency_limit=4).launch(
         server_name=settings.host,

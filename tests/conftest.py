@@ -57,11 +57,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(env: dict[str, str], timeout_s: float = 120) -> Iterator[str]:
-    """The real `speechsum serve` in a subprocess on a free port; yields its URL."""
+def running_app(env: dict[str, str], timeout_s: float = 120, log_path: Path | None = None) -> Iterator[str]:
+    """The real `speechsum serve` in a subprocess on a free port; yields its URL (its output goes to
+    `log_path` when given)."""
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | env
-    with tempfile.TemporaryFile() as log:
+    with (open(log_path, "w+b") if log_path else tempfile.TemporaryFile()) as log:
         proc = subprocess.Popen([SPEECHSUM, "serve", "--port", str(port)], env=full_env, stdout=log, stderr=log)
         url = f"http://127.0.0.1:{port}/"
         try:

@@ -23,10 +23,11 @@ USERS = "alice:wonderland,bob:builder"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    env = speechsum_env(tmp_path_factory.mktemp("web")) | {"SPEECHSUM_USERS": USERS}
+    root = tmp_path_factory.mktemp("web")
+    env = speechsum_env(root) | {"SPEECHSUM_USERS": USERS}
     settings = load_settings(env)
     upgrade(settings.db_url)
-    with running_app(env) as url:
+    with running_app(env, log_path=root / "server.log") as url:
         yield url, settings
 
 
@@ -106,3 +107,15 @@ def test_owner_prefers_login_then_browser_then_client_then_session():
     assert owner(anonymous) == "session:s1"
     with pytest.raises(gr.Error, match="a client id is 8 to 64"):
         owner(anonymous, None, "../../etc")
+
+
+def test_expected_errors_reach_the_user_and_log_one_line_not_a_traceback(server):
+    url, settings = server
+    alice = client(url, "alice")
+    with pytest.raises(AppError, match="summary 424242 was not found"):
+        alice.predict(424242, api_name="/summary")
+    with pytest.raises(AppError, match="unknown format"):
+        alice.predict(424242, "docx", api_name="/export")
+    log = (settings.data_dir.parent / "server.log").read_text()
+    assert "refused: summary 424242 was not found" in log and "refused: unknown format 'docx'" in log
+    assert "Traceback" not in log
