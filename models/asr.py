@@ -22,6 +22,18 @@ class NoSpeechError(ValueError):
     """The recording decoded fine but holds no speech."""
 
 
+# Whisper's own rule for a segment that is not speech: likely silence and a poor decoding.
+NO_SPEECH_PROB, LOW_LOGPROB = 0.6, -1.0
+# A recording is judged to hold no speech when what was heard covers under MIN_SPEECH_SHARE of it
+# and Whisper is unsure which language it is (noise decodes as a made-up word in some language).
+MIN_SPEECH_SHARE, MIN_LANGUAGE_P = 0.1, 0.5
+
+
+def holds_speech(segments: list[Segment], duration_s: float, language_p: float) -> bool:
+    heard = sum(s.end - s.start for s in segments)
+    return bool(segments) and (heard >= MIN_SPEECH_SHARE * duration_s or language_p >= MIN_LANGUAGE_P)
+
+
 @dataclass(frozen=True)
 class Segment:
     start: float
@@ -117,20 +129,22 @@ class SpeechRecognizer:
         for offset, samples in windows(blocks, window_s):
             pieces, info = self.model.transcribe(
                 samples, language=language, vad_filter=True, beam_size=5, condition_on_previous_text=False,
-                word_timestamps=True,
+                word_timestamps=True, temperature=0.0,  # no sampled fallback: the same file, the same verdict
             )
             if language is None:
                 # The first window fixes the language, so one recording is not split across two.
                 language, language_p = info.language, info.language_probability
             for piece in pieces:
                 text = piece.text.strip()
+                if piece.no_speech_prob > NO_SPEECH_PROB and piece.avg_logprob < LOW_LOGPROB:
+                    text = ""
                 if text:
                     segments.append(Segment(round(offset + piece.start, 2), round(offset + piece.end, 2), text))
                     words.append([Word(round(offset + w.start, 2), round(offset + w.end, 2), w.word.strip())
                                   for w in piece.words or [] if w.word.strip()])
                 if progress:
                     progress(min(1.0, (offset + piece.end) / duration_s), "transcribing")
-        if not segments:
+        if not holds_speech(segments, duration_s, float(language_p)):
             raise NoSpeechError("no speech was found in the recording")
         if progress:
             progress(1.0, "transcribed")

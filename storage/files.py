@@ -73,6 +73,8 @@ def decode(path: str | os.PathLike, block_s: float = 30.0) -> Iterator[np.ndarra
                         yield joined[:block]
                         pending, n_pending = [joined[block:]], joined.size - block
         except av.error.FFmpegError as exc:
+            if n_pending:  # what decoded before the damage, so a caller can say how much there was
+                yield np.concatenate(pending)
             raise AudioError(f"{path.name}: corrupt audio data ({exc.strerror or exc})") from exc
     if n_pending:
         yield np.concatenate(pending)
@@ -118,6 +120,31 @@ def wav_declared_s(path: Path) -> float | None:
     return None
 
 
+def ogg_ends_properly(path: Path) -> bool | None:
+    """Whether an Ogg file ends with a whole end-of-stream page; None if it is not Ogg.
+
+    An Ogg stream declares no total length, and FFmpeg decodes a cut one without complaint, so
+    the last page is checked: a complete file's is whole and carries the end-of-stream flag."""
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"OggS":
+            return None
+        size = fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, size - 70_000))  # a page is at most 65,307 bytes
+        tail_start = fh.tell()
+        tail = fh.read()
+    last = tail.rfind(b"OggS")
+    while last >= 0:
+        page = tail[last:]
+        if len(page) >= 27 and page[4] == 0:  # stream structure version 0: a real page header
+            segments = page[26]
+            if len(page) < 27 + segments:
+                return False
+            length = 27 + segments + sum(page[27 : 27 + segments])
+            return len(page) >= length and bool(page[5] & 0x04) and tail_start + last + length == size
+        last = tail.rfind(b"OggS", 0, last)
+    return False
+
+
 def inspect_audio(path: str | os.PathLike, max_bytes: int, max_duration_s: float) -> AudioInfo:
     """Checks that `path` is a complete, non-silent recording within the limits, or raises AudioError."""
     path = Path(path)
@@ -137,20 +164,27 @@ def inspect_audio(path: str | os.PathLike, max_bytes: int, max_duration_s: float
     if declared and declared > max_duration_s:
         raise AudioError(f"{path.name}: the recording is {_fmt_duration(declared)} long{too_long}")
 
+    truncated = f"{path.name}: the file looks truncated: it declares {{:.1f}} s but only {{:.1f}} s could be decoded"
     n_samples, peak = 0, 0.0
-    for block in decode(path):
-        n_samples += block.size
-        peak = max(peak, float(np.abs(block).max(initial=0.0)))
-        if n_samples / SAMPLE_RATE > max_duration_s:
-            raise AudioError(f"{path.name}: the recording is longer than allowed{too_long}")
+    try:
+        for block in decode(path):
+            n_samples += block.size
+            peak = max(peak, float(np.abs(block).max(initial=0.0)))
+            if n_samples / SAMPLE_RATE > max_duration_s:
+                raise AudioError(f"{path.name}: the recording is longer than allowed{too_long}")
+    except AudioError as exc:
+        if declared and n_samples and "corrupt audio data" in str(exc):  # a cut FLAC fails at its cut
+            raise AudioError(truncated.format(declared, n_samples / SAMPLE_RATE)) from exc
+        raise
     duration = n_samples / SAMPLE_RATE
     if n_samples == 0:
         raise AudioError(f"{path.name}: the file holds no audio samples")
-    if declared and duration < 0.9 * declared - 1.0:
-        raise AudioError(
-            f"{path.name}: the file looks truncated: it declares {declared:.1f} s "
-            f"but only {duration:.1f} s could be decoded"
-        )
+    # Encoders pad a little and container durations are rounded: 3% and 0.3 s of slack.
+    if declared and duration < 0.97 * declared - 0.3:
+        raise AudioError(truncated.format(declared, duration))
+    if ogg_ends_properly(path) is False:
+        raise AudioError(f"{path.name}: the file looks truncated: it ends before its last page "
+                         f"(only {duration:.1f} s could be decoded)")
     if peak < SILENCE_PEAK:
         raise AudioError(f"{path.name}: the recording is silent (no sound above -50 dBFS)")
     return AudioInfo(path=path, sha256=sha256_file(path), size_bytes=size, duration_s=duration)
