@@ -39,6 +39,8 @@ def _made_by(result: Result) -> str:
 def to_txt(result: Result) -> str:
     s = result.summary
     lines = ["SUMMARY", s.text, "", f"({_made_by(result)})", ""]
+    if s.chapters:
+        lines += ["CHAPTERS", *(f"[{clock(c['start'])}-{clock(c['end'])}] {c['summary']}" for c in s.chapters), ""]
     if s.key_points:
         lines += ["KEY POINTS", *(f"[{clock(p['start'])}] {point_text(p, result.speakers)}" for p in s.key_points), ""]
     lines += ["TRANSCRIPT", *(f"[{clock(seg.start)}] {_said(seg)}" for seg in result.named_transcript.segments)]
@@ -48,6 +50,9 @@ def to_txt(result: Result) -> str:
 def to_markdown(result: Result) -> str:
     s = result.summary
     lines = ["# Summary", "", s.text, "", f"*{_made_by(result)}*", ""]
+    if s.chapters:
+        lines += ["## Chapters", "", *(f"- **{clock(c['start'])}–{clock(c['end'])}** {c['summary']}" for c in s.chapters),
+                  ""]
     if s.key_points:
         lines += ["## Key points", "",
                   *(f"- **{clock(p['start'])}** {point_text(p, result.speakers)}" for p in s.key_points), ""]

@@ -92,7 +92,7 @@ class Result:
             points = [p | ({"speaker": self.speaker(p["speaker"])} if p.get("speaker") else {}) for p in s.key_points]
             out |= {"summary_id": self.summary_id, "summary": s.text, "key_points": points, "query": s.query,
                     "system": s.system, "model_version": s.model_version, "latency_s": s.latency_s,
-                    "dropped_sentences": s.dropped}
+                    "dropped_sentences": s.dropped, "chapters": s.chapters}
         return out
 
     @property
@@ -248,6 +248,7 @@ def _summarize(
             text=summary.text, key_points=summary.key_points, system=summary.system,
             model_version=summary.model_version, decoding=summary.decoding, latency_s=summary.latency_s,
             model_version_id=summary.model_version_id, raw_text=summary.raw, dropped=summary.dropped,
+            chapters=summary.chapters,
         )
         session.add(row)
         session.flush()
@@ -264,6 +265,7 @@ def load_result(settings: Settings, summary_id: int, owner: str) -> Result:
             text=row.text, key_points=row.key_points, query=row.query, system=row.system,
             model_version=row.model_version, decoding=row.decoding, latency_s=row.latency_s,
             dropped=row.dropped or [], raw=row.raw_text or "", model_version_id=row.model_version_id,
+            chapters=row.chapters or [],
         )
         empty = Transcript([], "", 0.0, row.recording.duration_s, "")
         return Result(row.recording_id, row.transcript_id, _transcript_of(transcript) if transcript else empty,

@@ -71,9 +71,29 @@ def unsupported_terms(summary: str, source: str) -> list[str]:
     return missing
 
 
-def keep_supported(summary: str, source: str) -> tuple[str, list[str]]:
-    """Drops summary sentences that carry unsupported terms; returns (kept text, dropped sentences)."""
+def _root(word: str) -> str:
+    """A crude stem, enough to match "decide", "decided" and "decides", or "team" and "teams"."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)].rstrip("e")
+    return word.rstrip("e") if len(word) > 3 else word
+
+
+def support(sentence: str, source: str) -> float:
+    """The share of the sentence's content words whose stem the source has (1.0 without content words)."""
+    content = {_root(w.lower()) for w in _WORD.findall(sentence) if w[0].isalpha() and w.lower() not in STOPWORDS}
+    if not content:
+        return 1.0
+    have = {_root(w.lower()) for w in _WORD.findall(source) if w[0].isalpha()}
+    return len(content & have) / len(content)
+
+
+def keep_supported(summary: str, source: str, min_support: float = 0.0) -> tuple[str, list[str]]:
+    """Drops summary sentences that carry unsupported terms, or (with `min_support`) whose content
+    words the source mostly lacks: a summary of summaries can drift into text about nothing that was
+    said. Returns (kept text, dropped sentences)."""
     kept, dropped = [], []
     for sentence in sentences(summary):
-        (dropped if unsupported_terms(sentence, source) else kept).append(sentence)
+        off_topic = min_support and support(sentence, source) < min_support
+        (dropped if unsupported_terms(sentence, source) or off_topic else kept).append(sentence)
     return " ".join(kept), dropped

@@ -18,11 +18,12 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from models.asr import Segment, Transcript
+from models.chapters import MIN_SUPPORT, Chapter, spans
 from models.grounding import STOPWORDS, keep_supported, names, numbers, sentences
 from models.llm import ChatLM, Decoding
 from models.student import SAMPLE_RATE, Student, instruction
@@ -56,10 +57,15 @@ class Summary:
     dropped: list[str] = field(default_factory=list)
     raw: str = ""  # what the model generated, before the grounding check
     model_version_id: int | None = None  # the registry's id of the version that wrote it
+    chapters: list[dict] = field(default_factory=list)  # long recordings: {start, end, summary, dropped}
 
     def markdown(self, names: dict[str, str] | None = None) -> str:
+        out = self.text
+        if self.chapters:
+            out += "\n\n**Chapters**\n" + "\n".join(
+                f"- **{clock(c['start'])}–{clock(c['end'])}** {c['summary']}" for c in self.chapters)
         points = "\n".join(f"- [{clock(p['start'])}] {point_text(p, names)}" for p in self.key_points)
-        return f"{self.text}\n\n**Key points**\n{points}" if points else self.text
+        return f"{out}\n\n**Key points**\n{points}" if points else out
 
 
 def point_text(point: dict, names: dict[str, str] | None = None) -> str:
@@ -212,16 +218,10 @@ class CascadeSummarizer:
         reply = self.llm.chat([{"role": "user", "content": self.prompt(text, query)}], decoding)
         return _complete_sentences(reply)
 
-    def summarize(
-        self,
-        transcript: Transcript,
-        query: str | None = None,
-        decoding: Decoding = Decoding(),
-        progress: Progress | None = None,
-    ) -> Summary:
-        started = time.perf_counter()
-        query = (query or "").strip() or None
-        texts = chunk_segments(turn_segments(transcript), self.chunk_tokens, self.llm.count_tokens)
+    def _map_reduce(self, segments: list[Segment], query: str | None, decoding: Decoding,
+                    progress: Progress | None = None) -> str:
+        """One summary of the segments: chunk by chunk, then the partial summaries again, until one is left."""
+        texts = chunk_segments(segments, self.chunk_tokens, self.llm.count_tokens) or [""]
         calls_expected = len(texts) + (len(texts) > 1)
         calls = 0
         while True:
@@ -232,23 +232,61 @@ class CascadeSummarizer:
                 partials.append(self._summarize_text(text, query, decoding))
                 calls += 1
             if len(partials) == 1:
-                break
+                return partials[0]
             merged = [Segment(0.0, 0.0, p) for p in partials if p]
             texts = chunk_segments(merged, self.chunk_tokens, self.llm.count_tokens) or [""]
             calls_expected = calls + len(texts)
+
+    def summarize(
+        self,
+        transcript: Transcript,
+        query: str | None = None,
+        decoding: Decoding = Decoding(),
+        progress: Progress | None = None,
+    ) -> Summary:
+        started = time.perf_counter()
+        query = (query or "").strip() or None
+        sections = spans(transcript.segments)
+        chapters = []
+        if len(sections) > 1:  # a long recording: a grounded summary per section, then one of them
+            for k, section in enumerate(sections):
+                part = replace(transcript, segments=section, words=[])
+                text = self._map_reduce(turn_segments(part), query, decoding,
+                                        _scaled(progress, k / (len(sections) + 1), (k + 1) / (len(sections) + 1)))
+                chapters.append(grounded_chapter(text, part, self.n_key_points))
+            segments = [Segment(c.start, c.end, c.summary) for c in chapters if c.summary]
+        else:
+            segments = turn_segments(transcript)
+        text = self._map_reduce(segments, query, decoding, _scaled(progress, len(chapters) / (len(sections) + 1), 1.0))
         if progress:
             progress(1.0, "summarized")
-        return grounded_summary(partials[0], transcript, query, self.n_key_points, self.system, self.llm.version,
-                                decoding, started, self.model_version_id)
+        return grounded_summary(text, transcript, query, self.n_key_points, self.system, self.llm.version,
+                                decoding, started, self.model_version_id, chapters)
+
+
+def _scaled(progress: Progress | None, start: float, end: float) -> Progress | None:
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(start + (end - start) * fraction, message)
+
+
+def grounded_chapter(generated: str, part: Transcript, n_key_points: int) -> Chapter:
+    """A section's summary, checked against the section's own transcript (content words too)."""
+    kept, dropped = keep_supported(_complete_sentences(generated), part.labelled_text(), MIN_SUPPORT)
+    if not kept:  # nothing held: the section's most salient sentence stands in
+        kept = " ".join(p["text"] for p in key_points(part.segments, 1))
+    return Chapter(part.segments[0].start, part.segments[-1].end, kept, dropped)
 
 
 def grounded_summary(
     generated: str, transcript: Transcript, query: str | None, n_key_points: int, system: str, model_version: str,
-    decoding: Decoding, started: float, model_version_id: int | None = None,
+    decoding: Decoding, started: float, model_version_id: int | None = None, chapters: list[Chapter] | None = None,
 ) -> Summary:
-    """What every system returns: its text minus sentences with unsupported numbers or names, and
-    key points quoted from the transcript."""
-    summary, dropped = keep_supported(generated, transcript.labelled_text())  # speakers' names are supported
+    """What every system returns: its text minus sentences with unsupported numbers or names (and,
+    for a summary of chapters, sentences about what the recording does not say), key points quoted
+    from the transcript, and the chapters of a long recording."""
+    # Speakers' names count as supported; a summary of summaries must also keep to the recording's words.
+    summary, dropped = keep_supported(generated, transcript.labelled_text(), MIN_SUPPORT if chapters else 0.0)
     points = key_points(transcript.segments, n_key_points, query)
     if not summary:
         # Every generated sentence was unsupported: fall back to the transcript's own words.
@@ -264,6 +302,7 @@ def grounded_summary(
         dropped=dropped,
         raw=generated,
         model_version_id=model_version_id,
+        chapters=[c.as_dict() for c in chapters or []],
     )
 
 
@@ -296,10 +335,17 @@ class StudentSummarizer:
                 progress(i / (len(pieces) + (len(pieces) > 1)), "summarizing from the audio")
             (generated,) = self.student.generate([piece], [instruction(query)], decoding)
             partials.append(_complete_sentences(generated.text))
-        text = partials[0]
-        if len(partials) > 1:  # map-reduce, as the cascade does: the partial summaries summarized again
-            text = _complete_sentences(self.student.chat(summary_prompt("\n".join(partials), query), decoding))
+        text, chapters = partials[0], []
+        if len(partials) > 1:  # each piece is a chapter; their summaries are summarized again, as the cascade does
+            bounds = [(i * self.piece_s, i * self.piece_s + len(p) / SAMPLE_RATE) for i, p in enumerate(pieces)]
+            for partial, (start, end) in zip(partials, bounds, strict=True):
+                section = [s for s in transcript.segments if start <= (s.start + s.end) / 2 < end]
+                if section:
+                    chapters.append(grounded_chapter(partial, replace(transcript, segments=section, words=[]),
+                                                     self.n_key_points))
+            merged = "\n".join(c.summary for c in chapters) or "\n".join(partials)
+            text = _complete_sentences(self.student.chat(summary_prompt(merged, query), decoding))
         if progress:
             progress(1.0, "summarized")
         return grounded_summary(text, transcript, query, self.n_key_points, self.system, self.version, decoding,
-                                started, self.model_version_id)
+                                started, self.model_version_id, chapters)

@@ -119,6 +119,8 @@ class Summary(Base):
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
     raw_text: Mapped[str | None] = mapped_column(Text)
     dropped: Mapped[list[str] | None] = mapped_column(JSON, default=list)
+    # A long recording's sections: [{"start": s, "end": s, "summary": str, "dropped": [...]}, ...]
+    chapters: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=list)
 
     recording: Mapped[Recording] = relationship(back_populates="summaries")
 

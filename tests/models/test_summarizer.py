@@ -103,3 +103,37 @@ def test_sentence_units_regroup_segments_into_whole_sentences():
     segs = [Segment(0.0, 3.0, "We met. The budget is"), Segment(3.0, 5.0, "approved for May."), Segment(5.0, 6.0, "and then")]
     units = [(u.start, u.end, u.text) for u in sentence_units(segs)]
     assert units == [(0.0, 3.0, "We met."), (0.0, 5.0, "The budget is approved for May."), (5.0, 6.0, "and then")]
+
+
+def long_meeting(minutes: int = 20) -> list[Segment]:
+    """A segment every 10 s, with a long pause every 4.5 minutes (where a chapter should end)."""
+    segments, t = [], 0.0
+    while t < minutes * 60:
+        segments.append(Segment(t, t + 8.0, MEETING[len(segments) % len(MEETING)].text))
+        t += 10.0 if (len(segments) % 27) else 25.0
+    return segments
+
+
+def test_chapters_of_a_long_recording_end_at_its_longest_pauses():
+    from models.chapters import spans
+
+    segments = long_meeting()
+    sections = spans(segments)
+    assert 3 <= len(sections) <= 5 and sum(map(len, sections)) == len(segments)
+    for before, after in zip(sections, sections[1:]):
+        assert after[0].start - before[-1].end == pytest.approx(17.0)  # the 25 s step: a 17 s pause
+    assert spans(segments[:30]) == [segments[:30]]  # five minutes is one section
+
+
+def test_a_long_recording_gets_grounded_chapters_and_an_overall_summary_of_them(tiny_llm, prompts, monkeypatch):
+    made_up = "I'm thrilled to introduce you to our wonderful new colleagues at the company picnic."
+    replies = iter(["Sarah proposed $40,000 for the mobile app redesign."] * 4 + [made_up, made_up])
+    monkeypatch.setattr(tiny_llm, "chat", lambda messages, decoding: (prompts.append(messages[0]["content"]),
+                                                                       next(replies))[1])
+    transcript = Transcript(long_meeting(), "en", 1.0, 1200.0, "asr")
+    summary = CascadeSummarizer(tiny_llm, chunk_tokens=100_000).summarize(transcript)
+    assert 3 <= len(summary.chapters) <= 5
+    assert summary.chapters[0]["start"] == 0.0 and summary.chapters[-1]["end"] == transcript.segments[-1].end
+    assert all(c["summary"] for c in summary.chapters)
+    assert made_up not in summary.text and made_up in summary.dropped  # the drifted overall summary is dropped
+    assert "Sarah proposed $40,000" in prompts[-1]  # the overall summary is made from the chapters'
