@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test test-fast bench bench-align bench-stages train-all loop bench-speakers models install clean-venv
+.PHONY: serve test test-fast bench bench-align bench-stages train-all loop bench-speakers bench-facts models install clean-venv
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ train-all: models
 # on the held-out items; writes bench/results/<date>-stages.{json,md,png} and the loss curves.
 bench-stages: models
 	$(BIN)/speechsum bench --stages --items 40
+
+# Facts: 12 meetings written from templates (2-25 min, 2-5 speakers, corrections), spoken; share of facts
+# right and wrong and of focus answers right, for the cascade and the served student.
+bench-facts: models
+	$(BIN)/speechsum bench --facts
 
 # Speakers: diarization error on 8 flite-voiced held-out meetings and one of two real readers.
 bench-speakers: models

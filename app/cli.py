@@ -14,6 +14,7 @@ from pathlib import Path
 
 from storage.config import load_settings
 
+DEFAULT_SYSTEMS = "lead,cascade,teacher-on-reference"
 # Errors whose message is meant for the user: printed as one line, exit status 1.
 EXIT_BAD_INPUT = 1
 
@@ -123,6 +124,16 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from training.bench import run, run_stages
 
+    if args.facts:
+        from training.facts import run as run_facts
+
+        report = run_facts(load_settings(), tuple(args.systems.split(",")) if args.systems != DEFAULT_SYSTEMS
+                           else ("cascade", "student"))
+        for row in report["rows"]:
+            print(f"{row['system']}: facts right {100 * row['facts_right']:.0f}%, stated wrong "
+                  f"{100 * row['stated_wrong']:.0f}%, focus answers right {100 * row['focus_right']:.0f}%")
+        print(f"wrote bench/results/{report['date']}-facts.{{json,md}}")
+        return
     if args.speakers:
         from training.speakers import bench_speakers
 
@@ -326,11 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="every system + ASR WER; writes bench/results/<date>-<name>.{json,md,png}")
     p.add_argument("--name", default="default")
-    p.add_argument("--systems", default="lead,cascade,teacher-on-reference",
+    p.add_argument("--systems", default=DEFAULT_SYSTEMS,
                    help="comma-separated: lead[:N], cascade[:raw|:TEACHER], teacher-on-reference[:raw|:TEACHER], "
                         "student[:VERSION]")
     p.add_argument("--stages", action="store_true",
                    help="the stage table: lead, cascade and teacher (raw, fine-tuned), the student after each stage")
+    p.add_argument("--facts", action="store_true",
+                   help="the facts benchmark: 12 written meetings, facts right / wrong, focus answers (cascade, student)")
     p.add_argument("--speakers", action="store_true",
                    help="diarization error on --items flite-voiced held-out meetings and one of real speech")
     _eval_arguments(p)
