@@ -21,7 +21,13 @@ from sqlalchemy import select
 from models.asr import NoSpeechError, Segment, Transcript
 from models.llm import Decoding
 from models.diarize import label_speakers, named
-from models.serving import load_diarizer, load_recognizer, load_student_summarizer, load_summarizer
+from models.serving import (
+    load_diarizer,
+    load_recognizer,
+    load_student_summarizer,
+    load_summarizer,
+    served_version,
+)
 from models.sources import ModelSource, ModelSourceError, resolve_asr, resolve_llm
 from models.student import StudentError
 from models.summarizer import Summary
@@ -31,7 +37,15 @@ from storage.db import ensure_schema, session_scope
 from storage.files import AudioError, decode, inspect_audio, read_samples, store_audio
 from storage.jobs import JobError
 from storage.speakers import SpeakerError, names_of, rename
-from storage.history import Listing, NotFound, find_summaries, owned_summary, thumb_of
+from storage.history import (
+    Listing,
+    NotFound,
+    find_summaries,
+    owned_recording,
+    owned_summary,
+    recordings_of,
+    thumb_of,
+)
 from storage.votes import VoteError, record_ab, record_thumb
 
 Progress = Callable[[float, str], None]
@@ -270,6 +284,24 @@ def load_result(settings: Settings, summary_id: int, owner: str) -> Result:
         empty = Transcript([], "", 0.0, row.recording.duration_s, "")
         return Result(row.recording_id, row.transcript_id, _transcript_of(transcript) if transcript else empty,
                       row.id, summary, names_of(session, row.recording_id))
+
+
+def my_recordings(settings: Settings, owner: str) -> list[tuple[int, str]]:
+    """(id, "name · date") of the owner's recordings, newest first."""
+    ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        return [(r.id, f"{r.original_name} · {r.created_at:%Y-%m-%d %H:%M}") for r in recordings_of(session, owner)]
+
+
+def recording_file(settings: Settings, recording_id: int, owner: str) -> tuple[str, str]:
+    """(stored path, original name) of one of the owner's recordings."""
+    with session_scope(settings.db_url) as session:
+        recording = owned_recording(session, recording_id, owner)
+        return recording.stored_path, recording.original_name
+
+
+def student_served(settings: Settings) -> bool:
+    return bool(settings.student) or served_version(settings, "student") is not None
 
 
 def rename_speaker(settings: Settings, summary_id: int, owner: str, label: str, name: str) -> Result:

@@ -36,14 +36,18 @@ from app.pipeline import (  # noqa: E402
     compare_file,
     history,
     load_result,
+    my_recordings,
     my_thumb,
+    recording_file,
     rename_speaker,
+    student_served,
     summarize_file,
     vote_ab,
     vote_thumb,
 )
 from models.summarizer import clock  # noqa: E402
 
+IN_SUMMARIZE = "The recording in the Summarize tab"
 AB_BUTTONS = (("left", "← Left is better"), ("right", "Right is better →"), ("tie", "Tie"), ("both_bad", "Both are bad"))
 THUMB_NOTE = {1: "You rated this summary **good**. You can change your vote.",
               -1: "You rated this summary **bad**. You can change your vote."}
@@ -54,10 +58,25 @@ def transcript_text(result: Result) -> str:
                      for s in result.named_transcript.segments)
 
 
-def summary_markdown(result: Result) -> str:
+SYSTEM_NAMES = {"cascade": "the transcript read by a text model", "student": "the speech model, hearing the audio"}
+NO_STUDENT = ("*The student (a speech model that hears the audio) appears here once one is trained and served: "
+              "`speechsum train all`, then `speechsum models promote VERSION`.*")
+CSS = "button:disabled, button[disabled] { opacity: 0.45; cursor: not-allowed; filter: grayscale(1); }"
+
+
+def details(result: Result) -> str:
+    """Who made the summary, for those who want to know: behind a toggle, in plain words."""
+    s = result.summary
+    made_by = SYSTEM_NAMES.get(s.system, s.system)
+    return (f"<details><summary>Details</summary>Made by {made_by} ({s.model_version}) in {s.latency_s:.1f} s; "
+            f"summary #{result.summary_id}.</details>")
+
+
+def summary_markdown(result: Result, key_points: bool = True) -> str:
     s = result.summary
     question = f"**Question:** {s.query}\n\n" if s.query else ""
-    return f"{question}{s.markdown(result.speakers)}\n\n<sub>{s.system} · {s.model_version} · {s.latency_s:.1f} s · #{result.summary_id}</sub>"
+    body = s.markdown(result.speakers) if key_points else s.text
+    return f"{question}{body}\n\n{details(result)}"
 
 
 def web_secret(settings: Settings) -> str:
@@ -164,20 +183,24 @@ def build(settings: Settings) -> gr.Blocks:
                                          elem_id="audio")
                         query = gr.Textbox(label="Focus question (optional)", elem_id="query",
                                            placeholder="What did we decide about the budget?")
-                        system = gr.Radio([("Cascade (transcript → LLM)", "cascade"),
-                                           ("Student (hears the audio)", "student")],
+                        system = gr.Radio([("Cascade (transcript → LLM)", "cascade")],
                                           value="cascade", label="System", elem_id="system")
+                        no_student = gr.Markdown(NO_STUDENT, elem_id="no-student")
                         go = gr.Button("Summarize", variant="primary", elem_id="summarize")
                     with gr.Column(scale=3):
                         current = SummaryPanel.build("current", "The summary appears here.")
-            with gr.Tab("Compare (A/B)", id="compare"):
-                gr.Markdown("Two candidate summaries of the recording in the **Summarize** tab, in random order. "
+            with gr.Tab("Compare (A/B)", id="compare") as compare_tab:
+                gr.Markdown("Two candidate summaries of one of your recordings, in random order. "
                             "Which one is better? Your vote trains the next model.")
                 with gr.Row():
-                    pair_kind = gr.Radio([("Two samples of the cascade", "samples"),
-                                          ("Student vs cascade", "student-vs-cascade")], value="samples",
+                    source = gr.Dropdown([(IN_SUMMARIZE, 0)], value=0, label="Recording", elem_id="compare-recording",
+                                         scale=2)
+                    compare_query = gr.Textbox(label="Focus question (optional)", elem_id="compare-query", scale=2)
+                with gr.Row():
+                    pair_kind = gr.Radio([("Two samples of the cascade", "samples")], value="samples",
                                          label="Candidates", elem_id="pair-kind", scale=2)
                     make_pair = gr.Button("Make two candidates", variant="primary", elem_id="make-pair", scale=1)
+                comparing = gr.Markdown(elem_id="comparing")
                 pair = gr.State(None)
                 with gr.Row():
                     left = gr.Markdown(elem_id="candidate-left", container=True)
@@ -208,16 +231,34 @@ def build(settings: Settings) -> gr.Blocks:
                 )
             return current.values(result, None)
 
-        def candidates(audio_in, question: str, kind: str, browser_id: str | None, request: gr.Request,
-                       progress=gr.Progress()):
+        def candidates(audio_in, recording_id: int | None, question: str, kind: str, browser_id: str | None,
+                       request: gr.Request, progress=gr.Progress()):
+            who = owner(request, browser_id)
             with shown_to_user():
-                a, b = compare_file(
-                    settings, audio_path(audio_in), query=question or None, original_name=original_name(audio_in),
-                    systems=systems_of(kind),
-                    uploader=owner(request, browser_id), progress=lambda f, msg: progress(f, desc=msg),
-                )
+                if recording_id:
+                    path, name = recording_file(settings, int(recording_id), who)
+                else:
+                    path, name = audio_path(audio_in), original_name(audio_in)
+                a, b = compare_file(settings, path, query=question or None, original_name=name,
+                                    systems=systems_of(kind), uploader=who,
+                                    progress=lambda f, msg: progress(f, desc=msg))
             enabled = [gr.Button(interactive=True) for _ in AB_BUTTONS]
-            return (a.summary_id, b.summary_id), summary_markdown(a), summary_markdown(b), "", *enabled
+            asked = f" · question: *{question}*" if question else ""
+            return ((a.summary_id, b.summary_id), f"Comparing **{name}**{asked}",
+                    summary_markdown(a, key_points=False), summary_markdown(b, key_points=False), "", *enabled)
+
+        def offer_recordings(browser_id: str | None, request: gr.Request):
+            mine = [(label, rid) for rid, label in my_recordings(settings, owner(request, browser_id))]
+            return gr.Dropdown(choices=[(IN_SUMMARIZE, 0), *mine])
+
+        def offer_systems():
+            """The student appears only when one is served; until then the page says how to get one."""
+            served = student_served(settings)
+            systems = [("Cascade (transcript → LLM)", "cascade")] + ([("Student (hears the audio)", "student")]
+                                                                     if served else [])
+            kinds = [("Two samples of the cascade", "samples")] + ([("Student vs cascade", "student-vs-cascade")]
+                                                                   if served else [])
+            return gr.Radio(choices=systems), gr.Markdown(visible=not served), gr.Radio(choices=kinds)
 
         def ab_vote(choice: str):
             def handler(shown: tuple[int, int] | None, browser_id: str | None, request: gr.Request):
@@ -243,7 +284,10 @@ def build(settings: Settings) -> gr.Blocks:
         page.load(new_browser_id, [browser], [browser], **private)
         go.click(summarize, [audio, query, system, browser], current.outputs, concurrency_id=MODELS, concurrency_limit=1,
                  **private)
-        make_pair.click(candidates, [audio, query, pair_kind, browser], [pair, left, right, ab_note, *ab_buttons],
+        page.load(offer_systems, None, [system, no_student, pair_kind], **private)
+        compare_tab.select(offer_recordings, [browser], [source], **private)
+        make_pair.click(candidates, [audio, source, compare_query, pair_kind, browser],
+                        [pair, comparing, left, right, ab_note, *ab_buttons],
                         concurrency_id=MODELS, concurrency_limit=1, **private)
         for button, (choice, _) in zip(ab_buttons, AB_BUTTONS, strict=True):
             button.click(ab_vote(choice), [pair, browser], [ab_note, *ab_buttons], **private)
@@ -266,4 +310,5 @@ def serve(settings: Settings) -> None:
         auth=settings.logins or None,
         auth_message="Sign in to speechsum: your votes and history are kept under your name.",
         show_error=True,
+        css=CSS,
     )

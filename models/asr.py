@@ -46,7 +46,7 @@ class Segment:
 class Word:
     start: float
     end: float
-    text: str
+    text: str  # as Whisper wrote it: with its leading space, or none inside a number ("$40", ",000")
 
 
 @dataclass
@@ -140,7 +140,7 @@ class SpeechRecognizer:
                     text = ""
                 if text:
                     segments.append(Segment(round(offset + piece.start, 2), round(offset + piece.end, 2), text))
-                    words.append([Word(round(offset + w.start, 2), round(offset + w.end, 2), w.word.strip())
+                    words.append([Word(round(offset + w.start, 2), round(offset + w.end, 2), w.word)
                                   for w in piece.words or [] if w.word.strip()])
                 if progress:
                     progress(min(1.0, (offset + piece.end) / duration_s), "transcribing")

@@ -44,7 +44,8 @@ class Diarizer:
         """Speaker turns of 16 kHz mono audio; none when the model hears no speech."""
         if samples.size < SAMPLE_RATE:
             return []
-        found = self.model.diarize_samples(np.ascontiguousarray(samples, dtype=np.float32), SAMPLE_RATE)
+        # Resampling can overshoot full scale a little; the model refuses samples outside [-1, 1].
+        found = self.model.diarize_samples(np.clip(samples, -1.0, 1.0).astype(np.float32), SAMPLE_RATE)
         return label_turns(found["merged_segments"]) if found else []
 
 
@@ -71,7 +72,7 @@ def _split(segment: Segment, words: list[Word], turns: list[Turn]) -> list[Segme
             runs[-1][1].append(word)
         else:
             runs.append((who, [word]))
-    return [Segment(ws[0].start, ws[-1].end, " ".join(w.text for w in ws), who) for who, ws in runs]
+    return [Segment(ws[0].start, ws[-1].end, "".join(w.text for w in ws).strip(), who) for who, ws in runs]
 
 
 def label_speakers(transcript: Transcript, turns: list[Turn]) -> Transcript:

@@ -88,3 +88,16 @@ def thumb_of(session: Session, summary_id: int, voter: str) -> int | None:
     """The voter's current thumb on a summary (+1, -1), or None."""
     return session.scalar(select(ThumbVote.value).where(ThumbVote.summary_id == summary_id, ThumbVote.voter == voter))
 
+
+
+def recordings_of(session: Session, owner: str, limit: int = 50) -> list[Recording]:
+    """The owner's recordings, newest first (the Compare tab offers them)."""
+    return list(session.scalars(select(Recording).where(Recording.uploader == owner)
+                                .order_by(Recording.id.desc()).limit(limit)))
+
+
+def owned_recording(session: Session, recording_id: int, owner: str) -> Recording:
+    recording = session.get(Recording, recording_id)
+    if recording is None or recording.uploader != owner:
+        raise NotFound(f"recording {recording_id} was not found among yours")
+    return recording

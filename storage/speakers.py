@@ -7,8 +7,8 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.history import NotFound
-from storage.schema import Recording, SpeakerName, utcnow
+from storage.history import owned_recording
+from storage.schema import SpeakerName, utcnow
 
 LABEL = re.compile(r"Speaker \d{1,3}")
 
@@ -24,9 +24,7 @@ def names_of(session: Session, recording_id: int) -> dict[str, str]:
 
 def rename(session: Session, recording_id: int, owner: str, label: str, name: str) -> dict[str, str]:
     """Names speaker `label` of the owner's recording (an empty name restores the label); returns all names."""
-    recording = session.get(Recording, recording_id)
-    if recording is None or recording.uploader != owner:
-        raise NotFound(f"recording {recording_id} was not found among yours")
+    owned_recording(session, recording_id, owner)
     if not LABEL.fullmatch(label):
         raise SpeakerError(f"{label!r} is not a speaker of this recording (they are called 'Speaker 1', ...)")
     name = " ".join(name.split())

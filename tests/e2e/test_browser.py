@@ -74,7 +74,8 @@ def upload(page: Page, path: Path) -> None:
 
 
 def shown_id(page: Page, selector: str) -> int:
-    return int(re.findall(r"#(\d+)", page.locator(selector).inner_text())[-1])
+    """The summary's number, from its details (behind a toggle, so from the text content)."""
+    return int(re.findall(r"summary #(\d+)", page.locator(selector).text_content())[-1])
 
 
 @pytest.mark.real
@@ -87,6 +88,8 @@ def test_summarize_vote_download_compare_and_find_again(app, page, tmp_path):
     expect(page.get_by_text("garbage.wav: not a readable audio file")).to_be_visible(timeout=60_000)
 
     page.reload()
+    expect(page.locator("#no-student")).to_contain_text("speechsum train all")  # no student is served here
+    expect(page.locator("#system").get_by_label("Student (hears the audio)")).to_have_count(0)
     upload(page, synthesize(SPEECH, tmp_path / "standup.wav"))
     page.locator("#query textarea, #query input").first.fill("What did we decide about the budget?")
     page.locator("#summarize").click()
@@ -111,6 +114,8 @@ def test_summarize_vote_download_compare_and_find_again(app, page, tmp_path):
     page.locator("#make-pair").click()
     expect(page.locator("#vote-right")).to_be_enabled(timeout=MODEL_RUN_MS)
     left, right = shown_id(page, "#candidate-left"), shown_id(page, "#candidate-right")
+    expect(page.locator("#comparing")).to_contain_text("Comparing standup.wav")
+    expect(page.locator("#candidate-left")).not_to_contain_text("Key points")  # the summaries only
     page.locator("#vote-right").click()
     expect(page.locator("#ab-note")).to_contain_text("recorded")
     for choice in ("left", "right", "tie", "both_bad"):
@@ -186,3 +191,13 @@ def test_speakers_are_shown_and_renamed_in_the_page(app, page, tmp_path):
     page.locator("#current-rename").click()
     expect(transcript).to_have_value(re.compile(r"\] Ben: Marketing"), timeout=30_000)
     expect(transcript).not_to_have_value(re.compile(r"Speaker 2"))
+
+    page.reload()  # the Summarize tab is empty now: compare a recording picked from history
+    page.get_by_role("tab", name="Compare (A/B)").click()
+    page.locator("#compare-recording input").click()
+    page.get_by_role("option", name=re.compile(r"launch\.wav")).click()
+    page.locator("#compare-query textarea, #compare-query input").first.fill("Who owns the press release?")
+    page.locator("#make-pair").click()
+    expect(page.locator("#comparing")).to_contain_text("Comparing launch.wav · question: Who owns the press release?",
+                                                       timeout=MODEL_RUN_MS)
+    expect(page.locator("#vote-left")).to_be_enabled()

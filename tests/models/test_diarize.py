@@ -26,14 +26,14 @@ def test_a_word_goes_to_the_turn_it_overlaps_most_else_the_nearest():
 
 
 def test_a_segment_spanning_two_turns_is_split_where_its_words_change_speaker():
-    words = [Word(2.5, 3.0, "We"), Word(3.0, 3.6, "agreed."), Word(4.4, 4.8, "You"), Word(4.8, 5.2, "own"),
-             Word(5.2, 5.9, "it.")]
-    transcript = Transcript([Segment(2.5, 5.9, "We agreed. You own it.")], "en", 1.0, 9.0, "asr", [words])
+    words = [Word(2.5, 3.0, " We"), Word(3.0, 3.6, " agreed."), Word(4.4, 4.8, " You"), Word(4.8, 5.2, " own"),
+             Word(5.2, 5.9, " $40"), Word(5.9, 6.0, ",000.")]
+    transcript = Transcript([Segment(2.5, 6.0, "We agreed. You own $40,000.")], "en", 1.0, 9.0, "asr", [words])
     labelled = label_speakers(transcript, TURNS)
     assert labelled.segments == [Segment(2.5, 3.6, "We agreed.", "Speaker 1"),
-                                 Segment(4.4, 5.9, "You own it.", "Speaker 2")]
-    assert labelled.labelled_text() == "Speaker 1: We agreed.\nSpeaker 2: You own it."
-    assert named(labelled, {"Speaker 2": "Priya"}).labelled_text() == "Speaker 1: We agreed.\nPriya: You own it."
+                                 Segment(4.4, 6.0, "You own $40,000.", "Speaker 2")]
+    assert labelled.labelled_text() == "Speaker 1: We agreed.\nSpeaker 2: You own $40,000."
+    assert named(labelled, {"Speaker 2": "Priya"}).labelled_text() == "Speaker 1: We agreed.\nPriya: You own $40,000."
     assert label_speakers(transcript, []) is transcript
 
 
