@@ -276,7 +276,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     refresh = RefreshConfig(minutes=args.minutes, eval_items=args.eval_items, auto_items=args.auto_items, force=True)
     cfg = SimulateConfig(votes=args.votes, candidates=args.candidates, max_words=args.max_words, refresh=refresh)
     report = simulate(load_settings(), cfg)
-    print(f"{report['outcome']}: {report['message']}\nserved before {report['served_before']}, after "
+    print(f"{report['message']}\nserved before {report['served_before']}, after "
           f"{report['served_after']}\nwrote {cfg.out_dir}/{report['date']}-loop.{{json,md,png}}")
 
 

@@ -201,3 +201,20 @@ def test_speakers_are_shown_and_renamed_in_the_page(app, page, tmp_path):
     expect(page.locator("#comparing")).to_contain_text("Comparing launch.wav · question: Who owns the press release?",
                                                        timeout=MODEL_RUN_MS)
     expect(page.locator("#vote-left")).to_be_enabled()
+
+
+@pytest.mark.real
+def test_a_second_user_sees_their_place_in_the_queue(app, tmp_path):
+    """Models run one at a time: a user whose summary waits behind another's sees where it stands."""
+    url, _ = app
+    first = synthesize(SPEECH, tmp_path / "first.wav")
+    second = synthesize("The second meeting only confirms the venue for the offsite.", tmp_path / "second.wav")
+    with browsing(url) as a, browsing(url) as b:
+        upload(a, first)
+        upload(b, second)
+        a.locator("#summarize").click()
+        a.wait_for_timeout(2000)  # the first summary is running now
+        b.locator("#summarize").click()
+        expect(b.locator("body")).to_contain_text(re.compile(r"queue: \d+/\d+"), timeout=30_000)
+        expect(b.locator("#current-up")).to_be_visible(timeout=MODEL_RUN_MS)
+        expect(a.locator("#current-up")).to_be_visible()
