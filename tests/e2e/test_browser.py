@@ -209,7 +209,9 @@ def test_a_second_user_sees_their_place_in_the_queue(app, tmp_path):
     url, _ = app
     first = synthesize(SPEECH, tmp_path / "first.wav")
     second = synthesize("The second meeting only confirms the venue for the offsite.", tmp_path / "second.wav")
-    with browsing(url) as a, browsing(url) as b:
+    with browsing(url) as a:
+        b = a.context.browser.new_context().new_page()  # another user: a browser profile of their own
+        b.goto(url)
         upload(a, first)
         upload(b, second)
         a.locator("#summarize").click()
