@@ -30,6 +30,7 @@ from app.api import (  # noqa: E402
 )
 from storage.config import Settings  # noqa: E402
 from app.exports import FORMATS  # noqa: E402
+from app.worker import summarize_in_background  # noqa: E402
 from storage.db import ensure_schema  # noqa: E402
 from app.pipeline import (  # noqa: E402
     Result,
@@ -77,6 +78,21 @@ def summary_markdown(result: Result, key_points: bool = True) -> str:
     question = f"**Question:** {s.query}\n\n" if s.query else ""
     body = s.markdown(result.speakers) if key_points else s.text
     return f"{question}{body}\n\n{details(result)}"
+
+
+def long_for_the_page(settings: Settings, path: str) -> bool:
+    """Whether a worker should make this summary: a long recording, when there is a worker."""
+    if not (settings.background_min and settings.has_workers):
+        return False
+    import soundfile
+
+    try:
+        return soundfile.info(path).duration > settings.background_min * 60
+    except (RuntimeError, soundfile.LibsndfileError):  # not a format libsndfile reads: ask FFmpeg
+        from storage.files import inspect_audio
+
+        info = inspect_audio(path, settings.max_upload_bytes, settings.max_duration_s)
+        return info.duration_s > settings.background_min * 60
 
 
 def web_secret(settings: Settings) -> str:
@@ -223,12 +239,15 @@ def build(settings: Settings) -> gr.Blocks:
 
         def summarize(audio_in, question: str, chosen: str, browser_id: str | None, request: gr.Request,
                       progress=gr.Progress()):
+            who, path, follow = owner(request, browser_id), audio_path(audio_in), lambda f, msg: progress(f, desc=msg)
             with shown_to_user():
-                result = summarize_file(
-                    settings, audio_path(audio_in), query=question or None, original_name=original_name(audio_in),
-                    system=chosen,
-                    uploader=owner(request, browser_id), progress=lambda f, msg: progress(f, desc=msg),
-                )
+                if long_for_the_page(settings, path):  # a worker makes it; the page follows the job
+                    summary_id = summarize_in_background(settings, path, follow, query=question or None, system=chosen,
+                                                         uploader=who, original_name=original_name(audio_in))
+                    result = load_result(settings, summary_id, who)
+                else:
+                    result = summarize_file(settings, path, query=question or None, system=chosen, uploader=who,
+                                            original_name=original_name(audio_in), progress=follow)
             return current.values(result, None)
 
         def candidates(audio_in, recording_id: int | None, question: str, kind: str, browser_id: str | None,

@@ -158,6 +158,32 @@ def submit(settings: Settings, kind: str, params: dict | None = None, actor: str
     return job_id
 
 
+def summarize_in_background(settings: Settings, path: str, progress, poll_s: float = 1.0, **summary) -> int:
+    """Summarizes a recording in a worker and follows the job: returns the summary's id, or raises
+    JobError with the job's message. The file is validated and copied into the store first, since a
+    worker may not see the web app's temporary uploads (another container)."""
+    import time
+
+    from storage.files import inspect_audio, store_audio
+
+    info = inspect_audio(path, settings.max_upload_bytes, settings.max_duration_s)
+    stored, _ = store_audio(info, settings.audio_dir)
+    job_id = submit(settings, "summarize", {"path": str(stored)} | summary, actor=summary.get("uploader", ""))
+    while True:
+        with session_scope(settings.db_url) as session:
+            job = jobs.get(session, job_id)
+            status, fraction, message, result = job.status, job.progress, job.message, dict(job.result)
+        if status == "queued":
+            progress(0.0, f"waiting for a worker (job {job_id})")
+        elif status == "running":
+            progress(fraction, message)
+        elif status == "succeeded":
+            return result["summary_id"]
+        else:
+            raise jobs.JobError(f"the summary job {job_id} {status}: {message}")
+        time.sleep(poll_s)
+
+
 @celery_app.task(name="speechsum.scheduled_refresh")
 def scheduled_refresh() -> dict:
     """The beat schedule's refresh: a job like one an admin starts, with the configured thresholds."""

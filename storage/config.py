@@ -63,6 +63,9 @@ class Settings:
     broker_url: str = ""
     # `speechsum serve` also starts one worker with the beat schedule (set 0 when workers run apart).
     worker: bool = True
+    # Recordings longer than this are summarized by a worker (the page follows the job's progress),
+    # when there is one (`worker` on, or a `broker_url`); 0: always in the web process.
+    background_min: float = 10.0
     # Users who see the admin tab ("alice,bob", names from the login). With no login configured,
     # `local_admin` lets a browser on this machine be admin.
     admins: str = ""
@@ -106,8 +109,8 @@ class Settings:
         return {name.strip() for name in self.admins.split(",") if name.strip()}
 
     @property
-    def broker(self) -> str:
-        return self.broker_url or "filesystem://"
+    def has_workers(self) -> bool:
+        return self.worker or bool(self.broker_url)
 
     @property
     def max_upload_bytes(self) -> int:

@@ -65,7 +65,7 @@ class AlignConfig:
     beams: int = 8  # beam search for the held-out transcripts (greedy is reported too)
     ctc_rescore: float = 0.3  # weight of the CTC score when choosing among the beams; 0 = the LM's best beam
     seed: int = 0
-    data: Path = QMSUM
+    data: Path | None = None  # QMSum items; None: <settings.shared_data>/qmsum_dev.jsonl
     student: StudentConfig = field(default_factory=StudentConfig)
 
 
@@ -189,7 +189,7 @@ def rescore(student: Student, ctc: TokenCTC, projected: torch.Tensor, beams: lis
 
 def prepare(settings: Settings, cfg: AlignConfig, student: Student):
     """(train frames, train texts, test frames, test texts), all cached on disk."""
-    parts = split(load_items(cfg.data), cfg.seed)
+    parts = split(load_items(cfg.data or settings.shared_data / QMSUM.name), cfg.seed)
     test_utts = utterances(clean_sentences(parts["held_out"]), cfg.held_out, cfg.seed + 1)
     train_texts = passages(parts["dev"], exclude={u.text.lower() for u in test_utts})
     train_utts = utterances(train_texts, cfg.items, cfg.seed)

@@ -104,3 +104,26 @@ def test_the_admin_handlers_check_on_the_server_not_only_in_the_page(app):
         args = {"stop": [1], "serve_version": ["dpo-tiny"]}.get(fn.name, [])
         with pytest.raises(gr.Error, match="admins only"):
             fn.fn(*args, bob)
+
+
+@pytest.mark.real
+def test_a_long_recording_is_summarized_by_the_worker_while_the_page_follows_it(tmp_path):
+    """With a worker, a recording over `background_min` is a job: the page shows its progress and its
+    summary, and the jobs table has it. (The limit is lowered here so a 5-second clip counts as long.)"""
+    from sqlalchemy import select
+
+    from storage import schema
+    from tests.e2e.test_browser import SPEECH, upload
+    from training.tts import synthesize
+
+    env = speechsum_env(tmp_path) | {"SPEECHSUM_WORKER": "1", "SPEECHSUM_BACKGROUND_MIN": "0.01"}
+    wav = synthesize(SPEECH, tmp_path / "long.wav")
+    with running_app(env) as url, browsing(url) as page:
+        upload(page, wav)
+        page.locator("#summarize").click()
+        expect(page.locator("#current-up")).to_be_visible(timeout=240_000)
+        expect(page.locator("#current-transcript textarea")).to_have_value(re.compile(r"40,000"))
+    settings = load_settings(env)
+    with session_scope(settings.db_url) as s:
+        done = s.scalars(select(schema.Job)).all()
+    assert [(j.kind, j.status) for j in done] == [("summarize", "succeeded")]

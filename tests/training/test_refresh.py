@@ -108,6 +108,10 @@ def test_a_worse_candidate_is_not_promoted_and_the_reason_is_kept_on_it(loop_set
         candidate = registry.get(s, out["candidate"])
         assert candidate.status == "candidate" and candidate.metrics["gate"]["reason"] == out["message"]
         assert s.scalars(select(schema.Promotion)).all()[-1].version_id != candidate.id
+    from app.admin import versions_table
+
+    shown = {row["name"]: row for row in versions_table(loop_settings)}  # what the admin tab's table shows
+    assert shown[out["candidate"]]["gate"] == out["message"] and shown[out["candidate"]]["status"] == "candidate"
 
 
 def test_simulated_users_vote_and_a_refresh_reports_before_and_after(loop_settings, tmp_path):
