@@ -227,17 +227,18 @@ def answer_right(answer: str, fact: Fact) -> bool:
     return _has(tokens, fact.value, fact.kind) and not (fact.superseded and _has(tokens, fact.superseded, fact.kind))
 
 
-def write_meetings(root: Path, seed: int = 0) -> list[tuple[Meeting, Path]]:
-    """Each meeting spoken (one voice per speaker, in order of first appearance), cached under root."""
+def speak_meeting(meeting: Meeting, root: Path) -> Path:
+    """The meeting spoken (one voice per speaker, in order of first appearance), cached under root."""
     from training.evaluate import EvalItem, speak
 
-    out = []
-    for meeting in meetings(seed):
-        transcript = "\n".join(f"{who}: {text}" for who, text in meeting.turns)
-        wav = speak(EvalItem(meeting.id, "", transcript, ""), root, VOICES)
-        (root / f"{meeting.id}.json").write_text(json.dumps(asdict(meeting), indent=1))
-        out.append((meeting, wav))
-    return out
+    transcript = "\n".join(f"{who}: {text}" for who, text in meeting.turns)
+    wav = speak(EvalItem(meeting.id, "", transcript, ""), root, VOICES)
+    (root / f"{meeting.id}.json").write_text(json.dumps(asdict(meeting), indent=1))
+    return wav
+
+
+def write_meetings(root: Path, seed: int = 0) -> list[tuple[Meeting, Path]]:
+    return [(meeting, speak_meeting(meeting, root)) for meeting in meetings(seed)]
 
 
 def score_rows(meeting: Meeting, summary: str, answers: dict[str, str]) -> dict:

@@ -220,3 +220,20 @@ def test_a_second_user_sees_their_place_in_the_queue(app, tmp_path):
         expect(b.locator("body")).to_contain_text(re.compile(r"queue: \d+/\d+"), timeout=30_000)
         expect(b.locator("#current-up")).to_be_visible(timeout=MODEL_RUN_MS)
         expect(a.locator("#current-up")).to_be_visible()
+
+
+@pytest.mark.real
+def test_a_seven_minute_meeting_gets_timestamped_chapters(tmp_path):
+    """Beyond 6 minutes a recording gets sections, each with its own summary (tiny.en for speed)."""
+    from training.facts import meetings, speak_meeting
+
+    wav = speak_meeting(meetings()[9], tmp_path / "audio")  # 8 minutes written, about 7 spoken
+    env = speechsum_env(tmp_path) | {"SPEECHSUM_ASR_MODEL": "tiny.en"}
+    with running_app(env) as url, browsing(url) as page:
+        upload(page, wav)
+        page.locator("#summarize").click()
+        expect(page.locator("#current-up")).to_be_visible(timeout=2 * MODEL_RUN_MS)
+        summary = page.locator("#current-summary")
+        expect(summary).to_contain_text("Chapters")
+        expect(summary).to_contain_text(re.compile(r"00:00–0[4-6]:\d\d"))
+        expect(summary).to_contain_text(re.compile(r"0[4-6]:\d\d–0[6-7]:\d\d"))
