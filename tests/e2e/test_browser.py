@@ -204,8 +204,9 @@ def test_speakers_are_shown_and_renamed_in_the_page(app, page, tmp_path):
 
 
 @pytest.mark.real
-def test_a_second_user_sees_their_place_in_the_queue(app, tmp_path):
-    """Models run one at a time: a user whose summary waits behind another's sees where it stands."""
+def test_a_second_user_sees_their_place_in_the_queue_and_gets_what_they_asked(app, tmp_path):
+    """Models run one at a time: a user whose summary waits behind another's sees where it stands,
+    and the summary answers the question as it was when they clicked, not as edited since."""
     url, _ = app
     first = synthesize(SPEECH, tmp_path / "first.wav")
     second = synthesize("The second meeting only confirms the venue for the offsite.", tmp_path / "second.wav")
@@ -216,9 +217,13 @@ def test_a_second_user_sees_their_place_in_the_queue(app, tmp_path):
         upload(b, second)
         a.locator("#summarize").click()
         a.wait_for_timeout(2000)  # the first summary is running now
+        question = b.locator("#query textarea, #query input").first
+        question.fill("Where is the offsite?")
         b.locator("#summarize").click()
         expect(b.locator("body")).to_contain_text(re.compile(r"queue: \d+/\d+"), timeout=30_000)
+        question.fill("A question typed after the click")  # while it waits: the click's inputs must hold
         expect(b.locator("#current-up")).to_be_visible(timeout=MODEL_RUN_MS)
+        expect(b.locator("#current-summary")).to_contain_text("Question: Where is the offsite?")
         expect(a.locator("#current-up")).to_be_visible()
 
 
