@@ -12,7 +12,6 @@ import dataclasses
 import json
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from sqlalchemy import select
 
 from models.asr import NoSpeechError, Segment, Transcript
 from models.llm import Decoding
+from models.progress import Progress, scaled
 from models.diarize import label_speakers, named
 from models.serving import (
     load_diarizer,
@@ -48,7 +48,6 @@ from storage.history import (
 )
 from storage.votes import VoteError, record_ab, record_thumb
 
-Progress = Callable[[float, str], None]
 
 SYSTEMS = ("cascade", "student")
 
@@ -115,12 +114,6 @@ class Result:
         return list(dict.fromkeys(s.speaker for s in self.transcript.segments if s.speaker))
 
 
-def _scaled(progress: Progress | None, start: float, end: float) -> Progress | None:
-    if progress is None:
-        return None
-    return lambda fraction, message: progress(start + (end - start) * fraction, message)
-
-
 def prepare_models(settings: Settings) -> list[ModelSource]:
     """Builds the offline model cache (a no-op once built) and checks that each model loads."""
     sources = [resolve_asr(settings.asr_model, settings.models_dir), resolve_llm(settings.llm_model, settings.models_dir)]
@@ -163,7 +156,7 @@ def transcribe_file(
             return Result(recording.id, cached.id, _transcript_of(cached), speakers=names_of(session, recording.id))
 
     started = time.perf_counter()
-    transcript = recognizer.transcribe(decode(path), info.duration_s, _scaled(progress, 0.0, 0.85))
+    transcript = recognizer.transcribe(decode(path), info.duration_s, scaled(progress, 0.0, 0.85))
     if settings.speakers and info.duration_s <= settings.speakers_max_min * 60:
         if progress:
             progress(0.85, "finding the speakers")
@@ -210,9 +203,9 @@ def summarize_file(
     The student hears the audio itself; the transcript is still made, for the page's transcript
     view, the key points and the grounding check."""
     _check_systems(system)
-    result = transcribe_file(settings, path, original_name, uploader, _scaled(progress, 0.0, 0.5))
+    result = transcribe_file(settings, path, original_name, uploader, scaled(progress, 0.0, 0.5))
     decoding = decoding or Decoding(max_new_tokens=settings.summary_max_tokens)
-    return _summarize(settings, result, path, system, query, decoding, _scaled(progress, 0.5, 1.0))
+    return _summarize(settings, result, path, system, query, decoding, scaled(progress, 0.5, 1.0))
 
 
 def compare_file(
@@ -230,14 +223,14 @@ def compare_file(
     summary, so either can be reproduced); two different systems each decode greedily.
     """
     _check_systems(*systems)
-    result = transcribe_file(settings, path, original_name, uploader, _scaled(progress, 0.0, 0.4))
+    result = transcribe_file(settings, path, original_name, uploader, scaled(progress, 0.0, 0.4))
     sampled = systems[0] == systems[1]
     seeds = random.sample(range(2**31), 2)
     pair = [
         _summarize(
             settings, result, path, system, query,
             Decoding(max_new_tokens=settings.summary_max_tokens, do_sample=sampled, temperature=0.8, seed=seed),
-            _scaled(progress, 0.4 + 0.3 * i, 0.7 + 0.3 * i),
+            scaled(progress, 0.4 + 0.3 * i, 0.7 + 0.3 * i),
         )
         for i, (system, seed) in enumerate(zip(systems, seeds, strict=True))
     ]

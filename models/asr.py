@@ -7,15 +7,15 @@ so no word is cut in half.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from models.progress import Progress
 from models.sources import ModelSource
 
 SAMPLE_RATE = 16_000
-Progress = Callable[[float, str], None]
 
 
 class NoSpeechError(ValueError):

@@ -26,9 +26,9 @@ from models.asr import Segment, Transcript
 from models.chapters import MIN_SUPPORT, Chapter, spans
 from models.grounding import STOPWORDS, keep_supported, names, numbers, sentences
 from models.llm import ChatLM, Decoding
+from models.progress import Progress, scaled
 from models.student import SAMPLE_RATE, Student, instruction
 
-Progress = Callable[[float, str], None]
 
 SUMMARY_PROMPT = "Summarize the following text in three sentences."
 FOCUS_PROMPT = "Summarize the following text in three sentences, focusing on this question: {query}"
@@ -252,22 +252,16 @@ class CascadeSummarizer:
             for k, section in enumerate(sections):
                 part = replace(transcript, segments=section, words=[])
                 text = self._map_reduce(turn_segments(part), query, decoding,
-                                        _scaled(progress, k / (len(sections) + 1), (k + 1) / (len(sections) + 1)))
+                                        scaled(progress, k / (len(sections) + 1), (k + 1) / (len(sections) + 1)))
                 chapters.append(grounded_chapter(text, part, self.n_key_points))
             segments = [Segment(c.start, c.end, c.summary) for c in chapters if c.summary]
         else:
             segments = turn_segments(transcript)
-        text = self._map_reduce(segments, query, decoding, _scaled(progress, len(chapters) / (len(sections) + 1), 1.0))
+        text = self._map_reduce(segments, query, decoding, scaled(progress, len(chapters) / (len(sections) + 1), 1.0))
         if progress:
             progress(1.0, "summarized")
         return grounded_summary(text, transcript, query, self.n_key_points, self.system, self.llm.version,
                                 decoding, started, self.model_version_id, chapters)
-
-
-def _scaled(progress: Progress | None, start: float, end: float) -> Progress | None:
-    if progress is None:
-        return None
-    return lambda fraction, message: progress(start + (end - start) * fraction, message)
 
 
 def grounded_chapter(generated: str, part: Transcript, n_key_points: int) -> Chapter:

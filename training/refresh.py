@@ -19,6 +19,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from models.progress import scaled
 from storage import registry, schema
 from storage.config import Settings
 from storage.db import ensure_schema, session_scope
@@ -101,13 +102,6 @@ def decide(candidate: dict, served: dict, margin: float) -> tuple[bool, str]:
     return True, f"promoted: not worse on the held-out items ({said})"
 
 
-def _segment(progress, start: float, end: float):
-    """A progress callback that maps a stage's 0..1 onto [start, end] of the whole refresh."""
-    if progress is None:
-        return None
-    return lambda fraction, message: progress(start + (end - start) * fraction, message)
-
-
 def refresh(settings: Settings, cfg: RefreshConfig = RefreshConfig(), progress=None) -> dict:
     """Runs one turn of the loop (see the module docstring); returns what happened, for the job."""
     from training.dpo import DPOConfig, NoPairs, dpo
@@ -140,13 +134,13 @@ def refresh(settings: Settings, cfg: RefreshConfig = RefreshConfig(), progress=N
         report(0.02, f"distilling on {seen['uploads']} new uploads")
         kd_cfg = KDConfig(minutes=minutes, parent=parent, uploads_since=since.isoformat(),
                           teacher_model=settings.llm_model, seed=cfg.seed, epochs=cfg.epochs)
-        parent = kd(settings, kd_cfg, _segment(progress, 0.02, 0.4), data=([], []))
+        parent = kd(settings, kd_cfg, scaled(progress, 0.02, 0.4), data=([], []))
     if run_dpo:
         report(0.4, f"DPO on {seen['votes']} new votes and {cfg.auto_items} items' automatic pairs")
         dpo_cfg = DPOConfig(minutes=minutes, parent=parent, votes_since=since.isoformat(),
                             items=max(cfg.auto_items, 0), seed=cfg.seed, epochs=cfg.epochs)
         try:
-            parent = dpo(settings, dpo_cfg, _segment(progress, 0.4, 0.7), data=None if cfg.auto_items else ([], []))
+            parent = dpo(settings, dpo_cfg, scaled(progress, 0.4, 0.7), data=None if cfg.auto_items else ([], []))
         except NoPairs as exc:  # ties and "both bad" only: nothing to prefer; KD's candidate, if any, goes on
             outcome["dpo"] = str(exc)
     if parent == served_name:
@@ -156,8 +150,8 @@ def refresh(settings: Settings, cfg: RefreshConfig = RefreshConfig(), progress=N
 
     report(0.7, "evaluating the served version and the candidate on the held-out items")
     items, audio = gate_items(settings, cfg)
-    served_scores = held_out_scores(settings, served_name, items, audio, _segment(progress, 0.7, 0.85))
-    candidate_scores = held_out_scores(settings, candidate, items, audio, _segment(progress, 0.85, 1.0))
+    served_scores = held_out_scores(settings, served_name, items, audio, scaled(progress, 0.7, 0.85))
+    candidate_scores = held_out_scores(settings, candidate, items, audio, scaled(progress, 0.85, 1.0))
     promote, reason = decide(candidate_scores, served_scores, cfg.margin)
     with session_scope(settings.db_url) as session:
         version = registry.get(session, candidate)
