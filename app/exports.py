@@ -9,11 +9,6 @@ from app.pipeline import Result
 from models.summarizer import clock, point_text
 
 
-def _said(seg) -> str:
-    """A segment's text with its speaker's name in front, when diarization found one."""
-    return f"{seg.speaker}: {seg.text.strip()}" if seg.speaker else seg.text.strip()
-
-
 def _srt_time(seconds: float) -> str:
     millis = round(seconds * 1000)
     hours, millis = divmod(millis, 3_600_000)
@@ -25,7 +20,7 @@ def _srt_time(seconds: float) -> str:
 def to_srt(result: Result) -> str:
     """The transcript as subtitles, one cue per segment (SubRip numbers cues from 1)."""
     cues = [
-        f"{i}\n{_srt_time(seg.start)} --> {_srt_time(seg.end)}\n{_said(seg)}\n"
+        f"{i}\n{_srt_time(seg.start)} --> {_srt_time(seg.end)}\n{seg.said}\n"
         for i, seg in enumerate(result.named_transcript.segments, start=1)
     ]
     return "\n".join(cues)
@@ -43,7 +38,7 @@ def to_txt(result: Result) -> str:
         lines += ["CHAPTERS", *(f"[{clock(c['start'])}-{clock(c['end'])}] {c['summary']}" for c in s.chapters), ""]
     if s.key_points:
         lines += ["KEY POINTS", *(f"[{clock(p['start'])}] {point_text(p, result.speakers)}" for p in s.key_points), ""]
-    lines += ["TRANSCRIPT", *(f"[{clock(seg.start)}] {_said(seg)}" for seg in result.named_transcript.segments)]
+    lines += ["TRANSCRIPT", *(f"[{clock(seg.start)}] {seg.said}" for seg in result.named_transcript.segments)]
     return "\n".join(lines) + "\n"
 
 
@@ -56,7 +51,7 @@ def to_markdown(result: Result) -> str:
     if s.key_points:
         lines += ["## Key points", "",
                   *(f"- **{clock(p['start'])}** {point_text(p, result.speakers)}" for p in s.key_points), ""]
-    lines += ["## Transcript", "", *(f"**{clock(seg.start)}** {_said(seg)}  " for seg in result.named_transcript.segments)]
+    lines += ["## Transcript", "", *(f"**{clock(seg.start)}** {seg.said}  " for seg in result.named_transcript.segments)]
     return "\n".join(lines) + "\n"
 
 

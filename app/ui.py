@@ -55,8 +55,7 @@ THUMB_NOTE = {1: "You rated this summary **good**. You can change your vote.",
 
 
 def transcript_text(result: Result) -> str:
-    return "\n".join(f"[{clock(s.start)} – {clock(s.end)}] {s.speaker + ': ' if s.speaker else ''}{s.text.strip()}"
-                     for s in result.named_transcript.segments)
+    return "\n".join(f"[{clock(s.start)} – {clock(s.end)}] {s.said}" for s in result.named_transcript.segments)
 
 
 SYSTEM_NAMES = {"cascade": "the transcript read by a text model", "student": "the speech model, hearing the audio"}

@@ -41,6 +41,11 @@ class Segment:
     text: str
     speaker: str = ""  # "Speaker 2" once diarization labelled it (models.diarize); empty without
 
+    @property
+    def said(self) -> str:
+        """The text with its speaker in front ("Priya: ..."), when diarization found one."""
+        return f"{self.speaker}: {self.text.strip()}" if self.speaker else self.text.strip()
+
 
 @dataclass(frozen=True)
 class Word:
@@ -67,18 +72,23 @@ class Transcript:
     def has_speakers(self) -> bool:
         return any(s.speaker for s in self.segments)
 
-    def labelled_text(self, names: dict[str, str] | None = None) -> str:
-        """One "Speaker: text" line per turn (what the teacher learned to read), else the plain text."""
+    def turns(self) -> list[Segment]:
+        """One segment per speaker turn, its text "Speaker: ..." (what the teacher learned to read);
+        the segments themselves when there are no speakers."""
         if not self.has_speakers:
-            return self.text
-        lines: list[tuple[str, list[str]]] = []
+            return self.segments
+        turns: list[Segment] = []
         for seg in self.segments:
-            who = (names or {}).get(seg.speaker, seg.speaker) or "Unknown"
-            if lines and lines[-1][0] == who:
-                lines[-1][1].append(seg.text)
+            if turns and turns[-1].speaker == seg.speaker:
+                last = turns[-1]
+                turns[-1] = Segment(last.start, seg.end, f"{last.text} {seg.text}", seg.speaker)
             else:
-                lines.append((who, [seg.text]))
-        return "\n".join(f"{who}: {' '.join(texts)}" for who, texts in lines)
+                turns.append(Segment(seg.start, seg.end, f"{seg.speaker or 'Unknown'}: {seg.text}", seg.speaker))
+        return turns
+
+    def labelled_text(self) -> str:
+        """One "Speaker: text" line per turn, else the plain text."""
+        return "\n".join(t.text for t in self.turns()) if self.has_speakers else self.text
 
     def segment_dicts(self) -> list[dict]:
         return [asdict(s) for s in self.segments]

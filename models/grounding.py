@@ -71,20 +71,21 @@ def unsupported_terms(summary: str, source: str) -> list[str]:
     return missing
 
 
-def _root(word: str) -> str:
-    """A crude stem, enough to match "decide", "decided" and "decides", or "team" and "teams"."""
+def stem(word: str) -> str:
+    """A crude stemmer, enough to match "decide", "decided" and "decides"."""
     for suffix in ("ing", "ed", "es", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)].rstrip("e")
-    return word.rstrip("e") if len(word) > 3 else word
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
 
 
 def support(sentence: str, source: str) -> float:
     """The share of the sentence's content words whose stem the source has (1.0 without content words)."""
-    content = {_root(w.lower()) for w in _WORD.findall(sentence) if w[0].isalpha() and w.lower() not in STOPWORDS}
+    content = {stem(w.lower()) for w in _WORD.findall(sentence) if w[0].isalpha() and w.lower() not in STOPWORDS}
     if not content:
         return 1.0
-    have = {_root(w.lower()) for w in _WORD.findall(source) if w[0].isalpha()}
+    have = {stem(w.lower()) for w in _WORD.findall(source) if w[0].isalpha()}
     return len(content & have) / len(content)
 
 

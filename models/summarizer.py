@@ -24,7 +24,7 @@ import numpy as np
 
 from models.asr import Segment, Transcript
 from models.chapters import MIN_SUPPORT, Chapter, spans
-from models.grounding import STOPWORDS, keep_supported, names, numbers, sentences
+from models.grounding import STOPWORDS, keep_supported, names, numbers, sentences, stem
 from models.llm import ChatLM, Decoding
 from models.progress import Progress, scaled
 from models.student import SAMPLE_RATE, Student, instruction
@@ -85,17 +85,8 @@ def _content_words(text: str) -> list[str]:
     return [w for w in re.findall(r"[a-z][a-z'-]+|\d[\d,.]*", text.lower()) if w not in STOPWORDS]
 
 
-def _stem(word: str) -> str:
-    """A crude stemmer, enough to match "decide", "decided" and "decides"."""
-    for suffix in ("ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)]
-            break
-    return word[:-1] if word.endswith("e") and len(word) > 3 else word
-
-
 # Words that mark decisions and actions, the points meeting notes exist for.
-_CUES = frozenset(_stem(w) for w in "decide decision agree approve will must deadline plan action assign "
+_CUES = frozenset(stem(w) for w in "decide decision agree approve will must deadline plan action assign "
                   "budget deliver conclude propose".split())
 
 
@@ -128,14 +119,14 @@ def key_points(segments: list[Segment], k: int, query: str | None = None) -> lis
     Sentences under five content words are filler ("Second item is hiring.") and are skipped.
     """
     segments = sentence_units(segments)
-    words = [{_stem(w) for w in _content_words(s.text)} for s in segments]
+    words = [{stem(w) for w in _content_words(s.text)} for s in segments]
     freq = Counter(w for ws in words for w in ws)
-    query_words = {_stem(w) for w in _content_words(query or "")}
+    query_words = {stem(w) for w in _content_words(query or "")}
     salience = {}
     for i, (seg, ws) in enumerate(zip(segments, words)):
         if len(ws) >= 5:
             score = sum(math.log1p(freq[w]) for w in ws) / math.sqrt(len(ws))
-            raw = {_stem(w) for w in re.findall(r"[a-z']+", seg.text.lower())}
+            raw = {stem(w) for w in re.findall(r"[a-z']+", seg.text.lower())}
             score += bool(numbers(seg.text)) + bool(names(seg.text)) + 0.5 * len(raw & _CUES)
             score += 2.0 * len(ws & query_words)
             salience[i] = score
@@ -156,20 +147,6 @@ def key_points(segments: list[Segment], k: int, query: str | None = None) -> lis
 
 def _capitalized(text: str) -> str:
     return text[:1].upper() + text[1:]
-
-
-def turn_segments(transcript: Transcript) -> list[Segment]:
-    """One segment per speaker turn, its text "Speaker: ...", when the transcript has speakers."""
-    if not transcript.has_speakers:
-        return transcript.segments
-    turns: list[Segment] = []
-    for seg in transcript.segments:
-        if turns and turns[-1].speaker == seg.speaker:
-            last = turns[-1]
-            turns[-1] = Segment(last.start, seg.end, f"{last.text} {seg.text}", seg.speaker)
-        else:
-            turns.append(Segment(seg.start, seg.end, f"{seg.speaker or 'Unknown'}: {seg.text}", seg.speaker))
-    return turns
 
 
 def chunk_segments(segments: list[Segment], max_tokens: int, count: Callable[[str], int]) -> list[str]:
@@ -251,12 +228,12 @@ class CascadeSummarizer:
         if len(sections) > 1:  # a long recording: a grounded summary per section, then one of them
             for k, section in enumerate(sections):
                 part = replace(transcript, segments=section, words=[])
-                text = self._map_reduce(turn_segments(part), query, decoding,
+                text = self._map_reduce(part.turns(), query, decoding,
                                         scaled(progress, k / (len(sections) + 1), (k + 1) / (len(sections) + 1)))
                 chapters.append(grounded_chapter(text, part, self.n_key_points))
             segments = [Segment(c.start, c.end, c.summary) for c in chapters if c.summary]
         else:
-            segments = turn_segments(transcript)
+            segments = transcript.turns()
         text = self._map_reduce(segments, query, decoding, scaled(progress, len(chapters) / (len(sections) + 1), 1.0))
         if progress:
             progress(1.0, "summarized")

@@ -8,7 +8,7 @@ import pytest
 from models.asr import Segment, Transcript, Word
 from models.diarize import Turn, diarization_error, label_speakers, label_turns, named, speaker_at
 from models.grounding import keep_supported
-from models.summarizer import chunk_segments, key_points, turn_segments
+from models.summarizer import chunk_segments, key_points
 
 TURNS = [Turn("Speaker 1", 0.0, 4.0), Turn("Speaker 2", 4.2, 9.0)]
 
@@ -47,7 +47,7 @@ def test_summarizers_read_one_turn_per_line_and_key_points_say_who():
                              Segment(2.0, 4.0, "Good.", "Ana"),
                              Segment(4.0, 9.0, "I will send the signed contract to legal by Friday.", "Ben")],
                             "en", 1.0, 9.0, "asr")
-    turns = turn_segments(transcript)
+    turns = transcript.turns()
     assert [t.text for t in turns] == ["Ana: We approved the budget of forty thousand dollars. Good.",
                                        "Ben: I will send the signed contract to legal by Friday."]
     assert chunk_segments(turns, 1000, lambda t: len(t.split())) == [
