@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from storage.config import load_settings
+from training.stages import STAGES  # a light import: the stages' code loads only when one runs
 
 DEFAULT_SYSTEMS = "lead,cascade,teacher-on-reference"
 # Errors whose message is meant for the user: printed as one line, exit status 1.
@@ -93,7 +94,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     settings = load_settings(host=args.host, port=args.port)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so the worker below is stopped too
-    worker = start_worker(settings) if settings.worker else None
+    worker = start_worker() if settings.worker else None
     try:
         serve(settings)
     finally:
@@ -183,7 +184,7 @@ def cmd_train_all(args: argparse.Namespace) -> None:
 
     settings = load_settings()
     configs = {stage: _stage_config(stage, argparse.Namespace(minutes=None, items=args.items if stage in ("sft", "kd")
-                                                              else None)) for stage in ("teacher", "sft", "kd", "dpo")}
+                                                              else None)) for stage in STAGES}
     if args.minutes:  # the stages' own budgets, scaled to sum to --minutes
         scale = args.minutes / sum(c.minutes for c in configs.values())
         configs = {k: dataclasses.replace(c, minutes=round(c.minutes * scale, 1)) for k, c in configs.items()}
@@ -222,7 +223,7 @@ def cmd_models_import(args: argparse.Namespace) -> None:
 def cmd_worker(args: argparse.Namespace) -> None:
     from app.worker import celery_app, worker_argv
 
-    celery_app.worker_main(worker_argv(load_settings(), beat=not args.no_beat))
+    celery_app.worker_main(worker_argv(beat=not args.no_beat))
 
 
 def _job_params(pairs: list[str]) -> dict:
@@ -363,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
              "sft": "stage 1: answers from the audio, on the spoken training items",
              "kd": "stage 2: on-policy distillation from the teacher reading the transcript",
              "dpo": "stage 3: preference pairs from votes and the hallucination check"}
-    for stage in ("teacher", "sft", "kd", "dpo"):
+    for stage in STAGES:
         p = train.add_parser(stage, help=helps[stage])
         if stage != "teacher":
             p.add_argument("--from", dest="parent", help="the student version to train from (default: the newest "
@@ -391,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(func=cmd_jobs_list)
     p = jobs.add_parser("run", help="queue a job for the workers (or run it here with --here)")
-    p.add_argument("kind", choices=["summarize", "build_data", "train", "evaluate", "refresh"])
+    p.add_argument("kind", help="summarize, build_data, train, evaluate or refresh")
     p.add_argument("param", nargs="*", help="key=value parameters, e.g. force=true, stage=kd minutes=10, "
                                             "version=dpo-...")
     p.add_argument("--here", action="store_true", help="run it in this process and wait")

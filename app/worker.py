@@ -17,7 +17,6 @@ import subprocess
 import sys
 from datetime import timedelta
 from functools import cache
-from pathlib import Path
 
 from celery import Celery
 from celery.signals import worker_ready
@@ -148,11 +147,8 @@ def submit(settings: Settings, kind: str, params: dict | None = None, actor: str
     """Queues a job: a row in SQL (what the admin tab and the CLI read), then a message to the workers."""
     ensure_schema(settings.db_url)
     with session_scope(settings.db_url) as session:
-        if kind in jobs.LOCKS:
-            busy = jobs.running(session, jobs.LOCKS[kind])
-            if busy is not None:
-                raise jobs.JobBusy(f"another training job is running (job {busy.id}, {busy.kind}); "
-                                   "wait for it or cancel it")
+        if reason := jobs.busy(session, kind):
+            raise jobs.JobBusy(f"{reason}; wait for it or cancel it")
         job_id = jobs.create(session, kind, params, actor).id
     app_for(settings).send_task(f"speechsum.{kind}", args=[job_id], task_id=f"job-{job_id}")
     return job_id
@@ -212,12 +208,13 @@ def _die_with_parent() -> None:
         pass
 
 
-def start_worker(settings: Settings) -> subprocess.Popen:
+def start_worker() -> subprocess.Popen:
     """One worker with the beat schedule beside the web app, so `make serve` starts everything."""
     return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], preexec_fn=_die_with_parent)
 
 
-def worker_argv(settings: Settings, beat: bool = True) -> list[str]:
-    """The worker's command line: one process (solo pool: a kill takes the job with it), beat inside."""
+def worker_argv(beat: bool = True) -> list[str]:
+    """The worker's command line: one process (solo pool: a kill takes the job with it), beat inside
+    (its schedule file is `beat_schedule_filename`, in the data dir)."""
     argv = ["worker", "--pool", "solo", "--loglevel", "INFO", "--hostname", "speechsum@%h"]
-    return argv + (["--beat", "--schedule", str(Path(settings.data_dir) / "beat-schedule")] if beat else [])
+    return argv + (["--beat"] if beat else [])

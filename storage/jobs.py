@@ -81,13 +81,14 @@ def get(session: Session, job_id: int) -> Job:
     return job
 
 
-def listing(session: Session, limit: int = 50, kind: str | None = None) -> list[Job]:
-    query = select(Job).order_by(Job.id.desc()).limit(limit)
-    return list(session.scalars(query.where(Job.kind == kind) if kind else query))
+def listing(session: Session, limit: int = 50) -> list[Job]:
+    return list(session.scalars(select(Job).order_by(Job.id.desc()).limit(limit)))
 
 
-def running(session: Session, lock: str) -> Job | None:
-    return session.scalar(select(Job).where(Job.lock == lock))
+def busy(session: Session, kind: str) -> str | None:
+    """Why a job of `kind` cannot run now (another job holds its lock), or None."""
+    holder = session.scalar(select(Job).where(Job.lock == LOCKS[kind])) if kind in LOCKS else None
+    return f"another training job is running (job {holder.id}, {holder.kind})" if holder else None
 
 
 def _end(job: Job, status: str, message: str) -> None:
@@ -126,21 +127,18 @@ def claim(url: str, job_id: int, worker: str | None = None) -> Job:
             session.flush()
     except IntegrityError:
         with session_scope(url) as session:
-            holder = running(session, LOCKS[get(session, job_id).kind])
-            message = f"another training job is running (job {holder.id}, {holder.kind})" if holder else \
-                "another training job is running"
-            _end(get(session, job_id), "failed", f"refused: {message}")
+            job = get(session, job_id)
+            message = busy(session, job.kind) or "another training job is running"
+            _end(job, "failed", f"refused: {message}")
         raise JobBusy(message) from None
     return job
 
 
-def report(url: str, job_id: int, fraction: float, message: str, log: bool = False) -> None:
+def report(url: str, job_id: int, fraction: float, message: str) -> None:
     """Records progress (and a heartbeat); raises JobCancelled when an admin asked to cancel."""
     with session_scope(url) as session:
         job = get(session, job_id)
         job.progress, job.message, job.heartbeat_at = max(0.0, min(1.0, fraction)), message, utcnow()
-        if log:
-            job.log = _append(job.log, message)
         cancelled = job.cancel_requested
     if cancelled:
         raise JobCancelled(f"job {job_id} was cancelled")

@@ -9,9 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from storage import registry
 from storage.config import Settings
-from storage.db import ensure_schema, session_scope
 
 
 STAGES = ("teacher", "sft", "kd", "dpo")
@@ -36,6 +34,8 @@ def build_data(settings: Settings, progress=None, max_words: int = 450, seed: in
     """Speaks the training items and caches the served (else newest) student's encoder frames of them,
     and speaks the gate's held-out items: the slow part of a first training run, done ahead."""
     from models.student import load_student
+    from storage import registry
+    from storage.db import ensure_schema, session_scope
     from training.refresh import RefreshConfig, gate_items
     from training.sft import student_items
 
@@ -68,6 +68,9 @@ def run_stage(settings: Settings, stage: str, cfg, progress=None) -> str:
 def train_all(settings: Settings, configs: dict, align_items: int = 2000) -> dict[str, str]:
     """Runs every stage after the last (alignment only if no aligned student exists); returns
     {stage: version}, with each stage's minutes under "<stage>_minutes"."""
+    from storage import registry
+    from storage.db import ensure_schema, session_scope
+
     ensure_schema(settings.db_url)
     with session_scope(settings.db_url) as session:
         aligned = registry.latest(session, "student", "align")
@@ -79,7 +82,7 @@ def train_all(settings: Settings, configs: dict, align_items: int = 2000) -> dic
         done["align"] = align(settings, AlignConfig(items=align_items))["version"]
         done["align_minutes"] = round((time.monotonic() - started) / 60, 1)
     parent = done["align"]
-    for stage in ("teacher", "sft", "kd", "dpo"):
+    for stage in STAGES:
         cfg = configs[stage]
         if stage != "teacher":
             cfg = dataclasses.replace(cfg, parent=parent)
