@@ -11,6 +11,7 @@ import os
 import secrets
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -49,6 +50,8 @@ from app.pipeline import (  # noqa: E402
 from models.summarizer import clock  # noqa: E402
 
 IN_SUMMARIZE = "The recording in the Summarize tab"
+CASCADE, STUDENT = ("Cascade (transcript → LLM)", "cascade"), ("Student (hears the audio)", "student")
+SAMPLES, STUDENT_VS_CASCADE = ("Two samples of the cascade", "samples"), ("Student vs cascade", "student-vs-cascade")
 AB_BUTTONS = (("left", "← Left is better"), ("right", "Right is better →"), ("tie", "Tie"), ("both_bad", "Both are bad"))
 THUMB_NOTE = {1: "You rated this summary **good**. You can change your vote.",
               -1: "You rated this summary **bad**. You can change your vote."}
@@ -83,15 +86,12 @@ def long_for_the_page(settings: Settings, path: str) -> bool:
     """Whether a worker should make this summary: a long recording, when there is a worker."""
     if not (settings.background_min and settings.has_workers):
         return False
-    import soundfile
+    from storage.files import declared_s, inspect_audio
 
-    try:
-        return soundfile.info(path).duration > settings.background_min * 60
-    except (RuntimeError, soundfile.LibsndfileError):  # not a format libsndfile reads: ask FFmpeg
-        from storage.files import inspect_audio
-
-        info = inspect_audio(path, settings.max_upload_bytes, settings.max_duration_s)
-        return info.duration_s > settings.background_min * 60
+    seconds = declared_s(Path(path))  # the headers say it, without decoding the whole file
+    if seconds is None:  # a stream that declares no length: decode it to know
+        seconds = inspect_audio(path, settings.max_upload_bytes, settings.max_duration_s).duration_s
+    return seconds > settings.background_min * 60
 
 
 def web_secret(settings: Settings) -> str:
@@ -146,9 +146,12 @@ class SummaryPanel:
                 self.speakers, self.speaker]
 
     def values(self, result: Result, thumb: int | None) -> list:
-        files = [gr.DownloadButton(value=export_file(result, fmt)) for fmt in FORMATS]
         return [result.summary_id, summary_markdown(result), transcript_text(result), gr.Column(visible=True),
-                THUMB_NOTE.get(thumb, ""), *files, *self.speaker_values(result)]
+                THUMB_NOTE.get(thumb, ""), *self.files(result), *self.speaker_values(result)]
+
+    @staticmethod
+    def files(result: Result) -> list:
+        return [gr.DownloadButton(value=export_file(result, fmt)) for fmt in FORMATS]
 
     @staticmethod
     def speaker_values(result: Result) -> list:
@@ -164,8 +167,8 @@ class SummaryPanel:
                 raise user_error("Pick a speaker of a summary first.")
             with shown_to_user():
                 result = rename_speaker(settings, summary_id, owner(request, browser_id), label, name)
-            files = [gr.DownloadButton(value=export_file(result, fmt)) for fmt in FORMATS]
-            return [summary_markdown(result), transcript_text(result), *files, *self.speaker_values(result), ""]
+            return [summary_markdown(result), transcript_text(result), *self.files(result),
+                    *self.speaker_values(result), ""]
 
         self.rename.click(rename, [self.summary_id, self.speaker, self.speaker_name, browser],
                           [self.summary, self.transcript, *self.downloads, self.speakers, self.speaker,
@@ -198,7 +201,7 @@ def build(settings: Settings) -> gr.Blocks:
                                          elem_id="audio")
                         query = gr.Textbox(label="Focus question (optional)", elem_id="query",
                                            placeholder="What did we decide about the budget?")
-                        system = gr.Radio([("Cascade (transcript → LLM)", "cascade")],
+                        system = gr.Radio([CASCADE],
                                           value="cascade", label="System", elem_id="system")
                         no_student = gr.Markdown(NO_STUDENT, elem_id="no-student")
                         go = gr.Button("Summarize", variant="primary", elem_id="summarize")
@@ -212,7 +215,7 @@ def build(settings: Settings) -> gr.Blocks:
                                          scale=2)
                     compare_query = gr.Textbox(label="Focus question (optional)", elem_id="compare-query", scale=2)
                 with gr.Row():
-                    pair_kind = gr.Radio([("Two samples of the cascade", "samples")], value="samples",
+                    pair_kind = gr.Radio([SAMPLES], value="samples",
                                          label="Candidates", elem_id="pair-kind", scale=2)
                     make_pair = gr.Button("Make two candidates", variant="primary", elem_id="make-pair", scale=1)
                 comparing = gr.Markdown(elem_id="comparing")
@@ -272,10 +275,7 @@ def build(settings: Settings) -> gr.Blocks:
         def offer_systems():
             """The student appears only when one is served; until then the page says how to get one."""
             served = student_served(settings)
-            systems = [("Cascade (transcript → LLM)", "cascade")] + ([("Student (hears the audio)", "student")]
-                                                                     if served else [])
-            kinds = [("Two samples of the cascade", "samples")] + ([("Student vs cascade", "student-vs-cascade")]
-                                                                   if served else [])
+            systems, kinds = ([CASCADE, STUDENT], [SAMPLES, STUDENT_VS_CASCADE]) if served else ([CASCADE], [SAMPLES])
             return gr.Radio(choices=systems), gr.Markdown(visible=not served), gr.Radio(choices=kinds)
 
         def ab_vote(choice: str):

@@ -145,6 +145,14 @@ def ogg_ends_properly(path: Path) -> bool | None:
     return False
 
 
+def declared_s(path: Path) -> float | None:
+    """The duration the file's headers declare (the container's, or a WAV's data size), without
+    decoding it; None when they declare none. Raises AudioError if it is not readable audio."""
+    with _open(path) as container:
+        declared = container.duration / av.time_base if container.duration else None
+    return max(filter(None, (declared, wav_declared_s(path))), default=None)
+
+
 def inspect_audio(path: str | os.PathLike, max_bytes: int, max_duration_s: float) -> AudioInfo:
     """Checks that `path` is a complete, non-silent recording within the limits, or raises AudioError."""
     path = Path(path)
@@ -157,9 +165,7 @@ def inspect_audio(path: str | os.PathLike, max_bytes: int, max_duration_s: float
         raise AudioError(
             f"{path.name}: the file is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:g} MB"
         )
-    with _open(path) as container:
-        declared = container.duration / av.time_base if container.duration else None
-    declared = max(filter(None, (declared, wav_declared_s(path))), default=None)
+    declared = declared_s(path)
     too_long = f"; the limit is {_fmt_duration(max_duration_s)}"
     if declared and declared > max_duration_s:
         raise AudioError(f"{path.name}: the recording is {_fmt_duration(declared)} long{too_long}")
