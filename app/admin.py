@@ -64,18 +64,16 @@ def cancel_job(settings: Settings, job_id: int) -> str:
 
 def versions_table(settings: Settings) -> list[dict]:
     """Every version with its parent and the scores the gate measured (newest first)."""
-    ensure_schema(settings.db_url)
-    with session_scope(settings.db_url) as session:
-        every = registry.versions(session)
-        names = {v.id: v.name for v in every}
-        rows = []
-        for v in sorted(every, key=lambda v: v.id, reverse=True):
-            held, gate = v.metrics.get("held_out", {}), v.metrics.get("gate", {})
-            rows.append({"name": v.name, "kind": v.kind, "stage": v.stage, "status": v.status,
-                         "parent": names.get(v.parent_id, ""), "rougeL": held.get("rougeL"),
-                         "hallucination": held.get("hallucination"), "gate": gate.get("reason", ""),
-                         "created_at": v.created_at.isoformat()})
-        return rows
+    from app.pipeline import list_versions  # the models' imports, only for the admin tab
+
+    rows = []
+    for v in reversed(list_versions(settings)):
+        held, gate = v["metrics"].get("held_out", {}), v["metrics"].get("gate", {})
+        rows.append({"name": v["name"], "kind": v["kind"], "stage": v["stage"], "status": v["status"],
+                     "parent": v["parent"] or "", "rougeL": held.get("rougeL"),
+                     "hallucination": held.get("hallucination"), "gate": gate.get("reason", ""),
+                     "created_at": v["created_at"]})
+    return rows
 
 
 def served_line(settings: Settings) -> list[dict]:
