@@ -275,13 +275,18 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+LEAD_WORDS = 60  # the trivial baseline: the meeting's first words, about a summary's length
+
+
 def _version(summarizer) -> str:
+    if summarizer is None:
+        return f"first {LEAD_WORDS} words"
     return summarizer.llm.version if hasattr(summarizer, "llm") else summarizer.version
 
 
 def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Path | None = None) -> dict:
-    """Every meeting through each system (a summary, and an answer per focus question); writes
-    bench/results/<date>-facts.{json,md}."""
+    """Every meeting through the lead baseline and each system (a summary, and an answer per focus
+    question); writes bench/results/<date>-facts.{json,md}."""
     from tqdm import tqdm
 
     from models.diarize import label_speakers
@@ -293,7 +298,7 @@ def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Pa
     spoken = write_meetings(settings.data_dir / "facts-audio")
     recognizer, diarizer = load_recognizer(settings), load_diarizer(settings)
     decoding = Decoding(max_new_tokens=settings.summary_max_tokens)
-    summarizers = {"cascade": load_summarizer(settings)} | (
+    summarizers = {"lead": None, "cascade": load_summarizer(settings)} | (
         {"student": load_student_summarizer(settings)} if "student" in systems else {})
     rows: dict[str, list[dict]] = {name: [] for name in summarizers}
     minutes = 0.0
@@ -304,6 +309,8 @@ def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Pa
         transcript = label_speakers(transcript, diarizer.turns(samples))
         for name, summarizer in summarizers.items():
             def said(query: str | None) -> str:
+                if name == "lead":
+                    return " ".join(" ".join(text for _, text in meeting.turns).split()[:LEAD_WORDS])
                 if name == "student":
                     return summarizer.summarize(samples, transcript, query, decoding).text
                 return summarizer.summarize(transcript, query, decoding).text
