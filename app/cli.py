@@ -380,8 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = train.add_parser("all", help="alignment if there is none yet, then teacher, SFT, KD and DPO")
     p.add_argument("--items", type=int, help="at most this many training items per stage")
     p.add_argument("--align-items", type=int, default=2000, help="alignment utterances, if alignment runs")
-    p.add_argument("--minutes", type=float, help="training budget of the four stages together (default: 80, "
-                                                 "split as teacher 15, SFT 25, KD 25, DPO 15)")
+    p.add_argument("--minutes", type=float, help="training budget of the four stages together (default: 64, "
+                                                 "split as teacher 12, SFT 30, KD 16, DPO 6; DPO's sampling "
+                                                 "comes on top)")
     p.set_defaults(func=cmd_train_all)
 
     p = sub.add_parser("worker", help="run a background worker (with the beat schedule of the refresh)")

@@ -43,7 +43,7 @@ class NoPairs(ValueError):
 
 @dataclass
 class DPOConfig(LoopConfig):
-    minutes: float = 15.0
+    minutes: float = 6.0  # of training; sampling the parent for automatic pairs comes before
     batch_size: int = 4  # pairs per step
     lr: float = 5e-5
     epochs: int = 3
@@ -51,9 +51,9 @@ class DPOConfig(LoopConfig):
     samples: int = 4  # samples of the parent per training item for automatic pairs
     sample_temperature: float = 1.0
     max_new_tokens: int = 96
-    min_gap: float = 0.15  # least hallucination-rate gap between rejected and chosen
+    min_gap: float = 0.1  # least hallucination-rate gap between rejected and chosen
     max_words: int = 450
-    items: int = 60  # training items that get automatic pairs (sampling them costs most of the stage)
+    items: int = 72  # training items that get automatic pairs (sampling them costs most of the stage)
     votes: bool = True  # pairs from users' votes too
     votes_since: str = ""  # ISO time: only votes cast or changed after it (a refresh's new votes)
     parent: str | None = None  # the KD student to start from; default: the newest

@@ -21,10 +21,10 @@ from training.runs import LoopConfig, Run, config_dict, finish, fit, resolve_par
 
 @dataclass
 class SFTConfig(LoopConfig):
-    minutes: float = 25.0
+    minutes: float = 30.0  # the longest stage: a short SFT left the loss falling and the summaries generic
     batch_size: int = 4
     lr: float = 2e-4
-    epochs: int = 3
+    epochs: int = 4
     max_words: int = 450  # spans of up to ~3 minutes spoken
     items: int = 0  # 0: every training item that is short enough
     parent: str | None = None  # the aligned student to start from; default: the newest

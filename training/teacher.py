@@ -85,7 +85,7 @@ def load_teacher(settings: Settings, model: str, adapter: str | None = None, nam
 @dataclass
 class TeacherConfig(LoopConfig):
     model: str = "smollm2-135m-instruct"
-    minutes: float = 15.0
+    minutes: float = 12.0
     batch_size: int = 4
     lr: float = 3e-4
     epochs: int = 2
