@@ -7,17 +7,20 @@ Pairs come from two places:
 (b) automatic: several samples of the parent per training item; the rejected one has the most
     unsupported content (names, numbers, content words the transcript lacks); the chosen one is the
     closest to the human answer (ROUGE-L) among the samples no more unsupported than the human
-    answer itself and no longer than twice it (copying the transcript is not a summary). Kept only
-    with a clear gap.
+    answers are on average and no longer than twice the item's answer (copying the transcript is
+    not a summary). Kept only with a clear gap. The samples are kept per parent version, so a
+    stopped run does not sample again and other selection settings reuse them.
 The loss is DPO's sigmoid loss on summed log-probs, against the frozen parent (projector + adapter:
 the bare LM cannot hear), whose log-probs are computed once before training.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import product
+from pathlib import Path
 
 import torch
 from sqlalchemy import select
@@ -109,9 +112,14 @@ def vote_pairs(session: Session, since: datetime | None = None) -> list[Pair]:
     return pairs
 
 
-def pick_pair(samples: list[str], item: EvalItem, min_gap: float) -> tuple[str, str] | None:
+def human_rate(items: list[EvalItem]) -> float:
+    """How unsupported the human answers are on average: the bar a chosen sample must clear. (Per
+    item it swings from 0 to 1, and most items then had no sample under their own answer's rate.)"""
+    return sum(hallucination(i.reference, i.spoken_text).rate for i in items) / max(1, len(items))
+
+
+def pick_pair(samples: list[str], item: EvalItem, min_gap: float, human: float) -> tuple[str, str] | None:
     """(chosen, rejected) among one item's samples, or None without a clear gap (see the docstring)."""
-    human = hallucination(item.reference, item.spoken_text).rate
     limit = 2 * len(item.reference.split())
     scored = [(s, hallucination(s, item.spoken_text).rate, rouge(s, [item.reference])["rougeL"])
               for s in dict.fromkeys(s for s in samples if s.strip())]
@@ -123,15 +131,31 @@ def pick_pair(samples: list[str], item: EvalItem, min_gap: float) -> tuple[str, 
     return chosen[0], rejected[0]
 
 
-def auto_pairs(student: Student, items: list[EvalItem], frames: list[torch.Tensor], cfg: DPOConfig) -> list[Pair]:
-    decoding = Decoding(max_new_tokens=cfg.max_new_tokens, do_sample=True, temperature=cfg.sample_temperature,
-                        top_p=1.0, repetition_penalty=1.0)
-    pairs = []
+def parent_samples(student: Student, items: list[EvalItem], frames: list[torch.Tensor], cfg: DPOConfig,
+                   cache: Path) -> list[list[str]]:
+    """`cfg.samples` samples of the parent per item (seeded per item), read from and added to `cache`."""
+    done = json.loads(cache.read_text()) if cache.exists() else {}
+    cache.parent.mkdir(parents=True, exist_ok=True)
     for index, (item, f) in enumerate(tqdm(list(zip(items, frames)), desc="sampling the parent", unit="item")):
+        if item.id in done:
+            continue
+        decoding = Decoding(max_new_tokens=cfg.max_new_tokens, do_sample=True, temperature=cfg.sample_temperature,
+                            top_p=1.0, repetition_penalty=1.0, seed=cfg.seed * 100_003 + index)
         with torch.no_grad(), autocast(student.device):
             found = student.generate_from_embeddings([student.projector(f)], [instruction(item.query)], decoding,
                                                      candidates=cfg.samples)
-        picked = pick_pair([g.text for g in found], item, cfg.min_gap)
+        done[item.id] = [g.text for g in found]
+        aside = cache.with_suffix(".tmp")
+        aside.write_text(json.dumps(done))
+        aside.replace(cache)
+    return [done[item.id] for item in items]
+
+
+def auto_pairs(samples: list[list[str]], items: list[EvalItem], cfg: DPOConfig) -> list[Pair]:
+    human = human_rate(items)
+    pairs = []
+    for index, (item, texts) in enumerate(zip(items, samples, strict=True)):
+        picked = pick_pair(texts, item, cfg.min_gap, human)
         if picked:
             pairs.append(Pair(item.query, *picked, "auto", item=index))
     return pairs
@@ -172,7 +196,9 @@ def dpo(settings: Settings, cfg: DPOConfig = DPOConfig(), progress=None, student
         if p.audio not in audio_frames:
             with torch.no_grad():
                 audio_frames[p.audio] = student.encoder.encode(read_samples(p.audio))
-    pairs += auto_pairs(student, items, frames, cfg)
+    key = f"{parent}-{cfg.samples}x{cfg.sample_temperature}-{cfg.max_new_tokens}-seed{cfg.seed}.json"
+    pairs += auto_pairs(parent_samples(student, items, frames, cfg, settings.data_dir / "dpo-samples" / key), items,
+                        cfg)
     if not pairs:
         raise NoPairs("DPO found no preference pairs: no votes, and no sample pair with a clear gap")
     pair_frames = [audio_frames[p.audio] if p.audio else frames[p.item] for p in pairs]

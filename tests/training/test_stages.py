@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ from storage import registry, schema
 from storage.db import session_scope
 from tests.conftest import write_wav
 from tests.training.tiny import ITEMS, registered_student, tiny_frames, tiny_teacher
-from training.dpo import DPOConfig, dpo, pick_pair
+from training.dpo import DPOConfig, auto_pairs, dpo, human_rate, parent_samples, pick_pair
 from training.evaluate import EvalItem
 from training.kd import KDConfig, Example, kd, kd_loss
 from training.sft import SFTConfig, answer_ids, sft
@@ -114,9 +115,22 @@ def test_automatic_pairs_reject_the_invented_and_refuse_the_copied():
     invented = "John approved 900 dollars for Tokyo."
     good = "Maria approved the budget."
     copied = "Maria approved the budget of forty euros for the launch. " * 3
-    assert pick_pair([invented, good, copied], item, 0.15) == (good, invented)
-    assert pick_pair([copied, invented], item, 0.15) is None  # copying is not a chosen summary
-    assert pick_pair([good, "Maria approved the budget for the launch."], item, 0.15) is None  # no clear gap
+    human = human_rate([item])
+    assert pick_pair([invented, good, copied], item, 0.15, human) == (good, invented)
+    assert pick_pair([copied, invented], item, 0.15, human) is None  # copying is not a chosen summary
+    assert pick_pair([good, "Maria approved the budget for the launch."], item, 0.15, human) is None  # no clear gap
+    assert pick_pair([invented, "Maria approved the plan."], item, 0.15, 0.0) is None  # over the human answers' bar
+
+
+def test_the_parents_samples_are_kept_and_not_drawn_again(tmp_path):
+    item = EvalItem("i", "What about the budget?", "A: Maria approved the budget.", "Maria approved it.")
+    cache = tmp_path / "samples.json"
+    cache.write_text(json.dumps({"i": ["Maria approved the budget.", "John paid 900 dollars."]}))
+    # No student is needed: every item's samples are in the cache already.
+    samples = parent_samples(None, [item], [torch.zeros(1)], DPOConfig(), cache)
+    assert samples == [["Maria approved the budget.", "John paid 900 dollars."]]
+    assert [(p.chosen, p.rejected) for p in auto_pairs(samples, [item], DPOConfig())] == [
+        ("Maria approved the budget.", "John paid 900 dollars.")]
 
 
 RESUMABLE = """
