@@ -19,7 +19,7 @@ from tests.conftest import write_wav
 from tests.training.tiny import ITEMS, registered_student, tiny_frames, tiny_teacher
 from training.dpo import DPOConfig, auto_pairs, dpo, human_rate, parent_samples, pick_pair
 from training.evaluate import EvalItem
-from training.kd import KDConfig, Example, kd, kd_loss
+from training.kd import Example, KDConfig, kd, kd_loss
 from training.sft import SFTConfig, answer_ids, sft
 
 QUICK = dict(minutes=5.0, batch_size=2, epochs=1, warmup_steps=1, save_minutes=0.0)
