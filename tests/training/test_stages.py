@@ -17,7 +17,7 @@ from storage import registry, schema
 from storage.db import session_scope
 from tests.conftest import write_wav
 from tests.training.tiny import ITEMS, registered_student, tiny_frames, tiny_teacher
-from training.dpo import DPOConfig, auto_pairs, dpo, human_rate, parent_samples, pick_pair
+from training.dpo import DPOConfig, auto_pairs, dpo, parent_samples, pick_pair
 from training.evaluate import EvalItem
 from training.kd import Example, KDConfig, kd, kd_loss
 from training.sft import SFTConfig, answer_ids, sft
@@ -115,11 +115,9 @@ def test_automatic_pairs_reject_the_invented_and_refuse_the_copied():
     invented = "John approved 900 dollars for Tokyo."
     good = "Maria approved the budget."
     copied = "Maria approved the budget of forty euros for the launch. " * 3
-    human = human_rate([item])
-    assert pick_pair([invented, good, copied], item, 0.15, human) == (good, invented)
-    assert pick_pair([copied, invented], item, 0.15, human) is None  # copying is not a chosen summary
-    assert pick_pair([good, "Maria approved the budget for the launch."], item, 0.15, human) is None  # no clear gap
-    assert pick_pair([invented, "Maria approved the plan."], item, 0.15, 0.0) is None  # over the human answers' bar
+    assert pick_pair([invented, good, copied], item, 0.15) == (good, invented)
+    assert pick_pair([copied, invented], item, 0.15) is None  # copying is not a chosen summary
+    assert pick_pair([good, "Maria approved the budget for the launch."], item, 0.15) is None  # no clear gap
 
 
 def test_the_parents_samples_are_kept_and_not_drawn_again(tmp_path):
