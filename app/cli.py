@@ -163,13 +163,16 @@ def cmd_train_align(args: argparse.Namespace) -> None:
           f"report: {stem}.{{json,md,png}}")
 
 
+NO_VOTES = "DPO on automatic pairs only, not on the votes in the database (e.g. simulated ones from `make loop`)"
+
+
 def _stage_config(stage: str, args: argparse.Namespace):
     """The stage's config with what the command line set (the rest keeps the stage's defaults)."""
     from training.stages import stage_config
 
     return stage_config(stage, {"minutes": args.minutes, "items": args.items, "parent": getattr(args, "parent", None),
                                 "model": getattr(args, "model", None), "teacher": getattr(args, "teacher", None),
-                                "teacher_model": getattr(args, "model", None)})
+                                "teacher_model": getattr(args, "model", None), "votes": getattr(args, "votes", None)})
 
 
 def cmd_train_stage(args: argparse.Namespace) -> None:
@@ -184,7 +187,7 @@ def cmd_train_all(args: argparse.Namespace) -> None:
 
     settings = load_settings()
     configs = {stage: _stage_config(stage, argparse.Namespace(minutes=None, items=args.items if stage in ("sft", "kd")
-                                                              else None)) for stage in STAGES}
+                                                              else None, votes=args.votes)) for stage in STAGES}
     if args.minutes:  # the stages' own budgets, scaled to sum to --minutes
         scale = args.minutes / sum(c.minutes for c in configs.values())
         configs = {k: dataclasses.replace(c, minutes=round(c.minutes * scale, 1)) for k, c in configs.items()}
@@ -376,10 +379,13 @@ def build_parser() -> argparse.ArgumentParser:
                                            "hub id of the same tokenizer (e.g. SmolLM2-360M-Instruct)")
         if stage == "kd":
             p.add_argument("--teacher", help="a fine-tuned teacher version (default: the newest; none: the raw LM)")
+        if stage == "dpo":
+            p.add_argument("--no-votes", dest="votes", action="store_false", default=None, help=NO_VOTES)
         p.set_defaults(func=cmd_train_stage)
     p = train.add_parser("all", help="alignment if there is none yet, then teacher, SFT, KD and DPO")
     p.add_argument("--items", type=int, help="at most this many training items per stage")
     p.add_argument("--align-items", type=int, default=2000, help="alignment utterances, if alignment runs")
+    p.add_argument("--no-votes", dest="votes", action="store_false", default=None, help=NO_VOTES)
     p.add_argument("--minutes", type=float, help="training budget of the four stages together (default: 64, "
                                                  "split as teacher 12, SFT 30, KD 16, DPO 6; DPO's sampling "
                                                  "comes on top)")

@@ -33,3 +33,13 @@ def test_unknown_toml_keys_are_an_error(tmp_path):
     config.write_text('asr_modle = "base"\n')
     with pytest.raises(ValueError, match="unknown settings"):
         load_settings({"SPEECHSUM_CONFIG": str(config)})
+
+
+def test_dpo_leaves_the_votes_out_only_when_asked():
+    from app.cli import _stage_config, build_parser
+
+    parse = build_parser().parse_args
+    assert _stage_config("dpo", parse(["train", "dpo"])).votes is True
+    assert _stage_config("dpo", parse(["train", "dpo", "--no-votes", "--minutes", "3"])).votes is False
+    assert parse(["train", "all", "--no-votes"]).votes is False
+    assert parse(["train", "all"]).votes is None  # the stage's default (votes in) stands
