@@ -7,8 +7,9 @@ Pairs come from two places:
 (b) automatic: several samples of the parent per training item; the rejected one has the most
     unsupported content (names, numbers, content words the transcript lacks); the chosen one is the
     closest to the human answer (ROUGE-L) among the samples no more unsupported than the human
-    answer itself and no longer than twice it (copying the transcript is not a summary). Kept only with a clear gap. The samples are kept per parent version, so a
-    stopped run does not sample again and other selection settings reuse them.
+    answer itself and no longer than twice it (copying the transcript is not a summary). Kept only
+    with a clear gap. The samples are kept per parent version, so a stopped run does not sample
+    again and other selection settings reuse them.
 The loss is DPO's sigmoid loss on summed log-probs, against the frozen parent (projector + adapter:
 the bare LM cannot hear), whose log-probs are computed once before training.
 """
@@ -35,7 +36,7 @@ from training.data import SPEAKER_VOICES, data_hash
 from training.evaluate import EvalItem
 from training.losses import dpo_loss, sequence_logprob
 from training.metrics import hallucination, rouge
-from training.runs import LoopConfig, Run, config_dict, finish, fit, resolve_parent
+from training.runs import LoopConfig, Run, config_dict, finish, fit, resolve_parent, save_atomically
 from training.sft import answer_ids, student_items
 
 
@@ -139,9 +140,7 @@ def parent_samples(student: Student, items: list[EvalItem], frames: list[torch.T
             found = student.generate_from_embeddings([student.projector(f)], [instruction(item.query)], decoding,
                                                      candidates=cfg.samples)
         done[item.id] = [g.text for g in found]
-        aside = cache.with_suffix(".tmp")
-        aside.write_text(json.dumps(done))
-        aside.replace(cache)
+        save_atomically(lambda path: path.write_text(json.dumps(done)), cache)
     return [done[item.id] for item in items]
 
 

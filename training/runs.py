@@ -194,7 +194,8 @@ def version_name(stage: str) -> str:
 
 
 def save_atomically(write: Callable[[Path], object], target: Path) -> Path:
-    """Writes a checkpoint folder aside and renames it into place: a crash never leaves half of one."""
+    """Writes a checkpoint folder (or a file) aside and renames it into place: a crash never leaves
+    half of one."""
     partial = target.with_name(f".{target.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     write(partial)
