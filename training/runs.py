@@ -76,14 +76,28 @@ def length_batches(lengths: list[int], batch_size: int, rng: random.Random, pool
     return batches
 
 
-def update(optimizer: torch.optim.Optimizer, params: list[nn.Parameter], loss: torch.Tensor, lr: float) -> None:
-    """One optimizer step at `lr` on `loss`, with gradients clipped to norm 1 (both phases)."""
+class DivergedError(RuntimeError):
+    """The loss stayed non-finite: the run stops instead of registering a broken model."""
+
+
+MAX_BAD_STEPS = 10  # consecutive steps with a non-finite loss or gradient before a run gives up
+
+
+def update(optimizer: torch.optim.Optimizer, params: list[nn.Parameter], loss: torch.Tensor, lr: float) -> bool:
+    """One optimizer step at `lr` on `loss`, with gradients clipped to norm 1 (both phases). A batch
+    whose loss or gradient is not finite (bf16 overflow on a GPU) is skipped, not stepped: one NaN
+    step would make every weight NaN. Returns whether it stepped."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     optimizer.zero_grad()
+    if not torch.isfinite(loss):
+        return False
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    if not torch.isfinite(torch.nn.utils.clip_grad_norm_(params, 1.0)):
+        optimizer.zero_grad()
+        return False
     optimizer.step()
+    return True
 
 
 def config_dict(cfg) -> dict:
@@ -153,7 +167,7 @@ def fit(run: Run, model: nn.Module, loss_fn: LossFn, lengths: list[int], cfg: Lo
         optimizer.load_state_dict(state["optimizer"])
         _set_rng_state(state["rng"])
         step, elapsed, curve, total = state["step"], state["elapsed"], state["curve"], state["total"]
-    resumed_from = step
+    resumed_from, bad, skipped = step, 0, 0
 
     def save() -> None:
         run.save({"weights": trainable_state(model), "optimizer": optimizer.state_dict(), "rng": _rng_state(),
@@ -172,7 +186,14 @@ def fit(run: Run, model: nn.Module, loss_fn: LossFn, lengths: list[int], cfg: Lo
             # since the first steps run slower than the rest (a run fitted once ended minutes early).
             total = bar.total = steps_in_budget(step, time.monotonic() - started, budget_s, per_epoch * cfg.epochs)
         loss, extras = loss_fn(batches[step % per_epoch])
-        update(optimizer, params, loss, lr_at(step, total, cfg))
+        if update(optimizer, params, loss, lr_at(step, total, cfg)):
+            bad = 0
+        else:
+            bad, skipped = bad + 1, skipped + 1
+            if bad >= MAX_BAD_STEPS:
+                save()
+                raise DivergedError(f"{desc}: the last {bad} steps had a non-finite loss or gradient (step {step}); "
+                                    "nothing was registered: try a lower learning rate or another parent")
         curve.append((step, round(loss.item(), 4), round(time.monotonic() - started, 1), extras))
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -185,7 +206,7 @@ def fit(run: Run, model: nn.Module, loss_fn: LossFn, lengths: list[int], cfg: Lo
     bar.close()
     save()
     model.eval()
-    return {"steps": step, "resumed_from": resumed_from, "curve": curve,
+    return {"steps": step, "resumed_from": resumed_from, "curve": curve, "skipped_steps": skipped,
             "train_minutes": round((time.monotonic() - started) / 60, 1)}
 
 
@@ -229,6 +250,7 @@ def finish(settings: Settings, run: Run, *, kind: str, stage: str, write: Callab
     checkpoint = save_atomically(write, folder / name)
     metrics = {"steps": report["steps"], "resumed_from": report["resumed_from"],
                "train_minutes": report["train_minutes"], "final_loss": tail_mean(report["curve"]),
+               "skipped_steps": report.get("skipped_steps", 0),
                "run": str(run.dir)} | (metrics or {})
     register_version(settings, name=name, kind=kind, stage=stage, checkpoint=checkpoint, parent=parent, bases=bases,
                      config=config_dict(cfg), data=data, metrics=metrics)

@@ -179,6 +179,36 @@ def test_a_run_killed_with_sigkill_resumes_where_it_saved_and_ends_as_an_unbroke
         torch.testing.assert_close(b["weights"][name], value)
 
 
+def test_a_non_finite_step_is_skipped_and_a_diverged_run_registers_nothing(settings, tmp_path, monkeypatch):
+    # On an H200 a bf16 batch gave a NaN loss at SFT step ~24; stepping on it made every weight NaN.
+    from tests.models.test_student import tiny_student
+    from training import sft as sft_module
+    from training.runs import DivergedError
+
+    student, frames = tiny_student(), tiny_frames(len(ITEMS))
+    real_loss, calls = sft_module.sft_loss, []
+
+    def nan_on_second_step(*args):
+        calls.append(1)
+        loss = real_loss(*args)
+        return loss * float("nan") if len(calls) == 2 else loss
+
+    monkeypatch.setattr(sft_module, "sft_loss", nan_on_second_step)
+    registered_student(settings, tmp_path)
+    name = sft(settings, SFTConfig(**QUICK | {"batch_size": 1}), student=student, data=(ITEMS, frames))
+    assert all(torch.isfinite(p).all() for p in student.parameters())
+    with session_scope(settings.db_url) as s:
+        metrics = registry.get(s, name).metrics
+    assert metrics["steps"] == len(ITEMS) and metrics["skipped_steps"] == 1
+
+    monkeypatch.setattr(sft_module, "sft_loss", lambda *args: real_loss(*args) * float("nan"))
+    with pytest.raises(DivergedError, match="non-finite"):
+        sft(settings, SFTConfig(**QUICK | {"batch_size": 1, "epochs": 3, "lr": 1e-3}), student=student,
+            data=(ITEMS, frames))
+    with session_scope(settings.db_url) as s:
+        assert [v.name for v in registry.versions(s)] == ["align-tiny", name]
+
+
 def test_the_stage_table_lists_baselines_teachers_and_the_newest_line_of_students(settings, tmp_path):
     from training.bench import stage_systems
 
