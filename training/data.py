@@ -130,14 +130,14 @@ def speak_all(batch: list[Utterance], cache_dir: Path) -> list[Path]:
 def encoder_frames(encoder, wavs: list[Path], cache_dir: Path, tag: str, device: str | torch.device = "cpu"
                    ) -> list[torch.Tensor]:
     """The frozen encoder's frames of each file (float16 on disk), computed once per encoder `tag`."""
-    from storage.files import read_samples
-
     cache_dir = cache_dir / hashlib.sha256(tag.encode()).hexdigest()[:12]
     cache_dir.mkdir(parents=True, exist_ok=True)
     frames = []
     for wav in tqdm(wavs, desc="encoding audio (cached)", unit="utt"):
         path = cache_dir / f"{wav.stem}.pt"
         if not path.exists():
+            from storage.files import read_samples  # PyAV, only when there is audio to read
+
             with torch.no_grad():
                 torch.save(encoder.encode(read_samples(wav)).half(), path)
         frames.append(torch.load(path, map_location=device).float())

@@ -126,6 +126,12 @@ def pick_pair(samples: list[str], item: EvalItem, min_gap: float) -> tuple[str, 
     return chosen[0], rejected[0]
 
 
+def samples_path(settings: Settings, parent: str, cfg: DPOConfig) -> Path:
+    """Where the parent's samples for automatic pairs are kept: one file per parent and sampling setting."""
+    key = f"{parent}-{cfg.samples}x{cfg.sample_temperature}-{cfg.max_new_tokens}-seed{cfg.seed}.json"
+    return settings.data_dir / "dpo-samples" / key
+
+
 def parent_samples(student: Student, items: list[EvalItem], frames: list[torch.Tensor], cfg: DPOConfig,
                    cache: Path) -> list[list[str]]:
     """`cfg.samples` samples of the parent per item (seeded per item), read from and added to `cache`."""
@@ -181,16 +187,14 @@ def dpo(settings: Settings, cfg: DPOConfig = DPOConfig(), progress=None, student
         ensure_schema(settings.db_url)
         with session_scope(settings.db_url) as session:
             pairs += vote_pairs(session, datetime.fromisoformat(cfg.votes_since) if cfg.votes_since else None)
-    from storage.files import read_samples
-
     audio_frames = {}
     for p in pairs:
         if p.audio not in audio_frames:
+            from storage.files import read_samples  # PyAV, only when a vote's recording is read
+
             with torch.no_grad():
                 audio_frames[p.audio] = student.encoder.encode(read_samples(p.audio))
-    key = f"{parent}-{cfg.samples}x{cfg.sample_temperature}-{cfg.max_new_tokens}-seed{cfg.seed}.json"
-    pairs += auto_pairs(parent_samples(student, items, frames, cfg, settings.data_dir / "dpo-samples" / key), items,
-                        cfg)
+    pairs += auto_pairs(parent_samples(student, items, frames, cfg, samples_path(settings, parent, cfg)), items, cfg)
     if not pairs:
         raise NoPairs("DPO found no preference pairs: no votes, and no sample pair with a clear gap")
     pair_frames = [audio_frames[p.audio] if p.audio else frames[p.item] for p in pairs]

@@ -105,23 +105,32 @@ def training_items(seed: int = 0, root: Path = SHARED_DATA) -> list[EvalItem]:
     return split(load_items(data), seed)["dev"] + extra
 
 
+def _voice_of(item: EvalItem, voices: tuple[str, ...]) -> dict[str, str]:
+    speakers = list(dict.fromkeys(s for s, _ in item.turns))
+    return {s: voices[i % len(voices)] for i, s in enumerate(speakers)}
+
+
+def speech_path(item: EvalItem, cache_dir: Path, voices: tuple[str, ...] = VOICES, speed: float = 1.0,
+                vary: bool = False) -> Path:
+    """Where `speak` caches the item spoken with these voices and speed (a hash of all that decides it)."""
+    settings = [item.turns, _voice_of(item, voices)] + ([speed, vary] if (speed, vary) != (1.0, False) else [])
+    return cache_dir / f"{hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:24]}.wav"
+
+
 def speak(item: EvalItem, cache_dir: Path, voices: tuple[str, ...] = VOICES, speed: float = 1.0,
           vary: bool = False) -> Path:
     """The item's transcript as a 16 kHz WAV, one voice per speaker ("engine" or "engine:voice", in order
     of first appearance); made once, then cached. Training audio passes other voices, a speed and vary."""
-    from storage.files import read_samples
-    from training.tts import synthesize
-
-    speakers = list(dict.fromkeys(s for s, _ in item.turns))
-    voice_of = {s: voices[i % len(voices)] for i, s in enumerate(speakers)}
-    settings = [item.turns, voice_of] + ([speed, vary] if (speed, vary) != (1.0, False) else [])
-    key = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:24]
-    out = cache_dir / f"{key}.wav"
+    out = speech_path(item, cache_dir, voices, speed, vary)
     if out.exists():
         return out
+    from storage.files import read_samples  # PyAV and the TTS engines, only when there is something to speak
+    from training.tts import synthesize
+
+    voice_of = _voice_of(item, voices)
     cache_dir.mkdir(parents=True, exist_ok=True)
     pieces, gap = [], np.zeros(int(TURN_GAP_S * SAMPLE_RATE), dtype=np.float32)
-    tmp = cache_dir / f"{key}.turn.wav"
+    tmp = cache_dir / f"{out.stem}.turn.wav"
     for speaker, text in item.turns:
         engine, _, voice = voice_of[speaker].partition(":")
         synthesize(text, tmp, engine=engine, voice=voice or None, speed=speed, vary=vary)
