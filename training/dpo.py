@@ -16,6 +16,7 @@ the bare LM cannot hear), whose log-probs are computed once before training.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -134,14 +135,16 @@ def samples_path(settings: Settings, parent: str, cfg: DPOConfig) -> Path:
 
 def parent_samples(student: Student, items: list[EvalItem], frames: list[torch.Tensor], cfg: DPOConfig,
                    cache: Path) -> list[list[str]]:
-    """`cfg.samples` samples of the parent per item (seeded per item), read from and added to `cache`."""
+    """`cfg.samples` samples of the parent per item, read from and added to `cache`. Each item's seed
+    comes from its id, so its samples do not depend on which other items are in the list."""
     done = json.loads(cache.read_text()) if cache.exists() else {}
     cache.parent.mkdir(parents=True, exist_ok=True)
-    for index, (item, f) in enumerate(tqdm(list(zip(items, frames)), desc="sampling the parent", unit="item")):
+    for item, f in tqdm(list(zip(items, frames)), desc="sampling the parent", unit="item"):
         if item.id in done:
             continue
+        seed = int(hashlib.sha256(f"{cfg.seed}:{item.id}".encode()).hexdigest()[:12], 16)
         decoding = Decoding(max_new_tokens=cfg.max_new_tokens, do_sample=True, temperature=cfg.sample_temperature,
-                            top_p=1.0, repetition_penalty=1.0, seed=cfg.seed * 100_003 + index)
+                            top_p=1.0, repetition_penalty=1.0, seed=seed)
         with torch.no_grad(), autocast(student.device):
             found = student.generate_from_embeddings([student.projector(f)], [instruction(item.query)], decoding,
                                                      candidates=cfg.samples)

@@ -131,6 +131,16 @@ def test_the_parents_samples_are_kept_and_not_drawn_again(tmp_path):
         ("Maria approved the budget.", "John paid 900 dollars.")]
 
 
+def test_an_items_samples_do_not_depend_on_the_other_items_in_the_list(tmp_path):
+    from tests.models.test_student import tiny_student
+
+    student, frames = tiny_student().eval(), tiny_frames(2)
+    cfg = DPOConfig(samples=2, max_new_tokens=6)
+    both = parent_samples(student, ITEMS[:2], frames, cfg, tmp_path / "both.json")
+    alone = parent_samples(student, ITEMS[1:2], frames[1:2], cfg, tmp_path / "alone.json")
+    assert alone == both[1:]
+
+
 RESUMABLE = """
 import sys, time, torch
 from pathlib import Path
