@@ -172,6 +172,22 @@ def spoken_frames(items: list[EvalItem], encoder, root: Path, tag: str, seed: in
     return encoder_frames(encoder, spoken_wavs(items, root, seed), root / "frames", tag, device)
 
 
+def heard_answer(item: EvalItem) -> str:
+    """The human answer with the speakers the recording never names ("Project Manager", "PhD F":
+    QMSum's speaker labels, which TTS does not speak) turned into "a participant".
+
+    Half of the training answers name a speaker by such a label. Taught them as they are, the
+    student learns to write names it cannot hear, and the grounding check then drops those
+    sentences; the student can only say that somebody said it."""
+    text, spoken = item.reference, item.spoken_text.lower()
+    labels = {s for s, _ in item.turns if s and s.lower() not in spoken}
+    for label in sorted(labels, key=len, reverse=True):
+        text = re.sub(rf"\b(?:[Tt]he )?{re.escape(label)}\b", "a participant", text)
+    text = re.sub(r"\ba participant and a participant\b", "two participants", text)
+    return re.sub(r"(^|[.!?]\s+)(a participant|two participants)", lambda m: m.group(1) + m.group(2).capitalize(),
+                  text)
+
+
 def short_items(items: list[EvalItem], max_words: int, limit: int | None = None) -> list[EvalItem]:
     """Items whose transcript has at most `max_words` words (a CPU step costs in proportion to length)."""
     chosen = [i for i in items if len(i.spoken_text.split()) <= max_words]

@@ -13,7 +13,7 @@ import torch
 
 from models.student import Student, autocast, instruction, load_student
 from storage.config import Settings
-from training.data import SPEAKER_VOICES, data_hash, short_items, spoken_frames
+from training.data import SPEAKER_VOICES, data_hash, heard_answer, short_items, spoken_frames
 from training.evaluate import EvalItem, training_items
 from training.losses import nll_loss
 from training.runs import LoopConfig, Run, config_dict, finish, fit, resolve_parent
@@ -27,6 +27,7 @@ class SFTConfig(LoopConfig):
     epochs: int = 4
     max_words: int = 450  # spans of up to ~3 minutes spoken
     items: int = 0  # 0: every training item that is short enough
+    heard_answers: bool = True  # speakers named by labels the audio never says become "a participant"
     parent: str | None = None  # the aligned student to start from; default: the newest
 
 
@@ -43,12 +44,14 @@ def answer_ids(student: Student, texts: list[str]) -> list[list[int]]:
     return [student.tokenizer(t, add_special_tokens=False)["input_ids"] + [eos] for t in texts]
 
 
-def sft_loss(student: Student, frames: list[torch.Tensor], items: list[EvalItem]) -> torch.Tensor:
-    """NLL of the human answers given the audio and the query."""
+def sft_loss(student: Student, frames: list[torch.Tensor], items: list[EvalItem], heard: bool = False
+             ) -> torch.Tensor:
+    """NLL of the human answers given the audio and the query (with `heard`, as `heard_answer` puts them)."""
+    answers = [heard_answer(i) if heard else i.reference for i in items]
     with autocast(student.device):
         embeds = [student.projector(f) for f in frames]
         logprobs, mask = student.continuation_logprobs(embeds, [instruction(i.query) for i in items],
-                                                       answer_ids(student, [i.reference for i in items]))
+                                                       answer_ids(student, answers))
     return nll_loss(logprobs, mask)
 
 
@@ -64,7 +67,8 @@ def sft(settings: Settings, cfg: SFTConfig = SFTConfig(), progress=None, student
     items, frames = data or student_items(settings, student, cfg.max_words, cfg.items, cfg.seed)
     data = data_hash("sft", [i.id for i in items], SPEAKER_VOICES)
     run = Run(settings.data_dir, "sft", config_dict(cfg), parent, data)
-    report = fit(run, student, lambda b: (sft_loss(student, [frames[i] for i in b], [items[i] for i in b]), {}),
+    report = fit(run, student, lambda b: (sft_loss(student, [frames[i] for i in b], [items[i] for i in b],
+                                                   cfg.heard_answers), {}),
                  [f.shape[0] for f in frames], cfg, "SFT", progress)
     return finish(settings, run, kind="student", stage="sft", write=student.save, bases=student.bases,
                   parent=parent, cfg=cfg, data=data, report=report, metrics={"items": len(items)})

@@ -101,6 +101,15 @@ def test_each_stage_registers_a_candidate_and_never_changes_what_is_served(setti
         assert all(len(v.sha256) == 64 and os.path.isdir(v.checkpoint) for v in chain)
 
 
+def test_sft_targets_name_no_speaker_the_audio_never_names():
+    from training.data import heard_answer
+
+    item = EvalItem("i", "What did they decide?",
+                    "Project Manager: Okay, Maria, the budget.\nMarketing: Yes.\nMaria: I approve the budget.",
+                    "The Project Manager asked Maria. Marketing and Project Manager agreed. Project Manager's plan.")
+    assert heard_answer(item) == ("A participant asked Maria. Two participants agreed. A participant's plan.")
+
+
 def test_dpo_without_any_pair_fails_clearly_and_registers_nothing(settings, tmp_path):
     student = registered_student(settings, tmp_path, name="kd-tiny", stage="kd")
     with pytest.raises(ValueError, match="no preference pairs"):
