@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import shutil
 import sys
@@ -39,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from storage import registry  # noqa: E402
 from storage.config import load_settings  # noqa: E402
 from storage.db import ensure_schema, session_scope  # noqa: E402
-from training.data import item_voices, short_items  # noqa: E402
+from models.student import encoder_tag  # noqa: E402
+from training.data import frames_dir, item_voices, short_items  # noqa: E402
 from training.dpo import auto_pairs, samples_path  # noqa: E402
 from training.evaluate import speech_path, training_items  # noqa: E402
 from training.stages import STAGES, run_stage, stage_config  # noqa: E402
@@ -56,7 +56,12 @@ def lengths(args: argparse.Namespace) -> None:
     """Each training item's number of encoder frames, from this machine's frame cache."""
     settings = load_settings()
     root = settings.data_dir / "train-speech"
-    frames = {p.stem: p for p in (root / "frames").glob("*/*.pt")}
+    with session_scope(settings.db_url) as s:  # the frames of the encoder the students were aligned on
+        aligned = registry.latest(s, "student", "align")
+        if aligned is None:
+            raise SystemExit("no aligned student here: its encoder's frames are what is counted")
+        tag = encoder_tag(aligned.bases)
+    frames = {p.stem: p for p in frames_dir(root, tag).glob("*.pt")}
     found = {}
     for item in items_of(settings.shared_data):
         voices, speed = item_voices(item)
@@ -105,16 +110,15 @@ def run(args: argparse.Namespace) -> None:
     if missing:
         raise SystemExit(f"no frame count for {len(missing)} items (e.g. {missing[0]}): rerun `lengths`")
     speech = settings.data_dir / "train-speech"
-    tag = student.bases["encoder"] + student.bases["encoder_sha256"]
-    frames_dir = speech / "frames" / hashlib.sha256(tag.encode()).hexdigest()[:12]
-    frames_dir.mkdir(parents=True)
+    cache = frames_dir(speech, student.encoder_tag)
+    cache.mkdir(parents=True)
     width = student.encoder.whisper.config.d_model
     for item in items:  # what spoken_frames would find after speaking and encoding the item
         voices, speed = item_voices(item)
         wav = speech_path(item, speech / "audio", voices, speed, vary=True)
         wav.parent.mkdir(parents=True, exist_ok=True)
         wav.touch()
-        torch.save(torch.randn(counts[item.id], width).half(), frames_dir / f"{wav.stem}.pt")
+        torch.save(torch.randn(counts[item.id], width).half(), cache / f"{wav.stem}.pt")
     del student
 
     configs = {stage: stage_config(stage, {"model": str(lm), "teacher_model": str(lm), "votes": False})

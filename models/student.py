@@ -151,6 +151,10 @@ class Student(nn.Module):
     def device(self) -> torch.device:
         return self.projector.mlp[0].weight.device
 
+    @property
+    def encoder_tag(self) -> str:
+        return encoder_tag(self.bases)
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 
@@ -337,6 +341,11 @@ def load_audio_encoder(path: str) -> AudioEncoder:
         model = WhisperModel.from_pretrained(path)
         config, encoder = model.config, model.encoder
     return AudioEncoder(encoder.float().eval(), config.num_mel_bins)
+
+
+def encoder_tag(bases: dict) -> str:
+    """What names an encoder's cached frames: its version and weights (other weights, other frames)."""
+    return bases["encoder"] + bases["encoder_sha256"]
 
 
 def _weights_digest(path: str) -> str:

@@ -194,9 +194,8 @@ def prepare(settings: Settings, cfg: AlignConfig, student: Student):
     train_texts = passages(parts["dev"], exclude={u.text.lower() for u in test_utts})
     train_utts = utterances(train_texts, cfg.items, cfg.seed)
     root = settings.data_dir / "align"
-    tag = student.bases["encoder"] + student.bases["encoder_sha256"]
-    frames = encoder_frames(student.encoder, speak_all(train_utts + test_utts, root / "audio"), root / "frames", tag,
-                            student.device)
+    frames = encoder_frames(student.encoder, speak_all(train_utts + test_utts, root / "audio"), root,
+                            student.encoder_tag, student.device)
     return (frames[: cfg.items], [u.text for u in train_utts], frames[cfg.items :], [u.text for u in test_utts])
 
 

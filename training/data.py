@@ -127,10 +127,15 @@ def speak_all(batch: list[Utterance], cache_dir: Path) -> list[Path]:
     return paths
 
 
-def encoder_frames(encoder, wavs: list[Path], cache_dir: Path, tag: str, device: str | torch.device = "cpu"
+def frames_dir(root: Path, tag: str) -> Path:
+    """Where the frames of the files spoken under `root` are cached for the encoder named by `tag`."""
+    return root / "frames" / hashlib.sha256(tag.encode()).hexdigest()[:12]
+
+
+def encoder_frames(encoder, wavs: list[Path], root: Path, tag: str, device: str | torch.device = "cpu"
                    ) -> list[torch.Tensor]:
     """The frozen encoder's frames of each file (float16 on disk), computed once per encoder `tag`."""
-    cache_dir = cache_dir / hashlib.sha256(tag.encode()).hexdigest()[:12]
+    cache_dir = frames_dir(root, tag)
     cache_dir.mkdir(parents=True, exist_ok=True)
     frames = []
     for wav in tqdm(wavs, desc="encoding audio (cached)", unit="utt"):
@@ -169,7 +174,7 @@ def spoken_wavs(items: list[EvalItem], root: Path, seed: int = 0) -> list[Path]:
 def spoken_frames(items: list[EvalItem], encoder, root: Path, tag: str, seed: int = 0,
                   device: str | torch.device = "cpu") -> list[torch.Tensor]:
     """Each item spoken (see `spoken_wavs`) and its encoder frames."""
-    return encoder_frames(encoder, spoken_wavs(items, root, seed), root / "frames", tag, device)
+    return encoder_frames(encoder, spoken_wavs(items, root, seed), root, tag, device)
 
 
 def heard_answer(item: EvalItem) -> str:

@@ -35,8 +35,8 @@ def student_items(settings: Settings, student: Student, max_words: int, limit: i
                   ) -> tuple[list[EvalItem], list[torch.Tensor]]:
     """The training items the student hears, and their cached encoder frames on the student's device."""
     items = short_items(training_items(seed, settings.shared_data), max_words, limit or None)
-    tag = student.bases["encoder"] + student.bases["encoder_sha256"]
-    return items, spoken_frames(items, student.encoder, settings.data_dir / "train-speech", tag, seed, student.device)
+    return items, spoken_frames(items, student.encoder, settings.data_dir / "train-speech", student.encoder_tag, seed,
+                                student.device)
 
 
 def answer_ids(student: Student, texts: list[str]) -> list[list[int]]:
