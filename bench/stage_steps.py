@@ -4,7 +4,7 @@ The student and the teacher are built from the real configs (Whisper base encode
 with random weights, so this runs where the packaged weights are not (a lent GPU has no network
 and no room to carry them): the cost of a step depends on the shapes, not on the weights' values.
 
-    python bench/stage_steps.py --configs DIR --out results.json [--device cuda]
+    python bench/stage_steps.py --configs DIR --out results.json [--device cuda] [--fp32]
 
 DIR holds `whisper/config.json` and `lm/` (config.json + the tokenizer files) copied from the model
 cache (`speechsum models prepare` builds it). Each row: the median seconds of `--repeat` steps
@@ -25,6 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import models.student as student_module  # noqa: E402
 from models.llm import Decoding  # noqa: E402
 from models.student import AudioEncoder, Projector, Student, StudentConfig, autocast, with_lora  # noqa: E402
 from training.dpo import Pair, pair_logprobs  # noqa: E402
@@ -83,7 +84,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=90.0, help="audio per example (training items: 0.5-3 min)")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--new-tokens", type=int, default=96, help="tokens sampled or generated per summary")
+    parser.add_argument("--fp32", action="store_true", help="no bf16 autocast on a CPU that has bf16 units")
     args = parser.parse_args()
+    if args.fp32:
+        student_module.cpu_has_bf16 = lambda: False
     device, b = args.device, args.batch
     student, teacher = build(args.configs, device)
     frames = [torch.randn(int(args.seconds * 50), 512, device=device) for _ in range(b)]
@@ -127,6 +131,7 @@ def main() -> None:
         "summary_60s_audio": timed(summary, args.repeat, device),
     }
     report = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "torch": torch.__version__,
+              "bf16_autocast": device == "cuda" or student_module.cpu_has_bf16(),
               "batch": b, "seconds_of_audio_per_example": args.seconds, "new_tokens": args.new_tokens,
               "median_s": {k: round(v, 4) for k, v in rows.items()},
               "examples_per_s": {k: round(b / v, 2) for k, v in rows.items() if not k.startswith("summary")},

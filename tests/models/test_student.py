@@ -16,6 +16,8 @@ from models.student import (
     Student,
     StudentConfig,
     StudentError,
+    autocast,
+    cpu_has_bf16,
     instruction,
     with_lora,
 )
@@ -60,6 +62,15 @@ def test_projector_output_starts_at_the_scale_it_is_given():
 @pytest.mark.parametrize(("seconds", "frames"), [(1.0, 50), (7.3, 365), (35.0, 1750)])
 def test_encoder_gives_50_frames_a_second_and_windows_long_audio(student, seconds, frames):
     assert student.encoder.encode(noise(seconds)).shape == (frames, 16)
+
+
+def test_training_autocasts_to_bf16_on_a_cpu_only_where_it_has_bf16_units(student):
+    with autocast("cpu"):
+        assert torch.is_autocast_enabled("cpu") == cpu_has_bf16()
+        product = torch.ones(2, 2) @ torch.ones(2, 2)
+        frames = student.encoder.encode(noise(1.0))  # the log-mel front end stays fp32 (numpy) even so
+    assert product.dtype == (torch.bfloat16 if cpu_has_bf16() else torch.float32)
+    assert frames.shape == (50, 16) and torch.isfinite(frames).all()
 
 
 def test_batch_left_pads_and_puts_the_audio_where_the_placeholder_was(student):
