@@ -5,8 +5,11 @@ GKD, arXiv 2306.13649); the teacher scores the same tokens while reading the tra
 query; the loss is the generalized Jensen-Shannon divergence between their next-token
 distributions over the full vocabulary, at every sampled position (beta 0: forward KL; 1: reverse
 KL). A share `lam` of the steps uses the human answer instead of a sample (teacher-forced), which
-keeps the summaries in the human answers' shape. Users' uploads are unlabeled data: the teacher
-reads their stored transcripts, so no human answer is needed.
+keeps the summaries in the human answers' shape. The teacher reads what the audio says: the
+transcript without QMSum's speaker labels, which the student never hears (a teacher that reads
+"Project Manager:" scores that name up, and the student learns to write a name it cannot know).
+Users' uploads are unlabeled data: the teacher reads their stored transcripts, so no human answer
+is needed.
 """
 
 from __future__ import annotations
@@ -136,7 +139,7 @@ def kd(settings: Settings, cfg: KDConfig = KDConfig(), progress=None, student: S
     student = student or load_student(checkpoint, settings.models_dir, settings.device)
     teacher = teacher or load_kd_teacher(settings, cfg, student)
     items, frames = data or student_items(settings, student, cfg.max_words, cfg.items, cfg.seed)
-    examples = [Example(i.transcript, i.query, heard_answer(i) if cfg.heard_answers else i.reference) for i in items]
+    examples = [Example(i.spoken_text, i.query, heard_answer(i) if cfg.heard_answers else i.reference) for i in items]
     more, more_frames = upload_examples(settings, student, cfg.uploads, cfg.upload_max_s, cfg.uploads_since)
     examples, frames = examples + more, frames + more_frames
     data = data_hash("kd", [i.id for i in items], len(more), SPEAKER_VOICES, teacher.name)

@@ -90,19 +90,24 @@ class TeacherConfig(LoopConfig):
     lr: float = 3e-4
     epochs: int = 2
     max_words: int = 450  # the dev file's range; longer spans cost more than they teach on a CPU
+    heard: bool = True  # read transcripts as served (no speaker labels) and learn answers that name no label
     lora_r: int = 16
     lora_alpha: int = 32
     lora_targets: tuple[str, ...] = field(
         default=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))
 
 
-def answer_nll(teacher: Teacher, items: list[EvalItem]) -> torch.Tensor:
-    """The human answers' NLL given transcript + query: the teacher's fine-tuning loss."""
+def answer_nll(teacher: Teacher, items: list[EvalItem], heard: bool = False) -> torch.Tensor:
+    """The human answers' NLL given transcript + query: the teacher's fine-tuning loss. With `heard`
+    the teacher reads what the recording says (no speaker labels) and learns the heard answer."""
+    from training.data import heard_answer
+
     eos = teacher.tokenizer.eos_token_id
-    answers = [teacher.tokenizer(i.reference, add_special_tokens=False)["input_ids"] + [eos] for i in items]
+    texts = [heard_answer(i) if heard else i.reference for i in items]
+    answers = [teacher.tokenizer(t, add_special_tokens=False)["input_ids"] + [eos] for t in texts]
     with autocast(teacher.device):
-        logits, ids, mask = teacher.continuation_logits([i.transcript for i in items], [i.query for i in items],
-                                                        answers)
+        logits, ids, mask = teacher.continuation_logits([i.spoken_text if heard else i.transcript for i in items],
+                                                        [i.query for i in items], answers)
     return nll_loss(*token_logprobs(logits, ids, mask))
 
 
@@ -112,12 +117,12 @@ def finetune_teacher(settings: Settings, cfg: TeacherConfig = TeacherConfig(), p
 
     torch.manual_seed(cfg.seed)
     items = short_items(training_items(cfg.seed, settings.shared_data), cfg.max_words)
-    data = data_hash("teacher", [i.id for i in items])
+    data = data_hash("teacher", [i.id for i in items], "heard" if cfg.heard else "labelled")
     teacher = load_teacher(settings, cfg.model, trainable=True, lora=cfg)
     run = Run(settings.data_dir, "teacher", config_dict(cfg), cfg.model, data)
     lengths = [len(i.transcript.split()) for i in items]
-    report = fit(run, teacher.lm, lambda batch: (answer_nll(teacher, [items[i] for i in batch]), {}), lengths, cfg,
-                 "fine-tuning the teacher", progress)
+    report = fit(run, teacher.lm, lambda batch: (answer_nll(teacher, [items[i] for i in batch], cfg.heard), {}),
+                 lengths, cfg, "fine-tuning the teacher", progress)
     return finish(settings, run, kind="teacher", stage="teacher", write=teacher.lm.save_pretrained,
                   bases={"llm": teacher.name}, parent=None, cfg=cfg, data=data, report=report,
                   metrics={"items": len(items)})

@@ -110,6 +110,26 @@ def test_sft_targets_name_no_speaker_the_audio_never_names():
     assert heard_answer(item) == ("A participant asked Maria. Two participants agreed. A participant's plan.")
 
 
+def test_the_teacher_learns_from_what_the_recording_says():
+    """Fine-tuned on labelled transcripts, the teacher would score up names the student never hears."""
+    from models.student import autocast, token_logprobs
+    from training.data import heard_answer
+    from training.losses import nll_loss
+    from training.teacher import answer_nll
+
+    teacher = tiny_teacher()
+    item = EvalItem("i", "What did they decide?", "Project Manager: Okay, the budget.\nMarketing: Yes, approved.",
+                    "The Project Manager and Marketing approved the budget.")
+    eos = teacher.tokenizer.eos_token_id
+    answer = teacher.tokenizer(heard_answer(item), add_special_tokens=False)["input_ids"] + [eos]
+    with torch.no_grad(), autocast(teacher.device):
+        expected = nll_loss(*token_logprobs(*teacher.continuation_logits(["Okay, the budget. Yes, approved."],
+                                                                          [item.query], [answer])))
+        heard, labelled = answer_nll(teacher, [item], heard=True), answer_nll(teacher, [item])
+    torch.testing.assert_close(heard, expected)
+    assert abs(heard.item() - labelled.item()) > 1e-4
+
+
 def test_dpo_without_any_pair_fails_clearly_and_registers_nothing(settings, tmp_path):
     student = registered_student(settings, tmp_path, name="kd-tiny", stage="kd")
     with pytest.raises(ValueError, match="no preference pairs"):
