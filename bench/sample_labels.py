@@ -18,13 +18,9 @@ from pathlib import Path
 from statistics import mean
 
 from storage.config import load_settings
+from training.data import unspoken_labels
 from training.evaluate import training_items
 from training.metrics import hallucination, rouge
-
-
-def unspoken_labels(item) -> set[str]:
-    spoken = item.spoken_text.lower()
-    return {s for s, _ in item.turns if s and s.lower() not in spoken}
 
 
 def names_a_label(text: str, labels: set[str]) -> bool:

@@ -1,6 +1,6 @@
 """Students' greedy summaries on training-side items that DPO did not pair: a check that needs no held-out item.
 
-DPO pairs samples of the first `--skip` (72) short training items; the next `--items` items were
+DPO pairs samples of the first `--skip` (its `items`, 72) short training items; the next `--items` items were
 heard by SFT and KD but not by DPO. Their generated summaries (greedy, before the grounding check),
 scored for hallucination against the spoken text and ROUGE-L against the human answer, show
 whether a DPO run lowered hallucination beyond its own pairs, so DPO settings can be compared
@@ -24,6 +24,7 @@ from models.student import instruction, load_student
 from storage import registry
 from storage.config import load_settings
 from storage.db import session_scope
+from training.dpo import DPOConfig
 from training.metrics import hallucination, rouge
 from training.sft import student_items
 
@@ -31,7 +32,7 @@ from training.sft import student_items
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("versions", nargs="+", help="student versions to compare")
-    parser.add_argument("--skip", type=int, default=72, help="the items DPO samples (its `items`)")
+    parser.add_argument("--skip", type=int, default=DPOConfig.items, help="the items DPO samples (its `items`)")
     parser.add_argument("--items", type=int, default=40)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -43,7 +44,7 @@ def main() -> None:
             checkpoint = registry.get(session, name).checkpoint
         student = load_student(checkpoint, settings.models_dir, settings.device)
         student.eval()
-        items, frames = student_items(settings, student, 450, args.skip + args.items, 0)
+        items, frames = student_items(settings, student, DPOConfig.max_words, args.skip + args.items, DPOConfig.seed)
         rows = []
         for item, f in tqdm(list(zip(items, frames))[args.skip:], desc=name, unit="item"):
             with torch.no_grad():

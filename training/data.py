@@ -177,6 +177,12 @@ def spoken_frames(items: list[EvalItem], encoder, root: Path, tag: str, seed: in
     return encoder_frames(encoder, spoken_wavs(items, root, seed), root, tag, device)
 
 
+def unspoken_labels(item: EvalItem) -> set[str]:
+    """The item's speaker labels that its spoken text never says (QMSum's "Project Manager", "PhD F")."""
+    spoken = item.spoken_text.lower()
+    return {s for s, _ in item.turns if s and s.lower() not in spoken}
+
+
 def heard_answer(item: EvalItem) -> str:
     """The human answer with the speakers the recording never names ("Project Manager", "PhD F":
     QMSum's speaker labels, which TTS does not speak) turned into "a participant".
@@ -184,9 +190,8 @@ def heard_answer(item: EvalItem) -> str:
     Half of the training answers name a speaker by such a label. Taught them as they are, the
     student learns to write names it cannot hear, and the grounding check then drops those
     sentences; the student can only say that somebody said it."""
-    text, spoken = item.reference, item.spoken_text.lower()
-    labels = {s for s, _ in item.turns if s and s.lower() not in spoken}
-    for label in sorted(labels, key=len, reverse=True):
+    text = item.reference
+    for label in sorted(unspoken_labels(item), key=len, reverse=True):
         text = re.sub(rf"\b(?:[Tt]he )?{re.escape(label)}\b", "a participant", text)
     text = re.sub(r"\ba participant and a participant\b", "two participants", text)
     return re.sub(r"(^|[.!?]\s+)(a participant|two participants)", lambda m: m.group(1) + m.group(2).capitalize(),
