@@ -198,6 +198,11 @@ def heard_answer(item: EvalItem) -> str:
                   text)
 
 
+def answer_for(item: EvalItem, heard: bool) -> str:
+    """What a stage teaches as the item's answer: the heard answer, or with `heard` off the human one as written."""
+    return heard_answer(item) if heard else item.reference
+
+
 def short_items(items: list[EvalItem], max_words: int, limit: int | None = None) -> list[EvalItem]:
     """Items whose transcript has at most `max_words` words (a CPU step costs in proportion to length)."""
     chosen = [i for i in items if len(i.spoken_text.split()) <= max_words]

@@ -26,7 +26,7 @@ from models.student import Student, autocast, instruction, load_student
 from storage import registry, schema
 from storage.config import Settings
 from storage.db import ensure_schema, session_scope
-from training.data import SPEAKER_VOICES, data_hash, heard_answer
+from training.data import SPEAKER_VOICES, answer_for, data_hash
 from training.evaluate import EvalItem
 from training.losses import generalized_jsd
 from training.runs import LoopConfig, Run, config_dict, finish, fit, resolve_parent
@@ -139,7 +139,7 @@ def kd(settings: Settings, cfg: KDConfig = KDConfig(), progress=None, student: S
     student = student or load_student(checkpoint, settings.models_dir, settings.device)
     teacher = teacher or load_kd_teacher(settings, cfg, student)
     items, frames = data or student_items(settings, student, cfg.max_words, cfg.items, cfg.seed)
-    examples = [Example(i.spoken_text, i.query, heard_answer(i) if cfg.heard_answers else i.reference) for i in items]
+    examples = [Example(i.spoken_text, i.query, answer_for(i, cfg.heard_answers)) for i in items]
     more, more_frames = upload_examples(settings, student, cfg.uploads, cfg.upload_max_s, cfg.uploads_since)
     examples, frames = examples + more, frames + more_frames
     data = data_hash("kd", [i.id for i in items], len(more), SPEAKER_VOICES, teacher.name)

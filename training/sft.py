@@ -13,7 +13,7 @@ import torch
 
 from models.student import Student, autocast, instruction, load_student
 from storage.config import Settings
-from training.data import SPEAKER_VOICES, data_hash, heard_answer, short_items, spoken_frames
+from training.data import SPEAKER_VOICES, answer_for, data_hash, short_items, spoken_frames
 from training.evaluate import EvalItem, training_items
 from training.losses import nll_loss
 from training.runs import LoopConfig, Run, config_dict, finish, fit, resolve_parent
@@ -47,11 +47,10 @@ def answer_ids(student: Student, texts: list[str]) -> list[list[int]]:
 def sft_loss(student: Student, frames: list[torch.Tensor], items: list[EvalItem], heard: bool = False
              ) -> torch.Tensor:
     """NLL of the human answers given the audio and the query (with `heard`, as `heard_answer` puts them)."""
-    answers = [heard_answer(i) if heard else i.reference for i in items]
     with autocast(student.device):
         embeds = [student.projector(f) for f in frames]
         logprobs, mask = student.continuation_logprobs(embeds, [instruction(i.query) for i in items],
-                                                       answer_ids(student, answers))
+                                                       answer_ids(student, [answer_for(i, heard) for i in items]))
     return nll_loss(logprobs, mask)
 
 

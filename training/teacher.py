@@ -100,11 +100,10 @@ class TeacherConfig(LoopConfig):
 def answer_nll(teacher: Teacher, items: list[EvalItem], heard: bool = False) -> torch.Tensor:
     """The human answers' NLL given transcript + query: the teacher's fine-tuning loss. With `heard`
     the teacher reads what the recording says (no speaker labels) and learns the heard answer."""
-    from training.data import heard_answer
+    from training.data import answer_for
 
     eos = teacher.tokenizer.eos_token_id
-    texts = [heard_answer(i) if heard else i.reference for i in items]
-    answers = [teacher.tokenizer(t, add_special_tokens=False)["input_ids"] + [eos] for t in texts]
+    answers = [teacher.tokenizer(answer_for(i, heard), add_special_tokens=False)["input_ids"] + [eos] for i in items]
     with autocast(teacher.device):
         logits, ids, mask = teacher.continuation_logits([i.spoken_text if heard else i.transcript for i in items],
                                                         [i.query for i in items], answers)
