@@ -388,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-votes", dest="votes", action="store_false", default=None, help=NO_VOTES)
     p.add_argument("--minutes", type=float, help="training budget of the four stages together (default: 64, "
                                                  "split as teacher 12, SFT 30, KD 16, DPO 6; DPO's sampling "
-                                                 "comes on top)")
+                                                 "has its own 20 on top)")
     p.set_defaults(func=cmd_train_all)
 
     p = sub.add_parser("worker", help="run a background worker (with the beat schedule of the refresh)")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import product
@@ -47,12 +48,13 @@ class NoPairs(ValueError):
 
 @dataclass
 class DPOConfig(LoopConfig):
-    minutes: float = 6.0  # of training; sampling the parent for automatic pairs comes before
+    minutes: float = 6.0  # of training; sampling the parent for automatic pairs comes before (sample_minutes)
     batch_size: int = 4  # pairs per step
     lr: float = 2e-4  # picked on training items DPO does not pair (bench/train_side.py); 5e-5 moved 2 points
     epochs: int = 6  # few automatic pairs clear the bar (16 of 72 items did): more passes over them
     beta: float = 0.1
     samples: int = 4  # samples of the parent per training item for automatic pairs
+    sample_minutes: float = 20.0  # sampling's budget (the 72 items took 18-25): items left then give no pair
     sample_temperature: float = 0.7  # nearer what is served (greedy) than 1.0, whose samples gave 9 pairs, not 16
     max_new_tokens: int = 96
     min_gap: float = 0.1  # least hallucination-rate gap between rejected and chosen
@@ -136,12 +138,19 @@ def samples_path(settings: Settings, parent: str, cfg: DPOConfig) -> Path:
 def parent_samples(student: Student, items: list[EvalItem], frames: list[torch.Tensor], cfg: DPOConfig,
                    cache: Path) -> list[list[str]]:
     """`cfg.samples` samples of the parent per item, read from and added to `cache`. Each item's seed
-    comes from its id, so its samples do not depend on which other items are in the list."""
+    comes from its id, so its samples do not depend on which other items are in the list. Sampling
+    stops after `cfg.sample_minutes`, so `train all` keeps its time; the items left get no samples,
+    and a file beside the cache records the stop, so a resumed run pairs the same items."""
     done = json.loads(cache.read_text()) if cache.exists() else {}
+    stopped, start = cache.with_name(cache.stem + ".stopped"), time.monotonic()
     cache.parent.mkdir(parents=True, exist_ok=True)
     for item, f in tqdm(list(zip(items, frames)), desc="sampling the parent", unit="item"):
         if item.id in done:
             continue
+        if stopped.exists() or time.monotonic() - start > 60 * cfg.sample_minutes:
+            stopped.touch()
+            tqdm.write(f"DPO: sampling stopped at its budget, {len(done)} of {len(items)} items sampled")
+            break
         seed = int(hashlib.sha256(f"{cfg.seed}:{item.id}".encode()).hexdigest()[:12], 16)
         decoding = Decoding(max_new_tokens=cfg.max_new_tokens, do_sample=True, temperature=cfg.sample_temperature,
                             top_p=1.0, repetition_penalty=1.0, seed=seed)
@@ -150,7 +159,7 @@ def parent_samples(student: Student, items: list[EvalItem], frames: list[torch.T
                                                      candidates=cfg.samples)
         done[item.id] = [g.text for g in found]
         save_atomically(lambda path: path.write_text(json.dumps(done)), cache)
-    return [done[item.id] for item in items]
+    return [done.get(item.id, []) for item in items]
 
 
 def auto_pairs(samples: list[list[str]], items: list[EvalItem], cfg: DPOConfig) -> list[Pair]:

@@ -160,6 +160,19 @@ def test_the_parents_samples_are_kept_and_not_drawn_again(tmp_path):
         ("Maria approved the budget.", "John paid 900 dollars.")]
 
 
+def test_sampling_stops_at_its_budget_and_a_resumed_run_pairs_the_same_items(tmp_path):
+    items = [EvalItem(i, "What about the budget?", "A: Maria approved the budget.", "Maria approved it.")
+             for i in ("a", "b")]
+    cache = tmp_path / "samples.json"
+    cache.write_text(json.dumps({"a": ["Maria approved the budget.", "John paid 900 dollars."]}))
+    # No student: with no time left, item "b" is never sampled.
+    spent = parent_samples(None, items, [torch.zeros(1)] * 2, DPOConfig(sample_minutes=0.0), cache)
+    assert spent == [["Maria approved the budget.", "John paid 900 dollars."], []]
+    assert len(auto_pairs(spent, items, DPOConfig())) == 1
+    again = parent_samples(None, items, [torch.zeros(1)] * 2, DPOConfig(sample_minutes=60.0), cache)
+    assert again == spent  # the stop is kept: a resumed run does not sample "b" now
+
+
 def test_an_items_samples_do_not_depend_on_the_other_items_in_the_list(tmp_path):
     from tests.models.test_student import tiny_student
 
