@@ -54,7 +54,7 @@ class DPOConfig(LoopConfig):
     epochs: int = 6  # few automatic pairs clear the bar (16 of 72 items did): more passes over them
     beta: float = 0.1
     samples: int = 4  # samples of the parent per training item for automatic pairs
-    sample_minutes: float = 20.0  # sampling's budget (the 72 items took 18-25): items left then give no pair
+    sample_minutes: float = 20.0  # sampling's budget (the 72 items took 18 and 24): items left then give no pair
     sample_temperature: float = 0.7  # nearer what is served (greedy) than 1.0, whose samples gave 9 pairs, not 16
     max_new_tokens: int = 96
     min_gap: float = 0.1  # least hallucination-rate gap between rejected and chosen
