@@ -27,9 +27,10 @@ serve: models
 test: install
 	$(BIN)/python -m pytest
 
-# Unit tests only (tiny models built in the tests).
+# The unit tier: tiny models built in the tests; no real model, browser, server or slow test. Prints its time.
 test-fast: install
-	$(BIN)/python -m pytest -m "not real"
+	@start=$$(date +%s); $(BIN)/python -m pytest -m "not real and not browser and not services and not slow and not gpu"; \
+	status=$$?; echo "make test-fast: $$(( $$(date +%s) - start )) s"; exit $$status
 
 # Every system on the default evaluation subset; writes bench/results/<date>-<name>.{json,md,png}.
 bench: models

@@ -12,8 +12,8 @@ from collections import Counter, defaultdict
 from sqlalchemy import select
 
 from storage import jobs, registry, schema
-from storage.config import Settings
 from storage.db import ensure_schema, session_scope
+from storage.settings import Settings
 
 LOCAL_HOSTS = {"127.0.0.1", "::1", "localhost"}
 
@@ -64,7 +64,7 @@ def cancel_job(settings: Settings, job_id: int) -> str:
 
 def versions_table(settings: Settings) -> list[dict]:
     """Every version with its parent and the scores the gate measured (newest first)."""
-    from app.pipeline import list_versions  # the models' imports, only for the admin tab
+    from app.versions import list_versions  # the models' imports, only for the admin tab
 
     rows = []
     for v in reversed(list_versions(settings)):

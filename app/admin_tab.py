@@ -12,9 +12,9 @@ import pandas as pd
 
 from app import admin
 from app.api import shown_to_user, user_error
-from app.pipeline import promote_version, rollback_version
-from storage.config import Settings
+from app.versions import promote_version, rollback_version
 from storage.jobs import JobError
+from storage.settings import Settings
 
 VERSION_COLUMNS = ["name", "kind", "stage", "status", "parent", "ROUGE-L", "hallucination %", "gate"]
 

@@ -18,18 +18,9 @@ import gradio as gr
 from gradio import FileData
 
 from app import exports
-from storage.config import Settings
-from app.pipeline import (
-    USER_ERRORS,
-    Result,
-    compare_file,
-    history,
-    load_result,
-    rename_speaker,
-    summarize_file,
-    vote_ab,
-    vote_thumb,
-)
+from app.library import history, rename_speaker, vote_ab, vote_thumb
+from app.pipeline import USER_ERRORS, Result, compare_file, load_result, summarize_file
+from storage.settings import Settings
 
 log = logging.getLogger("speechsum.web")
 

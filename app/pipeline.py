@@ -9,7 +9,6 @@ committed once it exists. A failure at any step leaves only complete rows behind
 from __future__ import annotations
 
 import dataclasses
-import json
 import random
 import time
 from dataclasses import dataclass
@@ -18,36 +17,30 @@ from pathlib import Path
 from sqlalchemy import select
 
 from models.asr import NoSpeechError, Segment, Transcript
+from models.diarize import label_speakers, named
 from models.llm import Decoding
 from models.progress import Progress, scaled
-from models.diarize import label_speakers, named
 from models.serving import (
     load_diarizer,
     load_recognizer,
     load_student_summarizer,
     load_summarizer,
-    served_version,
 )
 from models.sources import ModelSource, ModelSourceError, resolve_asr, resolve_llm
 from models.student import StudentError
 from models.summarizer import Summary
 from storage import registry, schema
-from storage.config import Settings
+from storage.audio import AudioError, decode, inspect_audio, read_samples
 from storage.db import ensure_schema, session_scope
-from storage.files import AudioError, decode, inspect_audio, read_samples, store_audio
-from storage.jobs import JobError
-from storage.speakers import SpeakerError, names_of, rename
+from storage.files import store_audio
 from storage.history import (
-    Listing,
     NotFound,
-    find_summaries,
-    owned_recording,
     owned_summary,
-    recordings_of,
-    thumb_of,
 )
-from storage.votes import VoteError, record_ab, record_thumb
-
+from storage.jobs import JobError
+from storage.settings import Settings
+from storage.speakers import SpeakerError, names_of
+from storage.votes import VoteError
 
 SYSTEMS = ("cascade", "student")
 
@@ -162,7 +155,7 @@ def transcribe_file(
             progress(0.85, "finding the speakers")
         transcript = label_speakers(transcript, load_diarizer(settings).turns(read_samples(path)))
     latency = round(time.perf_counter() - started, 3)
-    stored, created = store_audio(info, settings.audio_dir)
+    stored, created = store_audio(info.path, info.sha256, settings.audio_dir)
     try:
         with session_scope(settings.db_url) as session:
             recording = _find_recording(session, info.sha256, uploader)
@@ -250,13 +243,7 @@ def _summarize(
         summary = load_summarizer(settings).summarize(transcript, query, decoding, progress)
     made_from = result.transcript_id if system == "cascade" else None  # the student hears the audio
     with session_scope(settings.db_url) as session:
-        row = schema.Summary(
-            recording_id=result.recording_id, transcript_id=made_from, query=summary.query,
-            text=summary.text, key_points=summary.key_points, system=summary.system,
-            model_version=summary.model_version, decoding=summary.decoding, latency_s=summary.latency_s,
-            model_version_id=summary.model_version_id, raw_text=summary.raw, dropped=summary.dropped,
-            chapters=summary.chapters,
-        )
+        row = schema.Summary(recording_id=result.recording_id, transcript_id=made_from, **summary.fields())
         session.add(row)
         session.flush()
         return dataclasses.replace(result, summary_id=row.id, summary=summary)
@@ -268,100 +255,31 @@ def load_result(settings: Settings, summary_id: int, owner: str) -> Result:
         row = owned_summary(session, summary_id, owner)
         transcript = session.get(schema.Transcript, row.transcript_id) if row.transcript_id else next(
             iter(row.recording.transcripts), None)  # a student summary: show the recording's transcript
-        summary = Summary(
-            text=row.text, key_points=row.key_points, query=row.query, system=row.system,
-            model_version=row.model_version, decoding=row.decoding, latency_s=row.latency_s,
-            dropped=row.dropped or [], raw=row.raw_text or "", model_version_id=row.model_version_id,
-            chapters=row.chapters or [],
-        )
+        summary = Summary.from_record(row)
         empty = Transcript([], "", 0.0, row.recording.duration_s, "")
         return Result(row.recording_id, row.transcript_id, _transcript_of(transcript) if transcript else empty,
                       row.id, summary, names_of(session, row.recording_id))
 
 
-def my_recordings(settings: Settings, owner: str) -> list[tuple[int, str]]:
-    """(id, "name · date") of the owner's recordings, newest first."""
-    ensure_schema(settings.db_url)
-    with session_scope(settings.db_url) as session:
-        return [(r.id, f"{r.original_name} · {r.created_at:%Y-%m-%d %H:%M}") for r in recordings_of(session, owner)]
 
 
-def recording_file(settings: Settings, recording_id: int, owner: str) -> tuple[str, str]:
-    """(stored path, original name) of one of the owner's recordings."""
-    with session_scope(settings.db_url) as session:
-        recording = owned_recording(session, recording_id, owner)
-        return recording.stored_path, recording.original_name
 
 
-def student_served(settings: Settings) -> bool:
-    return bool(settings.student) or served_version(settings, "student") is not None
 
 
-def rename_speaker(settings: Settings, summary_id: int, owner: str, label: str, name: str) -> Result:
-    """Names a speaker of the recording behind one of the owner's summaries; returns it renamed."""
-    with session_scope(settings.db_url) as session:
-        recording_id = owned_summary(session, summary_id, owner).recording_id
-        rename(session, recording_id, owner, label, name)
-    return load_result(settings, summary_id, owner)
 
 
-def history(settings: Settings, owner: str, text: str = "", limit: int = 50) -> list[Listing]:
-    with session_scope(settings.db_url) as session:
-        return find_summaries(session, owner, text, limit)
 
 
-def vote_thumb(settings: Settings, summary_id: int, voter: str, value: int) -> None:
-    """Thumbs up (+1) or down (-1) on one of the voter's own summaries; a new vote replaces the old."""
-    with session_scope(settings.db_url) as session:
-        owned_summary(session, summary_id, voter)
-        record_thumb(session, summary_id, voter, value)
 
 
-def vote_ab(settings: Settings, left_id: int, right_id: int, voter: str, choice: str) -> None:
-    """An A/B vote between two of the voter's summaries, as they were shown (left, right)."""
-    with session_scope(settings.db_url) as session:
-        owned_summary(session, left_id, voter)
-        owned_summary(session, right_id, voter)
-        record_ab(session, left_id, right_id, voter, choice)
 
 
-def my_thumb(settings: Settings, summary_id: int, voter: str) -> int | None:
-    with session_scope(settings.db_url) as session:
-        return thumb_of(session, summary_id, voter)
 
 
-def list_versions(settings: Settings, kind: str | None = None) -> list[dict]:
-    ensure_schema(settings.db_url)
-    with session_scope(settings.db_url) as session:
-        every = registry.versions(session)
-        names = {v.id: v.name for v in every}
-        return [{"name": v.name, "kind": v.kind, "stage": v.stage, "status": v.status,
-                 "parent": names.get(v.parent_id), "metrics": v.metrics, "created_at": v.created_at.isoformat()}
-                for v in every if kind in (None, v.kind)]
 
 
-def promote_version(settings: Settings, version: str, reason: str = "", actor: str = "") -> str:
-    ensure_schema(settings.db_url)
-    with session_scope(settings.db_url) as session:
-        row = registry.get(session, version)
-        registry.promote(session, row, reason, actor)
-        return f"serving {row.kind} {row.name}"
 
 
-def rollback_version(settings: Settings, kind: str, reason: str = "", actor: str = "") -> str:
-    ensure_schema(settings.db_url)
-    with session_scope(settings.db_url) as session:
-        registry.rollback(session, kind, reason, actor)
-        return f"serving {kind} {registry.served(session, kind).name}"
 
 
-def import_checkpoint(settings: Settings, checkpoint: Path, stage: str) -> str:
-    """Registers a student checkpoint made outside the stages (an alignment run before the registry existed)."""
-    manifest = checkpoint / "manifest.json"
-    if not manifest.exists():
-        raise StudentError(f"{checkpoint} is not a student checkpoint (no manifest.json)")
-    ensure_schema(settings.db_url)
-    with session_scope(settings.db_url) as session:
-        registry.register(session, name=checkpoint.name, kind="student", stage=stage, checkpoint=checkpoint.resolve(),
-                          bases=json.loads(manifest.read_text())["bases"])
-    return checkpoint.name

@@ -21,17 +21,17 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from app.pipeline import summarize_file, vote_ab
+from app.library import vote_ab
+from app.pipeline import summarize_file
+from bench.report import RESULTS, write_report
 from models.llm import Decoding
 from storage import jobs, registry
-from storage.config import Settings
 from storage.db import ensure_schema, session_scope
-from training.data import short_items, spoken_wavs
-from training.evaluate import training_items
+from storage.settings import Settings
+from training.data.items import short_items, training_items
+from training.data.speech import spoken_wavs
 from training.metrics import rouge
 from training.refresh import RefreshConfig, refresh
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -43,14 +43,14 @@ class SimulateConfig:
     temperature: float = 0.8
     seed: int = 0
     refresh: RefreshConfig = field(default_factory=lambda: RefreshConfig(minutes=20.0, force=True))
-    out_dir: Path = REPO / "bench" / "results"
+    out_dir: Path = RESULTS
 
 
 def simulated_votes(settings: Settings, cfg: SimulateConfig, progress=None) -> dict:
     """Uploads, sampled summaries and A/B votes of the simulated users; returns counts."""
     rng = random.Random(cfg.seed)
     per_item = len(list(combinations(range(cfg.candidates), 2)))
-    items = short_items(training_items(cfg.seed, settings.shared_data), cfg.max_words)
+    items = short_items(training_items(settings.shared_data, cfg.seed), cfg.max_words)
     rng.shuffle(items)
     items = items[: -(-cfg.votes // per_item)]
     wavs = spoken_wavs(items, settings.data_dir / "train-speech", cfg.seed)
@@ -121,24 +121,16 @@ def markdown(report: dict) -> str:
 
 
 def write(report: dict, out_dir: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / f"{report['date']}-loop"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str))
-    stem.with_suffix(".md").write_text(markdown(report))
-    scores = report["scores"]
-    if scores:
+    def draw(plt):
+        scores = report["scores"]
+        if not scores:
+            return None
         fig, axes = plt.subplots(1, 2, figsize=(7, 3))
         labels = ["served before", "candidate"]
         for ax, metric in zip(axes, ("rougeL", "hallucination"), strict=True):
             ax.bar(labels, [100 * scores[k][metric] for k in ("served", "candidate")], color=["grey", "tab:blue"])
             ax.set_title(f"{metric} (%)")
         fig.suptitle(f"refresh after {report['votes']} simulated votes: {report['outcome']}", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(stem.with_suffix(".png"), dpi=110)
-        plt.close(fig)
-    return stem
+        return fig
+
+    return write_report(out_dir / f"{report['date']}-loop", report, markdown(report), draw)

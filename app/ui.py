@@ -26,28 +26,17 @@ from app.api import (  # noqa: E402
     owner,
     register,
     shown_to_user,
-    user_error,
     systems_of,
+    user_error,
 )
-from storage.config import Settings  # noqa: E402
 from app.exports import FORMATS  # noqa: E402
+from app.library import history, my_recordings, my_thumb, recording_file, rename_speaker, vote_ab, vote_thumb  # noqa: E402
+from app.pipeline import Result, compare_file, load_result, summarize_file  # noqa: E402
+from app.versions import student_served  # noqa: E402
 from app.worker import summarize_in_background  # noqa: E402
-from storage.db import ensure_schema  # noqa: E402
-from app.pipeline import (  # noqa: E402
-    Result,
-    compare_file,
-    history,
-    load_result,
-    my_recordings,
-    my_thumb,
-    recording_file,
-    rename_speaker,
-    student_served,
-    summarize_file,
-    vote_ab,
-    vote_thumb,
-)
 from models.summarizer import clock  # noqa: E402
+from storage.db import ensure_schema  # noqa: E402
+from storage.settings import Settings  # noqa: E402
 
 IN_SUMMARIZE = "The recording in the Summarize tab"
 CASCADE, STUDENT = ("Cascade (transcript → LLM)", "cascade"), ("Student (hears the audio)", "student")
@@ -86,7 +75,7 @@ def long_for_the_page(settings: Settings, path: str) -> bool:
     """Whether a worker should make this summary: a long recording, when there is a worker."""
     if not (settings.background_min and settings.has_workers):
         return False
-    from storage.files import declared_s, inspect_audio
+    from storage.audio import declared_s, inspect_audio
 
     seconds = declared_s(Path(path))  # the headers say it, without decoding the whole file
     if seconds is None:  # a stream that declares no length: decode it to know
@@ -188,89 +177,142 @@ class SummaryPanel:
             button.click(vote(value), [self.summary_id, browser], [self.vote_note], api_visibility="private")
 
 
+PRIVATE = dict(api_visibility="private")  # the page's own events; the API has named endpoints (app/api.py)
+
+
+def summarize_tab(settings: Settings, browser: gr.BrowserState) -> tuple[gr.Audio, gr.Radio, gr.Markdown]:
+    """Upload or record, an optional question, the system; the summary panel. Returns what other tabs read."""
+    with gr.Tab("Summarize", id="summarize"):
+        with gr.Row():
+            with gr.Column(scale=2):
+                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Recording", elem_id="audio")
+                query = gr.Textbox(label="Focus question (optional)", elem_id="query",
+                                   placeholder="What did we decide about the budget?")
+                system = gr.Radio([CASCADE], value="cascade", label="System", elem_id="system")
+                no_student = gr.Markdown(NO_STUDENT, elem_id="no-student")
+                go = gr.Button("Summarize", variant="primary", elem_id="summarize")
+            with gr.Column(scale=3):
+                current = SummaryPanel.build("current", "The summary appears here.")
+
+    def summarize(audio_in, question: str, chosen: str, browser_id: str | None, request: gr.Request,
+                  progress=gr.Progress()):
+        who, path, follow = owner(request, browser_id), audio_path(audio_in), lambda f, msg: progress(f, desc=msg)
+        with shown_to_user():
+            if long_for_the_page(settings, path):  # a worker makes it; the page follows the job
+                summary_id = summarize_in_background(settings, path, follow, query=question or None, system=chosen,
+                                                     uploader=who, original_name=original_name(audio_in))
+                result = load_result(settings, summary_id, who)
+            else:
+                result = summarize_file(settings, path, query=question or None, system=chosen, uploader=who,
+                                        original_name=original_name(audio_in), progress=follow)
+        return current.values(result, None)
+
+    go.click(summarize, [audio, query, system, browser], current.outputs, concurrency_id=MODELS, concurrency_limit=1,
+             **PRIVATE)
+    current.wire_votes(settings, browser)
+    current.wire_rename(settings, browser)
+    return audio, system, no_student
+
+
+def compare_tab(settings: Settings, browser: gr.BrowserState, audio: gr.Audio) -> gr.Radio:
+    """Two candidates of one recording in random order, and the four A/B buttons. Returns the pair-kind radio."""
+    with gr.Tab("Compare (A/B)", id="compare") as tab:
+        gr.Markdown("Two candidate summaries of one of your recordings, in random order. "
+                    "Which one is better? Your vote trains the next model.")
+        with gr.Row():
+            source = gr.Dropdown([(IN_SUMMARIZE, 0)], value=0, label="Recording", elem_id="compare-recording", scale=2)
+            question_box = gr.Textbox(label="Focus question (optional)", elem_id="compare-query", scale=2)
+        with gr.Row():
+            pair_kind = gr.Radio([SAMPLES], value="samples", label="Candidates", elem_id="pair-kind", scale=2)
+            make_pair = gr.Button("Make two candidates", variant="primary", elem_id="make-pair", scale=1)
+        comparing = gr.Markdown(elem_id="comparing")
+        pair = gr.State(None)
+        with gr.Row():
+            left = gr.Markdown(elem_id="candidate-left", container=True)
+            right = gr.Markdown(elem_id="candidate-right", container=True)
+        with gr.Row():
+            ab_buttons = [gr.Button(text, interactive=False, elem_id=f"vote-{choice}") for choice, text in AB_BUTTONS]
+        ab_note = gr.Markdown(elem_id="ab-note")
+
+    def candidates(audio_in, recording_id: int | None, question: str, kind: str, browser_id: str | None,
+                   request: gr.Request, progress=gr.Progress()):
+        who = owner(request, browser_id)
+        with shown_to_user():
+            if recording_id:
+                path, name = recording_file(settings, int(recording_id), who)
+            else:
+                path, name = audio_path(audio_in), original_name(audio_in)
+            a, b = compare_file(settings, path, query=question or None, original_name=name,
+                                systems=systems_of(kind), uploader=who, progress=lambda f, msg: progress(f, desc=msg))
+        enabled = [gr.Button(interactive=True) for _ in AB_BUTTONS]
+        asked = f" · question: *{question}*" if question else ""
+        return ((a.summary_id, b.summary_id), f"Comparing **{name}**{asked}",
+                summary_markdown(a, key_points=False), summary_markdown(b, key_points=False), "", *enabled)
+
+    def offer_recordings(browser_id: str | None, request: gr.Request):
+        mine = [(label, rid) for rid, label in my_recordings(settings, owner(request, browser_id))]
+        return gr.Dropdown(choices=[(IN_SUMMARIZE, 0), *mine])
+
+    def ab_vote(choice: str):
+        def handler(shown: tuple[int, int] | None, browser_id: str | None, request: gr.Request):
+            if not shown:
+                raise user_error("Make two candidates first.")
+            with shown_to_user():
+                vote_ab(settings, shown[0], shown[1], owner(request, browser_id), choice)
+            label = dict(AB_BUTTONS)[choice]
+            return f"Thank you: your vote ({label}) is recorded.", *[gr.Button(interactive=False) for _ in AB_BUTTONS]
+        return handler
+
+    tab.select(offer_recordings, [browser], [source], **PRIVATE)
+    make_pair.click(candidates, [audio, source, question_box, pair_kind, browser],
+                    [pair, comparing, left, right, ab_note, *ab_buttons],
+                    concurrency_id=MODELS, concurrency_limit=1, **PRIVATE)
+    for button, (choice, _) in zip(ab_buttons, AB_BUTTONS, strict=True):
+        button.click(ab_vote(choice), [pair, browser], [ab_note, *ab_buttons], **PRIVATE)
+    return pair_kind
+
+
+def history_tab(settings: Settings, browser: gr.BrowserState) -> None:
+    """Your summaries, newest first and searchable; one picked is shown again, with its votes."""
+    with gr.Tab("History", id="history") as tab:
+        with gr.Row():
+            search = gr.Textbox(label="Search your summaries", scale=4, elem_id="search",
+                                placeholder="a word from the file name, question, summary or transcript")
+            search_button = gr.Button("Search", scale=1, elem_id="search-button")
+        listing = gr.Radio(label="Your summaries, newest first", choices=[], elem_id="listing")
+        past = SummaryPanel.build("past", "Pick a summary above to see it again.")
+
+    def find(text: str, browser_id: str | None, request: gr.Request):
+        items = history(settings, owner(request, browser_id), text)
+        return gr.Radio(choices=[(item.label(), item.summary_id) for item in items], value=None)
+
+    def open_past(summary_id: int | None, browser_id: str | None, request: gr.Request):
+        who = owner(request, browser_id)
+        with shown_to_user():
+            result = load_result(settings, summary_id, who)
+        return past.values(result, my_thumb(settings, summary_id, who))
+
+    for trigger in (search.submit, search_button.click, tab.select):
+        trigger(find, [search, browser], [listing], **PRIVATE)
+    listing.input(open_past, [listing, browser], past.outputs, **PRIVATE)
+    past.wire_votes(settings, browser)
+    past.wire_rename(settings, browser)
+
+
 def build(settings: Settings) -> gr.Blocks:
     # Gradio keeps its own copy of every upload; recordings are stored in the data dir, so a day is plenty.
     with gr.Blocks(title="speechsum", analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as page:
         browser = gr.BrowserState(None, storage_key="speechsum-browser-id", secret=web_secret(settings))
         gr.Markdown("# speechsum\nTurn a recording into a transcript and a summary, on this machine.")
         with gr.Tabs():
-            with gr.Tab("Summarize", id="summarize"):
-                with gr.Row():
-                    with gr.Column(scale=2):
-                        audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Recording",
-                                         elem_id="audio")
-                        query = gr.Textbox(label="Focus question (optional)", elem_id="query",
-                                           placeholder="What did we decide about the budget?")
-                        system = gr.Radio([CASCADE],
-                                          value="cascade", label="System", elem_id="system")
-                        no_student = gr.Markdown(NO_STUDENT, elem_id="no-student")
-                        go = gr.Button("Summarize", variant="primary", elem_id="summarize")
-                    with gr.Column(scale=3):
-                        current = SummaryPanel.build("current", "The summary appears here.")
-            with gr.Tab("Compare (A/B)", id="compare") as compare_tab:
-                gr.Markdown("Two candidate summaries of one of your recordings, in random order. "
-                            "Which one is better? Your vote trains the next model.")
-                with gr.Row():
-                    source = gr.Dropdown([(IN_SUMMARIZE, 0)], value=0, label="Recording", elem_id="compare-recording",
-                                         scale=2)
-                    compare_query = gr.Textbox(label="Focus question (optional)", elem_id="compare-query", scale=2)
-                with gr.Row():
-                    pair_kind = gr.Radio([SAMPLES], value="samples",
-                                         label="Candidates", elem_id="pair-kind", scale=2)
-                    make_pair = gr.Button("Make two candidates", variant="primary", elem_id="make-pair", scale=1)
-                comparing = gr.Markdown(elem_id="comparing")
-                pair = gr.State(None)
-                with gr.Row():
-                    left = gr.Markdown(elem_id="candidate-left", container=True)
-                    right = gr.Markdown(elem_id="candidate-right", container=True)
-                with gr.Row():
-                    ab_buttons = [gr.Button(text, interactive=False, elem_id=f"vote-{choice}") for choice, text in AB_BUTTONS]
-                ab_note = gr.Markdown(elem_id="ab-note")
-            with gr.Tab("History", id="history") as history_tab:
-                with gr.Row():
-                    search = gr.Textbox(label="Search your summaries", scale=4, elem_id="search",
-                                        placeholder="a word from the file name, question, summary or transcript")
-                    search_button = gr.Button("Search", scale=1, elem_id="search-button")
-                listing = gr.Radio(label="Your summaries, newest first", choices=[], elem_id="listing")
-                past = SummaryPanel.build("past", "Pick a summary above to see it again.")
+            audio, system, no_student = summarize_tab(settings, browser)
+            pair_kind = compare_tab(settings, browser, audio)
+            history_tab(settings, browser)
             admin_tab.build(settings, page)
         register(settings)
 
         def new_browser_id(browser_id: str | None) -> str:
             return browser_id or uuid.uuid4().hex
-
-        def summarize(audio_in, question: str, chosen: str, browser_id: str | None, request: gr.Request,
-                      progress=gr.Progress()):
-            who, path, follow = owner(request, browser_id), audio_path(audio_in), lambda f, msg: progress(f, desc=msg)
-            with shown_to_user():
-                if long_for_the_page(settings, path):  # a worker makes it; the page follows the job
-                    summary_id = summarize_in_background(settings, path, follow, query=question or None, system=chosen,
-                                                         uploader=who, original_name=original_name(audio_in))
-                    result = load_result(settings, summary_id, who)
-                else:
-                    result = summarize_file(settings, path, query=question or None, system=chosen, uploader=who,
-                                            original_name=original_name(audio_in), progress=follow)
-            return current.values(result, None)
-
-        def candidates(audio_in, recording_id: int | None, question: str, kind: str, browser_id: str | None,
-                       request: gr.Request, progress=gr.Progress()):
-            who = owner(request, browser_id)
-            with shown_to_user():
-                if recording_id:
-                    path, name = recording_file(settings, int(recording_id), who)
-                else:
-                    path, name = audio_path(audio_in), original_name(audio_in)
-                a, b = compare_file(settings, path, query=question or None, original_name=name,
-                                    systems=systems_of(kind), uploader=who,
-                                    progress=lambda f, msg: progress(f, desc=msg))
-            enabled = [gr.Button(interactive=True) for _ in AB_BUTTONS]
-            asked = f" · question: *{question}*" if question else ""
-            return ((a.summary_id, b.summary_id), f"Comparing **{name}**{asked}",
-                    summary_markdown(a, key_points=False), summary_markdown(b, key_points=False), "", *enabled)
-
-        def offer_recordings(browser_id: str | None, request: gr.Request):
-            mine = [(label, rid) for rid, label in my_recordings(settings, owner(request, browser_id))]
-            return gr.Dropdown(choices=[(IN_SUMMARIZE, 0), *mine])
 
         def offer_systems():
             """The student appears only when one is served; until then the page says how to get one."""
@@ -278,43 +320,8 @@ def build(settings: Settings) -> gr.Blocks:
             systems, kinds = ([CASCADE, STUDENT], [SAMPLES, STUDENT_VS_CASCADE]) if served else ([CASCADE], [SAMPLES])
             return gr.Radio(choices=systems), gr.Markdown(visible=not served), gr.Radio(choices=kinds)
 
-        def ab_vote(choice: str):
-            def handler(shown: tuple[int, int] | None, browser_id: str | None, request: gr.Request):
-                if not shown:
-                    raise user_error("Make two candidates first.")
-                with shown_to_user():
-                    vote_ab(settings, shown[0], shown[1], owner(request, browser_id), choice)
-                label = dict(AB_BUTTONS)[choice]
-                return f"Thank you: your vote ({label}) is recorded.", *[gr.Button(interactive=False) for _ in AB_BUTTONS]
-            return handler
-
-        def find(text: str, browser_id: str | None, request: gr.Request):
-            items = history(settings, owner(request, browser_id), text)
-            return gr.Radio(choices=[(item.label(), item.summary_id) for item in items], value=None)
-
-        def open_past(summary_id: int | None, browser_id: str | None, request: gr.Request):
-            who = owner(request, browser_id)
-            with shown_to_user():
-                result = load_result(settings, summary_id, who)
-            return past.values(result, my_thumb(settings, summary_id, who))
-
-        private = dict(api_visibility="private")
-        page.load(new_browser_id, [browser], [browser], **private)
-        go.click(summarize, [audio, query, system, browser], current.outputs, concurrency_id=MODELS, concurrency_limit=1,
-                 **private)
-        page.load(offer_systems, None, [system, no_student, pair_kind], **private)
-        compare_tab.select(offer_recordings, [browser], [source], **private)
-        make_pair.click(candidates, [audio, source, compare_query, pair_kind, browser],
-                        [pair, comparing, left, right, ab_note, *ab_buttons],
-                        concurrency_id=MODELS, concurrency_limit=1, **private)
-        for button, (choice, _) in zip(ab_buttons, AB_BUTTONS, strict=True):
-            button.click(ab_vote(choice), [pair, browser], [ab_note, *ab_buttons], **private)
-        for trigger in (search.submit, search_button.click, history_tab.select):
-            trigger(find, [search, browser], [listing], **private)
-        listing.input(open_past, [listing, browser], past.outputs, **private)
-        for panel in (current, past):
-            panel.wire_votes(settings, browser)
-            panel.wire_rename(settings, browser)
+        page.load(new_browser_id, [browser], [browser], **PRIVATE)
+        page.load(offer_systems, None, [system, no_student, pair_kind], **PRIVATE)
     return page
 
 

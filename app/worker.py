@@ -22,8 +22,8 @@ from celery import Celery
 from celery.signals import worker_ready
 
 from storage import jobs
-from storage.config import Settings, load_settings
 from storage.db import ensure_schema, session_scope
+from storage.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 VISIBILITY_S = 8 * 3600  # longer than the longest stage (alignment: under an hour on a CPU)
@@ -86,25 +86,27 @@ def work_for(settings: Settings, kind: str, params: dict):
 
         return lambda progress: refresh(settings, RefreshConfig.from_settings(settings, **params), progress)
     if kind == "train":
-        from training.stages import stage_config
+        from training.stages.chain import stage_config
 
         def train(progress):
-            from training.stages import run_stage
+            from training.stages.chain import run_stage
 
-            name = run_stage(settings, params["stage"], stage_config(params["stage"], params), progress)
+            changes = {k: v for k, v in params.items() if k != "stage"}
+            name = run_stage(settings, params["stage"], stage_config(params["stage"], changes), progress)
             return {"version": name, "version_id": _version_id(settings, name), "message": f"trained {name}"}
         return train
     if kind == "evaluate":
         from training.refresh import RefreshConfig, gate_items, held_out_scores
 
         def evaluate(progress):
-            items, audio = gate_items(settings, RefreshConfig.from_settings(settings, **params))
+            gate = {k: v for k, v in params.items() if k != "version"}
+            items, audio = gate_items(settings, RefreshConfig.from_settings(settings, **gate))
             scores = held_out_scores(settings, params["version"], items, audio, progress)
             return {"scores": scores, "message": f"{params['version']}: ROUGE-L {100 * scores['rougeL']:.1f}, "
                                                  f"hallucination {100 * scores['hallucination']:.1f}%"}
         return evaluate
     if kind == "build_data":
-        from training.stages import build_data
+        from training.stages.chain import build_data
 
         return lambda progress: build_data(settings, progress)
     raise jobs.JobError(f"unknown job kind {kind!r}")
@@ -160,10 +162,11 @@ def summarize_in_background(settings: Settings, path: str, progress, poll_s: flo
     worker may not see the web app's temporary uploads (another container)."""
     import time
 
-    from storage.files import inspect_audio, store_audio
+    from storage.audio import inspect_audio
+    from storage.files import store_audio
 
     info = inspect_audio(path, settings.max_upload_bytes, settings.max_duration_s)
-    stored, _ = store_audio(info, settings.audio_dir)
+    stored, _ = store_audio(info.path, info.sha256, settings.audio_dir)
     job_id = submit(settings, "summarize", {"path": str(stored)} | summary, actor=summary.get("uploader", ""))
     while True:
         with session_scope(settings.db_url) as session:

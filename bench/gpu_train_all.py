@@ -35,21 +35,25 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from storage import registry  # noqa: E402
-from storage.config import load_settings  # noqa: E402
-from storage.db import ensure_schema, session_scope  # noqa: E402
 from models.student import encoder_tag  # noqa: E402
-from training.data import frames_dir, item_voices, short_items  # noqa: E402
-from training.dpo import auto_pairs, samples_path  # noqa: E402
-from training.evaluate import speech_path, training_items  # noqa: E402
-from training.stages import STAGES, run_stage, stage_config  # noqa: E402
+from storage import registry  # noqa: E402
+from storage.db import ensure_schema, session_scope  # noqa: E402
+from storage.settings import load_settings  # noqa: E402
+from training.data.frames import frames_dir
+from training.data.items import (
+    short_items,  # noqa: E402
+    training_items,  # noqa: E402
+)
+from training.data.speech import item_voices, speech_path
+from training.stages.chain import STAGES, run_stage, stage_config  # noqa: E402
+from training.stages.dpo import auto_pairs, samples_path  # noqa: E402
 
 MAX_WORDS = 450  # the stages' max_words: the items SFT and KD hear
 KD_MINUTES = 2.0  # of the CPU run's 16: a lease has 15 minutes in all, so KD's rate is what is measured
 
 
 def items_of(shared_data: Path):
-    return short_items(training_items(0, shared_data), MAX_WORDS)
+    return short_items(training_items(shared_data, 0), MAX_WORDS)
 
 
 def lengths(args: argparse.Namespace) -> None:

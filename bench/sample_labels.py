@@ -17,9 +17,8 @@ import re
 from pathlib import Path
 from statistics import mean
 
-from storage.config import load_settings
-from training.data import unspoken_labels
-from training.evaluate import training_items
+from storage.settings import load_settings
+from training.data.items import training_items, unspoken_labels
 from training.metrics import hallucination, rouge
 
 
@@ -43,7 +42,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     settings = load_settings()
-    items = {i.id: i for i in training_items(0, settings.shared_data)}
+    items = {i.id: i for i in training_items(settings.shared_data, 0)}
     result = {"human answers (all training items)": {"name_an_unspoken_label": round(
         mean(names_a_label(i.reference, unspoken_labels(i)) for i in items.values()), 3)}}
     for parent in args.parents:

@@ -28,12 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import models.student as student_module  # noqa: E402
 from models.llm import Decoding  # noqa: E402
 from models.student import AudioEncoder, Projector, Student, StudentConfig, autocast, with_lora  # noqa: E402
-from training.dpo import Pair, pair_logprobs  # noqa: E402
-from training.evaluate import EvalItem  # noqa: E402
-from training.kd import Example, KDConfig, kd_loss  # noqa: E402
+from training.data.items import EvalItem  # noqa: E402
 from training.losses import dpo_loss  # noqa: E402
-from training.sft import sft_loss  # noqa: E402
-from training.teacher import Teacher  # noqa: E402
+from training.stages.dpo import Pair, pair_logprobs  # noqa: E402
+from training.stages.kd import Example, KDConfig, kd_loss  # noqa: E402
+from training.stages.sft import sft_loss  # noqa: E402
+from training.stages.teacher import Teacher  # noqa: E402
 
 WORDS = ("we should move the launch to may because the supplier needs two more weeks and the budget "
          "stays at forty thousand euros so maria takes the design and tom leads the interviews").split()

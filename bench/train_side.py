@@ -22,11 +22,11 @@ from tqdm import tqdm
 from models.llm import Decoding
 from models.student import instruction, load_student
 from storage import registry
-from storage.config import load_settings
 from storage.db import session_scope
-from training.dpo import DPOConfig
+from storage.settings import load_settings
 from training.metrics import hallucination, rouge
-from training.sft import student_items
+from training.stages.dpo import DPOConfig
+from training.stages.sft import student_items
 
 
 def main() -> None:

@@ -14,8 +14,7 @@ import numpy as np
 
 from models.progress import Progress
 from models.sources import ModelSource
-
-SAMPLE_RATE = 16_000
+from storage.audio import SAMPLE_RATE
 
 
 class NoSpeechError(ValueError):

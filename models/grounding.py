@@ -71,13 +71,18 @@ def unsupported_terms(summary: str, source: str) -> list[str]:
     return missing
 
 
+@cache
+def _porter():
+    from nltk.stem import porter
+
+    return porter.PorterStemmer()
+
+
+@cache
 def stem(word: str) -> str:
-    """A crude stemmer, enough to match "decide", "decided" and "decides"."""
-    for suffix in ("ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)]
-            break
-    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+    """Porter's stem of a lower-case word ("decided", "decides" -> "decid"); other tokens as they are.
+    The one stemmer: grounding's support check and the hallucination metric match words the same way."""
+    return _porter().stem(word) if word.isalpha() else word
 
 
 def support(sentence: str, source: str) -> float:

@@ -18,8 +18,8 @@ from models.sources import ModelSource, resolve_asr, resolve_llm
 from models.student import Student, StudentError, load_student
 from models.summarizer import CascadeSummarizer, StudentSummarizer, reading_prompt
 from storage import registry
-from storage.config import Settings
 from storage.db import ensure_schema, session_scope
+from storage.settings import Settings
 
 
 @lru_cache(maxsize=2)

@@ -24,8 +24,9 @@ import torch
 from torch import nn
 
 from models.llm import Decoding
+from storage.audio import SAMPLE_RATE
+from storage.files import sha256_file
 
-SAMPLE_RATE = 16_000
 AUDIO = "<|audio|>"
 TRANSCRIBE = "Transcribe the audio."
 SUMMARIZE = "Summarize the recording in three sentences."
@@ -317,14 +318,6 @@ def token_logprobs(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tens
     return values * mask, mask
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 24), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def with_lora(lm: nn.Module, config: StudentConfig) -> nn.Module:
     """The LM wrapped with LoRA adapters; its own weights are frozen by peft."""
     from peft import LoraConfig, get_peft_model
@@ -360,7 +353,7 @@ def encoder_tag(bases: dict) -> str:
 def _weights_digest(path: str) -> str:
     """sha256 of a model dir's weight files (a hub id has none here: its name stands in)."""
     files = sorted(Path(path).glob("*.safetensors")) if Path(path).is_dir() else []
-    return hashlib.sha256("".join(file_sha256(f) for f in files).encode()).hexdigest() if files else path
+    return hashlib.sha256("".join(sha256_file(f) for f in files).encode()).hexdigest() if files else path
 
 
 def build_student(config: StudentConfig, models_dir: Path, device: str = "cpu") -> Student:

@@ -13,6 +13,7 @@ ASR transcript with a text LLM:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import time
@@ -28,7 +29,6 @@ from models.grounding import STOPWORDS, keep_supported, names, numbers, sentence
 from models.llm import ChatLM, Decoding
 from models.progress import Progress, scaled
 from models.student import SAMPLE_RATE, Student, instruction
-
 
 SUMMARY_PROMPT = "Summarize the following text in three sentences."
 FOCUS_PROMPT = "Summarize the following text in three sentences, focusing on this question: {query}"
@@ -58,6 +58,16 @@ class Summary:
     raw: str = ""  # what the model generated, before the grounding check
     model_version_id: int | None = None  # the registry's id of the version that wrote it
     chapters: list[dict] = field(default_factory=list)  # long recordings: {start, end, summary, dropped}
+
+    def fields(self) -> dict:
+        """The record as stored: the summaries table has a column for each field, under the same name."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_record(cls, record) -> Summary:
+        """The summary a stored row (or any object with these attributes) holds; empty lists for NULLs."""
+        values = {f.name: getattr(record, f.name) for f in dataclasses.fields(cls)}
+        return cls(**values | {k: values[k] or empty for k, empty in (("dropped", []), ("raw", ""), ("chapters", []))})
 
     def markdown(self, names: dict[str, str] | None = None) -> str:
         out = self.text

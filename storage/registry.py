@@ -8,12 +8,12 @@ row is added to the append-only `promotions` log (MLflow's aliases, plus the his
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from storage.files import sha256_tree
 from storage.schema import ModelVersion, Promotion, utcnow
 
 KINDS = ("student", "teacher")
@@ -21,18 +21,6 @@ KINDS = ("student", "teacher")
 
 class RegistryError(ValueError):
     """A registry request that cannot be done; the message is meant for the user."""
-
-
-def checkpoint_sha256(directory: str | Path) -> str:
-    """One digest of every file under a checkpoint folder (names and bytes), in a fixed order."""
-    digest = hashlib.sha256()
-    root = Path(directory)
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(root)).encode())
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 24), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def register(session: Session, *, name: str, kind: str, stage: str, checkpoint: str | Path,
@@ -44,7 +32,7 @@ def register(session: Session, *, name: str, kind: str, stage: str, checkpoint: 
         raise RegistryError("a new version is a candidate (or failed); only promote serves one")
     version = ModelVersion(
         name=name, kind=kind, stage=stage, parent_id=parent.id if parent else None, checkpoint=str(checkpoint),
-        sha256=checkpoint_sha256(checkpoint) if Path(checkpoint).is_dir() else "", bases=bases or {},
+        sha256=sha256_tree(checkpoint) if Path(checkpoint).is_dir() else "", bases=bases or {},
         config=config or {}, data_hash=data_hash, metrics=metrics or {}, status=status,
     )
     session.add(version)
@@ -84,7 +72,7 @@ def _serve(session: Session, version: ModelVersion, action: str, reason: str, ac
         raise RegistryError(f"{version.name} failed in training and cannot be served")
     if not Path(version.checkpoint).is_dir():
         raise RegistryError(f"{version.name}'s checkpoint {version.checkpoint} is missing")
-    if version.sha256 and checkpoint_sha256(version.checkpoint) != version.sha256:
+    if version.sha256 and sha256_tree(version.checkpoint) != version.sha256:
         raise RegistryError(f"{version.name}'s checkpoint at {version.checkpoint} changed since it was registered")
     current = served(session, version.kind)
     if current is not None and current.id == version.id:

@@ -117,7 +117,7 @@ class Summary(Base):
     # before the grounding check, and the sentences that check dropped: a vote is on `text`, and
     # training needs to trace it back to the generation.
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
-    raw_text: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[str | None] = mapped_column("raw_text", Text)  # what the model generated, before grounding
     dropped: Mapped[list[str] | None] = mapped_column(JSON, default=list)
     # A long recording's sections: [{"start": s, "end": s, "summary": str, "dropped": [...]}, ...]
     chapters: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=list)

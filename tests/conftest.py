@@ -20,15 +20,25 @@ import platformdirs
 import pytest
 from sqlalchemy import func, select
 
-from storage.config import load_settings
 from storage import schema
 from storage.db import session_scope, upgrade
+from storage.settings import load_settings
 
 SR = 16_000
 # Converted model weights are shared by all tests (and with `make serve`): building them takes ~30 s.
 MODEL_CACHE = Path(platformdirs.user_cache_dir("speechsum")) / "models"
 SPEECHSUM = str(Path(sys.executable).parent / "speechsum")
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
+
+
+SERVICE_FIXTURES = {"postgres_server", "postgres_url"}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """A test that uses a PostgreSQL fixture (the storage tests' `postgresql` side) is a `services` test."""
+    for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
 
 
 def speechsum_env(root: Path) -> dict[str, str]:
@@ -147,26 +157,5 @@ def add_summary(settings, owner: str, text: str, transcript: str = "Hello.", nam
         return summary.id
 
 
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|im_start|> {{ m['role'] }} {{ m['content'] }} <|im_end|> {% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|> assistant {% endif %}"
-)
 
 
-def tiny_chat_lm(corpus: list[str], seed: int = 0):
-    """A random-weight 2-layer Llama with a word-level tokenizer over `corpus` and a chat template."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    specials = ["<unk>", "<pad>", "<|im_start|>", "<|im_end|>"]
-    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=specials))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="<|im_end|>")
-    tokenizer.chat_template = CHAT_TEMPLATE
-    torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    return LlamaForCausalLM(config).eval(), tokenizer

@@ -8,11 +8,8 @@ the same numbers. Each system runs in a fresh process, so its peak memory is its
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import multiprocessing
-import random
 import resource
 import time
 from dataclasses import dataclass, field
@@ -22,128 +19,13 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
-from storage.config import Settings
+from storage.settings import Settings
+from training.data.items import EvalItem
 from training.judge import Judge, load_judge
 from training.metrics import hallucination, rouge
 
-# The development data beside the repository (../shared/data; see its README for the licence).
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-QMSUM = SHARED_DATA / "qmsum_dev.jsonl"
-QMSUM_POOL = SHARED_DATA / "qmsum_train_pool.jsonl"  # training only: more items of the same meetings and others
-SYSTEMS = ("cascade", "teacher-on-reference")
-# One voice per speaker, in order of first appearance (a meeting with more speakers reuses them).
-VOICES = ("piper", "espeak:en-us", "espeak:en-gb", "espeak:en-us+f3")
-SAMPLE_RATE = 16_000
-TURN_GAP_S = 0.4
-
-
-@dataclass(frozen=True)
-class EvalItem:
-    id: str
-    query: str
-    transcript: str  # "Speaker: text" lines
-    reference: str  # the human-written answer
-
-    @property
-    def turns(self) -> list[tuple[str, str]]:
-        out = []
-        for line in self.transcript.splitlines():
-            speaker, sep, text = line.partition(": ")
-            if line.strip() == "[...]" or not text.strip():
-                continue
-            out.append((speaker.strip(), text.strip()) if sep else ("", line.strip()))
-        return out
-
-    @property
-    def spoken_text(self) -> str:
-        """What the recording says: the transcript without speaker labels."""
-        return " ".join(text for _, text in self.turns)
-
-    @property
-    def meeting(self) -> str:
-        """The meeting an item is asked about ("qmsum-train-Bed004-q05" -> "Bed004"); other ids stand alone."""
-        parts = self.id.split("-")
-        return parts[2] if len(parts) == 4 and parts[0] == "qmsum" else self.id
-
-    @property
-    def is_summarize_query(self) -> bool:
-        return self.query.lower().startswith("summarize")
-
-
-def load_items(path: str | Path) -> list[EvalItem]:
-    with open(path) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    return [EvalItem(r["id"], r["query"], r["transcript"], r["summary"]) for r in rows]
-
-
-def held_out_meeting(meeting: str, seed: int = 0, held_out_share: float = 0.5) -> bool:
-    h = int(hashlib.sha256(f"{seed}:{meeting}".encode()).hexdigest()[:8], 16) / 16**8
-    return h < held_out_share
-
-
-def split(items: list[EvalItem], seed: int = 0, held_out_share: float = 0.5) -> dict[str, list[EvalItem]]:
-    """A fixed dev / held-out split by meeting: each item's side depends only on its meeting and the seed.
-
-    QMSum asks several questions about each meeting and their spans overlap, so a split by item
-    would let training hear parts of held-out spans. A meeting with a held-out item gives no
-    training data at all."""
-    def side(item: EvalItem) -> str:
-        return "held_out" if held_out_meeting(item.meeting, seed, held_out_share) else "dev"
-
-    parts: dict[str, list[EvalItem]] = {"dev": [], "held_out": []}
-    for item in sorted(items, key=lambda i: i.id):
-        parts[side(item)].append(item)
-    for part in parts.values():  # a seeded order, so "the first 50" is a fair sample
-        random.Random(seed).shuffle(part)
-    return parts
-
-
-def training_items(seed: int = 0, root: Path = SHARED_DATA) -> list[EvalItem]:
-    """Every labelled item of a meeting on the training side of the split: the dev part plus the pool's."""
-    data, pool = root / QMSUM.name, root / QMSUM_POOL.name
-    extra = [i for i in load_items(pool) if not held_out_meeting(i.meeting, seed)] if pool.exists() else []
-    return split(load_items(data), seed)["dev"] + extra
-
-
-def _voice_of(item: EvalItem, voices: tuple[str, ...]) -> dict[str, str]:
-    speakers = list(dict.fromkeys(s for s, _ in item.turns))
-    return {s: voices[i % len(voices)] for i, s in enumerate(speakers)}
-
-
-def speech_path(item: EvalItem, cache_dir: Path, voices: tuple[str, ...] = VOICES, speed: float = 1.0,
-                vary: bool = False) -> Path:
-    """Where `speak` caches the item spoken with these voices and speed (a hash of all that decides it)."""
-    settings = [item.turns, _voice_of(item, voices)] + ([speed, vary] if (speed, vary) != (1.0, False) else [])
-    return cache_dir / f"{hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:24]}.wav"
-
-
-def speak(item: EvalItem, cache_dir: Path, voices: tuple[str, ...] = VOICES, speed: float = 1.0,
-          vary: bool = False) -> Path:
-    """The item's transcript as a 16 kHz WAV, one voice per speaker ("engine" or "engine:voice", in order
-    of first appearance); made once, then cached. Training audio passes other voices, a speed and vary."""
-    out = speech_path(item, cache_dir, voices, speed, vary)
-    if out.exists():
-        return out
-    from storage.files import read_samples  # PyAV and the TTS engines, only when there is something to speak
-    from training.tts import synthesize
-
-    voice_of = _voice_of(item, voices)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    pieces, gap = [], np.zeros(int(TURN_GAP_S * SAMPLE_RATE), dtype=np.float32)
-    tmp = cache_dir / f"{out.stem}.turn.wav"
-    for speaker, text in item.turns:
-        engine, _, voice = voice_of[speaker].partition(":")
-        synthesize(text, tmp, engine=engine, voice=voice or None, speed=speed, vary=vary)
-        pieces += [read_samples(tmp), gap]
-    tmp.unlink(missing_ok=True)
-    _write_wav(out, np.concatenate(pieces))
-    return out
-
-
-def _write_wav(path: Path, samples: np.ndarray) -> None:
-    partial = path.with_suffix(".partial.wav")
-    soundfile.write(partial, samples, SAMPLE_RATE, subtype="PCM_16")
-    partial.rename(path)  # a crash never leaves a half-written file under the cached name
+# The text systems the runner knows besides `lead` and `student`: the cascade, and its LM reading the human transcript.
+LM_SYSTEMS = ("cascade", "teacher-on-reference")
 
 
 @dataclass
@@ -236,17 +118,17 @@ def summarize_items(settings: Settings, system: str, items: list[EvalItem], audi
     from models.asr import Segment, Transcript
     from models.llm import Decoding
     from models.serving import load_recognizer, load_student_summarizer, load_summarizer
-    from storage.files import read_samples
+    from storage.audio import read_samples
 
     name, _, variant = system.partition(":")
-    if name not in (*SYSTEMS, "student", "lead"):
-        raise ValueError(f"unknown system {system!r}; choose from lead[:N], {', '.join(SYSTEMS)}[:raw|:TEACHER] "
+    if name not in (*LM_SYSTEMS, "student", "lead"):
+        raise ValueError(f"unknown system {system!r}; choose from lead[:N], {', '.join(LM_SYSTEMS)}[:raw|:TEACHER] "
                          "or student[:VERSION]")
     summarizer, version = None, f"first {variant or 70} words"
     if name == "student":
         where = Path(variant) if variant and Path(variant).is_dir() else None
         if where:
-            settings = dataclasses.replace(settings, student=str(where))
+            settings = settings.model_copy(update={"student": str(where)})
         summarizer = load_student_summarizer(settings, None if where else variant or None)
         version = summarizer.version
     elif name != "lead":
@@ -299,37 +181,3 @@ def evaluate(settings: Settings, system: str, items: list[EvalItem], audio: list
     if isinstance(out, BaseException):
         raise out
     return out
-
-
-POCKETSPHINX_DATA = Path("/usr/share/pocketsphinx/test/data")
-
-
-def human_speech(root: Path = POCKETSPHINX_DATA) -> list[tuple[Path, str]]:
-    """Real recorded speech with transcripts from Debian's pocketsphinx-testdata: (wav, text) pairs."""
-    pairs = []
-    for folder, transcripts in (("librivox", "transcription"), ("cards", "cards.transcription")):
-        path = root / folder / transcripts
-        if not path.exists():
-            raise FileNotFoundError(f"{path} is missing (apt-get install pocketsphinx-testdata)")
-        for line in path.read_text().splitlines():
-            text, _, file_id = line.rpartition("(")
-            text = text.replace("<s>", "").replace("</s>", "").strip()
-            pairs.append((root / folder / f"{file_id.strip(') ')}.wav", text))
-    return pairs
-
-
-def asr_word_error_rate(settings: Settings, pairs: list[tuple[Path, str]]) -> dict:
-    """WER of the configured ASR model on (wav, reference) pairs, with Whisper's normalizer."""
-    from models.serving import load_recognizer
-    from storage.files import read_samples
-    from training.metrics import word_error_rate
-
-    recognizer = load_recognizer(settings)
-    hypotheses, seconds, audio_seconds = [], 0.0, 0.0
-    for wav, _ in tqdm(pairs, desc=f"WER {settings.asr_model}", unit="clip"):
-        duration = soundfile.info(wav).duration
-        started = time.perf_counter()
-        hypotheses.append(recognizer.transcribe([read_samples(wav)], duration).text)
-        seconds, audio_seconds = seconds + time.perf_counter() - started, audio_seconds + duration
-    return {"asr_model": settings.asr_model, "model_version": recognizer.source.version, "clips": len(pairs),
-            "wer": word_error_rate([ref for _, ref in pairs], hypotheses), "rtf": seconds / audio_seconds}

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from models.grounding import STOPWORDS, names
+from models.grounding import STOPWORDS, names, stem
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 # Words a summary uses to talk about a discussion rather than its content; the transcript need
@@ -57,24 +57,12 @@ def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
     return jiwer.wer([r for r, _ in pairs], [h for _, h in pairs])
 
 
-@cache
-def _stem(word: str) -> str:
-    return _porter().stem(word) if word.isalpha() else word
-
-
-@cache
-def _porter():
-    from nltk.stem import porter
-
-    return porter.PorterStemmer()
-
-
 def _units(text: str) -> tuple[set[str], set[str]]:
     """(numbers, content-word stems) of a text, after Whisper normalization (so "forty" is "40")."""
     tokens = re.findall(r"[a-z][a-z']*|\d[\d.]*", normalize(text))
     numbers = {t.rstrip(".") for t in tokens if t[0].isdigit()}
-    words = {_stem(t) for t in tokens if t[0].isalpha() and len(t) > 2 and t not in STOPWORDS}
-    words -= {_stem(w) for w in META_WORDS}
+    words = {stem(t) for t in tokens if t[0].isalpha() and len(t) > 2 and t not in STOPWORDS}
+    words -= {stem(w) for w in META_WORDS}
     return numbers, words
 
 
@@ -99,7 +87,7 @@ def hallucination(summary: str, source: str) -> Hallucination:
     source_numbers, source_words = _units(source)
     missing_numbers = sorted(numbers - source_numbers)
     missing_words = words - source_words
-    name_stems = {_stem(n) for n in names(summary)} & missing_words
+    name_stems = {stem(n) for n in names(summary)} & missing_words
     unsupported = (*sorted(name_stems), *missing_numbers, *sorted(missing_words - name_stems))
     total = len(numbers) + len(words)
     return Hallucination(len(unsupported) / total if total else 0.0, unsupported, total)

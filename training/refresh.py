@@ -14,57 +14,44 @@ cancelled midway leaves serving as it was.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, fields
-from datetime import datetime
-
-from sqlalchemy import func, select
+from dataclasses import dataclass
 
 from models.progress import scaled
-from storage import registry, schema
-from storage.config import Settings
+from storage import feedback, registry, schema
 from storage.db import ensure_schema, session_scope
-from training.evaluate import EvalItem, load_items, split
+from storage.settings import Settings
+from training.config import Checked, configure, option
+from training.data.items import EvalItem, load_items, split
 
 
 @dataclass
-class RefreshConfig:
-    min_votes: int = 20
-    min_uploads: int = 10
-    minutes: float = 30.0  # KD and DPO together
-    eval_items: int = 20  # the fixed held-out items of the gate (the first N of the split)
-    margin: float = 0.0  # ROUGE-L points the candidate may lose and still be promoted
-    auto_items: int = 20  # training items sampled for automatic DPO pairs (0: votes only)
-    epochs: int = 3  # passes over the new data (within the time budget)
-    force: bool = False  # run below the thresholds too ("run now")
-    seed: int = 0
+class RefreshConfig(Checked):
+    min_votes: int = option(20, "new votes needed before a refresh trains", ge=0)
+    min_uploads: int = option(10, "new uploads needed before a refresh trains", ge=0)
+    minutes: float = option(30.0, "training budget in minutes, KD and DPO together", gt=0)
+    eval_items: int = option(20, "the gate's fixed held-out items (the first N of the split)", ge=1)
+    margin: float = option(0.0, "ROUGE-L points the candidate may lose and still be promoted", ge=0)
+    auto_items: int = option(20, "training items sampled for automatic DPO pairs (0: votes only)", ge=0)
+    epochs: int = option(3, "passes over the new data, within the time budget", ge=1)
+    force: bool = option(False, "train below the thresholds too ('run now')")
+    seed: int = option(0, "seed of the split and the sampling")
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> RefreshConfig:
-        values = {"min_votes": settings.refresh_min_votes, "min_uploads": settings.refresh_min_uploads,
-                  "minutes": settings.refresh_minutes, "eval_items": settings.refresh_eval_items,
-                  "margin": settings.refresh_margin}
-        known = {f.name for f in fields(cls)}
-        return cls(**values | {k: v for k, v in overrides.items() if k in known and v is not None})
-
-
-def new_data(session, since: datetime) -> dict:
-    """Votes cast or changed, and recordings uploaded (with a transcript), after `since`."""
-    count = lambda query: session.scalar(select(func.count()).select_from(query.subquery()))  # noqa: E731
-    thumbs = count(select(schema.ThumbVote.id).where(schema.ThumbVote.updated_at > since))
-    ab = count(select(schema.ABVote.id).where(schema.ABVote.updated_at > since))
-    uploads = count(select(schema.Recording.id).where(schema.Recording.created_at > since)
-                    .where(schema.Recording.transcripts.any()))
-    return {"votes": thumbs + ab, "uploads": uploads}
+        """The settings' thresholds and budget, with a job's parameters on top (an unknown one is refused)."""
+        return configure(cls(min_votes=settings.refresh_min_votes, min_uploads=settings.refresh_min_uploads,
+                             minutes=settings.refresh_minutes, eval_items=settings.refresh_eval_items,
+                             margin=settings.refresh_margin), overrides)
 
 
 def gate_items(settings: Settings, cfg: RefreshConfig) -> tuple[list[EvalItem], list]:
     """The gate's items (the held-out side of the split by meeting, always the same first N) and their audio."""
-    from training.bench import spoken
+    from training.data.speech import eval_wavs
 
     items = split(load_items(settings.shared_data / "qmsum_dev.jsonl"), cfg.seed)["held_out"][: cfg.eval_items]
     if not items:
         raise ValueError(f"no held-out items in {settings.shared_data}: the gate cannot evaluate")
-    return items, spoken(settings, items)
+    return items, eval_wavs(items, settings.data_dir)
 
 
 def gate_key(items: list[EvalItem]) -> str:
@@ -104,8 +91,8 @@ def decide(candidate: dict, served: dict, margin: float) -> tuple[bool, str]:
 
 def refresh(settings: Settings, cfg: RefreshConfig = RefreshConfig(), progress=None) -> dict:
     """Runs one turn of the loop (see the module docstring); returns what happened, for the job."""
-    from training.dpo import DPOConfig, NoPairs, dpo
-    from training.kd import KDConfig, kd
+    from training.stages.dpo import DPOConfig, NoPairs, dpo
+    from training.stages.kd import KDConfig, kd
 
     started = time.monotonic()
     report = progress or (lambda fraction, message: None)
@@ -116,7 +103,7 @@ def refresh(settings: Settings, cfg: RefreshConfig = RefreshConfig(), progress=N
             raise registry.RegistryError("no student is served yet: promote one before a refresh "
                                          "(`speechsum models promote VERSION`)")
         since = schema.aware(served.created_at)
-        seen = new_data(session, since)
+        seen = feedback.new_data(session, since)
         served_name, served_id = served.name, served.id
     outcome = {"served_before": served_name, **seen}
     if not cfg.force and seen["votes"] < cfg.min_votes and seen["uploads"] < cfg.min_uploads:

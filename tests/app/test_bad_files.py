@@ -14,7 +14,7 @@ import pytest
 from app.cli import EXIT_BAD_INPUT, main
 from tests.conftest import stored_files, table_counts
 from tests.storage.conftest import postgres_server, postgres_url, settings  # noqa: F401 (fixtures)
-from training.tts import synthesize
+from training.data.tts import synthesize
 
 pytestmark = pytest.mark.real
 SPEECH = ("We agreed to spend forty thousand dollars on the redesign. Tom will lead the interviews next "
@@ -75,7 +75,7 @@ def bad_files(root: Path) -> list[Path]:
         add(f"magic-then-garbage{ext}", magic + rng.bytes(20_000))
     add("header-then-garbage.wav", _wav_header(32_000) + rng.bytes(500))
 
-    from storage.files import read_samples
+    from storage.audio import read_samples
 
     speech = read_samples(synthesize(SPEECH, root / "speech-source.wav.tmp", "flite"))
     (root / "speech-source.wav.tmp").unlink()

@@ -77,7 +77,7 @@ def test_missing_file(settings, capsys, tmp_path):
 
 
 def test_complete_mp3_passes_validation(settings, tmp_path):
-    from storage.files import inspect_audio
+    from storage.audio import inspect_audio
 
     info = inspect_audio(write_mp3(tmp_path / "ok.mp3", tone(12.0)), settings.max_upload_bytes, 60)
     assert info.duration_s == pytest.approx(12.0, abs=0.1)

@@ -13,10 +13,12 @@ from gradio_client.exceptions import AppError, AuthenticationError
 from sqlalchemy import select
 
 from app.api import owner
-from storage.config import load_settings
 from storage import schema
 from storage.db import session_scope, upgrade
+from storage.settings import load_settings
 from tests.conftest import add_summary, running_app, speechsum_env
+
+pytestmark = pytest.mark.services
 
 USERS = "alice:wonderland,bob:builder"
 

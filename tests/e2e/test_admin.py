@@ -1,6 +1,6 @@
 """The admin tab in headless Chromium, on the real app with its own worker and the embedded broker:
 an admin logs in, starts a refresh, watches its progress and sees the new version; a non-admin
-sees no admin tab. Models are the tiny ones saved to disk (tests/training/tiny.py)."""
+sees no admin tab. Models are the tiny ones saved to disk (tests/helpers/tiny.py)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from playwright.sync_api import Page, expect
 
 from app import admin
 from storage import registry
-from storage.config import load_settings
 from storage.db import session_scope, upgrade
+from storage.settings import load_settings
 from tests.conftest import ARTIFACTS, running_app, speechsum_env
-from tests.e2e.test_browser import browsing
-from tests.training.test_refresh import add_upload_with_thumbs
-from tests.training.tiny import served_disk_student, tiny_bases, write_gate_data
+from tests.helpers.browser import browsing
+from tests.helpers.store import add_upload_with_thumbs
+from tests.helpers.tiny import served_disk_student, tiny_bases, write_gate_data
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.services]
 SHOT = ARTIFACTS / "e2e" / "admin-after-refresh.png"
 
 
@@ -113,8 +113,8 @@ def test_a_long_recording_is_summarized_by_the_worker_while_the_page_follows_it(
     from sqlalchemy import select
 
     from storage import schema
-    from tests.e2e.test_browser import SPEECH, upload
-    from training.tts import synthesize
+    from tests.helpers.browser import SPEECH, upload
+    from training.data.tts import synthesize
 
     env = speechsum_env(tmp_path) | {"SPEECHSUM_WORKER": "1", "SPEECHSUM_BACKGROUND_MIN": "0.01"}
     wav = synthesize(SPEECH, tmp_path / "long.wav")

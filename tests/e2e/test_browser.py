@@ -10,31 +10,22 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import select
 
-from storage.config import load_settings
 from storage import schema
 from storage.db import session_scope
+from storage.settings import load_settings
 from tests.conftest import ARTIFACTS, running_app, speechsum_env
-from training.tts import synthesize
+from tests.helpers.browser import MODEL_RUN_MS, SPEECH, browsing, shown_id, upload
+from training.data.tts import synthesize
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-# As root in a container, with no network: no sandbox, no GPU, no calls home.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update"]
 SCREENSHOT = ARTIFACTS / "e2e" / "summary-and-vote.png"
-SPEECH = ("Good morning. We agreed to spend forty thousand dollars on the redesign. "
-          "Tom will lead the interviews next Monday. The launch moves to the fifteenth of May.")
-MODEL_RUN_MS = 240_000
 
 
 @pytest.fixture(scope="module")
@@ -44,21 +35,6 @@ def app(tmp_path_factory):
         yield url, load_settings(env)
 
 
-@contextmanager
-def browsing(url: str) -> Iterator[Page]:
-    """A fresh headless Chromium (new profile) on `url`; fails if the page reaches beyond this machine."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium); .ci/run installs it")
-    outside: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((url, "data:", "blob:")) else None)
-        page.goto(url)
-        yield page
-        browser.close()
-    assert outside == [], f"the page loaded from outside this machine: {outside}"
 
 
 @pytest.fixture
@@ -67,15 +43,8 @@ def page(app):
         yield page
 
 
-def upload(page: Page, path: Path) -> None:
-    """Chooses a file in the audio box and waits until the upload is done (the player shows)."""
-    page.locator("#audio input[type=file]").set_input_files(str(path))
-    expect(page.locator("#audio").get_by_role("button", name="Clear")).to_be_visible(timeout=20_000)
 
 
-def shown_id(page: Page, selector: str) -> int:
-    """The summary's number, from its details (behind a toggle, so from the text content)."""
-    return int(re.findall(r"summary #(\d+)", page.locator(selector).text_content())[-1])
 
 
 @pytest.mark.real
@@ -175,8 +144,8 @@ def test_an_oversized_upload_is_refused_in_the_page(tmp_path):
 
 @pytest.mark.real
 def test_speakers_are_shown_and_renamed_in_the_page(app, page, tmp_path):
-    from tests.models.test_diarize_real import TURNS
-    from training.speakers import spoken_meeting
+    from bench.speakers import spoken_meeting
+    from tests.helpers.real import TURNS
 
     wav, _ = spoken_meeting(TURNS, tmp_path / "launch.wav")
     upload(page, wav)
@@ -230,7 +199,7 @@ def test_a_second_user_sees_their_place_in_the_queue_and_gets_what_they_asked(ap
 @pytest.mark.real
 def test_a_seven_minute_meeting_gets_timestamped_chapters(tmp_path):
     """Beyond 6 minutes a recording gets sections, each with its own summary (tiny.en for speed)."""
-    from training.facts import meetings, speak_meeting
+    from bench.facts import meetings, speak_meeting
 
     wav = speak_meeting(meetings()[9], tmp_path / "audio")  # 8 minutes written, about 7 spoken
     env = speechsum_env(tmp_path) | {"SPEECHSUM_ASR_MODEL": "tiny.en"}

@@ -6,7 +6,6 @@ Run the `speechsum` command itself in a subprocess, as a user would.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +13,16 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from storage.config import load_settings
 from app.pipeline import transcribe_file
-from models.serving import load_recognizer
 from models.grounding import unsupported_terms
+from models.serving import load_recognizer
 from storage import schema
-from storage.db import ensure_schema
-from storage.db import get_engine, session_scope
-from storage.files import decode
-from tests.conftest import SPEECHSUM, stored_files, table_counts, write_wav
-from training.tts import synthesize
+from storage.audio import decode
+from storage.db import ensure_schema, get_engine, session_scope
+from storage.settings import load_settings
+from tests.conftest import stored_files, table_counts, write_wav
+from tests.helpers.real import speechsum
+from training.data.tts import synthesize
 
 pytestmark = pytest.mark.real
 MEETING_TEXT = (Path(__file__).parent.parent / "data" / "meeting.txt").read_text()
@@ -36,8 +35,6 @@ def meeting_wav(tmp_path_factory) -> Path:
     return synthesize(MEETING_TEXT, tmp_path_factory.mktemp("audio") / "meeting.wav", speed=0.75)
 
 
-def speechsum(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([SPEECHSUM, *args], capture_output=True, text=True, timeout=600)
 
 
 def words(text: str) -> set[str]:

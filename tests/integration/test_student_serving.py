@@ -15,11 +15,11 @@ from sqlalchemy import select
 
 from models.student import StudentConfig, build_student
 from storage import schema
-from storage.config import load_settings
 from storage.db import session_scope
+from storage.settings import load_settings
 from tests.conftest import MODEL_CACHE, table_counts
-from tests.integration.test_real_models import speechsum
-from training.tts import synthesize
+from tests.helpers.real import speechsum
+from training.data.tts import synthesize
 
 pytestmark = pytest.mark.real
 TEXT = "We approved the budget for the new remote control, and Tom will order the parts on Monday."
@@ -50,11 +50,12 @@ def test_a_candidate_is_not_served_until_promoted_and_summaries_record_the_versi
         row = s.scalars(select(schema.Summary)).one()
         version = s.scalars(select(schema.ModelVersion)).one()
         assert (row.system, row.model_version, row.transcript_id) == ("student", "student:align-test", None)
-        assert row.model_version_id == version.id and row.raw_text and row.dropped is not None
+        assert row.model_version_id == version.id and row.raw and row.dropped is not None
 
 
 def test_promotion_and_rollback_reach_the_next_summary_without_a_restart(data_env, tmp_path):
-    from app.pipeline import import_checkpoint, promote_version, rollback_version, summarize_file
+    from app.pipeline import summarize_file
+    from app.versions import import_checkpoint, promote_version, rollback_version
 
     settings = load_settings()
     for name, seed in (("align-a", 0), ("align-b", 1)):
@@ -71,8 +72,9 @@ def test_promotion_and_rollback_reach_the_next_summary_without_a_restart(data_en
 
 
 def test_evaluation_scores_a_named_student_version(data_env, tmp_path):
-    from app.pipeline import import_checkpoint
-    from training.evaluate import EvalItem, evaluate
+    from app.versions import import_checkpoint
+    from training.data.items import EvalItem
+    from training.evaluate import evaluate
 
     import_checkpoint(load_settings(), build_student(StudentConfig(), MODEL_CACHE).save(
         data_env / "students" / "align-test"), "align")

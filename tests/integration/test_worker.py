@@ -1,7 +1,7 @@
 """The Celery worker with the embedded broker (filesystem, no server) and with a real Redis: a job's
 round trip, its progress, cancel, a worker killed mid-stage, two refreshes at once.
 
-Models are tiny random-weight ones saved to disk (tests/training/tiny.py), so the worker process
+Models are tiny random-weight ones saved to disk (tests/helpers/tiny.py), so the worker process
 loads them from their checkpoints as it would real ones."""
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ import pytest
 
 from app.worker import submit
 from storage import jobs, registry
-from storage.config import load_settings
 from storage.db import session_scope, upgrade
+from storage.settings import load_settings
 from tests.conftest import free_port
-from tests.training.test_refresh import FAST, add_upload_with_thumbs
-from tests.training.tiny import served_disk_student, tiny_bases, write_gate_data
+from tests.helpers.store import FAST, add_upload_with_thumbs
+from tests.helpers.tiny import served_disk_student, tiny_bases, write_gate_data
+
+pytestmark = pytest.mark.services
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from app.pipeline import load_result, rename_speaker, summarize_file
+from app.library import rename_speaker
+from app.pipeline import load_result, summarize_file
+from bench.speakers import spoken_meeting
 from models.diarize import diarization_error
 from models.serving import load_diarizer
-from storage.files import read_samples
+from storage.audio import read_samples
 from storage.speakers import SpeakerError
-from training.speakers import spoken_meeting
+from tests.helpers.real import TURNS
 
 pytestmark = pytest.mark.real
-TURNS = [("Ana", "Good morning everyone. We need to settle the launch date today."),
-         ("Ben", "Marketing asked for the fifteenth of May, after the trade show."),
-         ("Ana", "Then the fifteenth it is. Ben, you own the press release."),
-         ("Ben", "Fine. I will send a draft to legal by Friday.")]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +31,7 @@ def test_two_flite_voices_are_told_apart(settings, meeting):
 
 def test_the_pipeline_labels_speakers_and_keeps_a_rename(settings, meeting, monkeypatch):
     monkeypatch.setenv("SPEECHSUM_ASR_MODEL", "tiny.en")
-    from storage.config import load_settings
+    from storage.settings import load_settings
 
     settings = load_settings()
     wav, _ = meeting

@@ -5,38 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from transformers import WhisperConfig
-from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from models.llm import Decoding
 from models.student import (
     SAMPLE_RATE,
-    AudioEncoder,
     Projector,
     Student,
-    StudentConfig,
     StudentError,
     autocast,
     cpu_has_bf16,
     instruction,
-    with_lora,
 )
-from tests.conftest import tiny_chat_lm
-
-CONFIG = StudentConfig(stack=4, projector_hidden=24, lora_r=4, lora_alpha=8, lora_dropout=0.0,
-                       lora_targets=("q_proj", "v_proj"))
-WORDS = ["Transcribe the audio.", "Summarize the recording in three sentences.", "the budget is approved", "user"]
-
-
-def tiny_student(seed: int = 0) -> Student:
-    torch.manual_seed(seed)
-    whisper = WhisperConfig(d_model=16, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=32,
-                            num_mel_bins=80, max_source_positions=1500)
-    encoder = AudioEncoder(WhisperEncoder(whisper).eval(), 80)
-    lm, tokenizer = tiny_chat_lm(WORDS, seed=seed)
-    torch.manual_seed(seed + 1)
-    projector = Projector(16, CONFIG.stack, CONFIG.projector_hidden, lm.config.hidden_size)
-    return Student(CONFIG, encoder, projector, with_lora(lm, CONFIG), tokenizer, {"encoder": "tiny", "llm": "tiny"})
+from tests.helpers.tiny import tiny_student
 
 
 def noise(seconds: float, seed: int = 0) -> np.ndarray:

@@ -17,9 +17,9 @@ from models.student import (
     load_audio_encoder,
     load_student,
 )
-from storage.files import read_samples
+from storage.audio import read_samples
 from tests.conftest import MODEL_CACHE
-from training.tts import synthesize
+from training.data.tts import synthesize
 
 pytestmark = pytest.mark.real
 

@@ -7,7 +7,7 @@ import pytest
 from models.asr import Segment, Transcript
 from models.llm import ChatLM, Decoding
 from models.summarizer import CascadeSummarizer, chunk_segments, key_points
-from tests.conftest import tiny_chat_lm
+from tests.helpers.tiny import tiny_chat_lm
 
 MEETING = [
     Segment(0.0, 2.0, "Good morning everyone."),

@@ -17,8 +17,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from storage.config import load_settings
 from storage.db import get_engine, upgrade
+from storage.settings import load_settings
 
 
 def _pg_bindir() -> Path:

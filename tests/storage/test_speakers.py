@@ -7,7 +7,7 @@ import pytest
 from storage.db import session_scope
 from storage.history import NotFound
 from storage.speakers import SpeakerError, names_of, rename
-from tests.storage.test_votes import add_recording_with_summaries
+from tests.helpers.store import add_recording_with_summaries
 
 
 def test_a_name_is_set_changed_and_cleared_by_the_owner_only(settings):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from storage.db import session_scope
+from storage.feedback import vote_pairs
 from storage.votes import record_ab, record_thumb
 from tests.conftest import add_summary
-from training.dpo import vote_pairs
 
 
 def test_votes_give_pairs_with_their_vote_ids(settings):
@@ -37,7 +37,7 @@ def test_the_generated_text_is_preferred_over_the_grounded_one(settings):
     with session_scope(settings.db_url) as s:
         from storage import schema
 
-        s.get(schema.Summary, a).raw_text = "Generated A, with a dropped sentence."
+        s.get(schema.Summary, a).raw = "Generated A, with a dropped sentence."
         record_ab(s, a, b, "ann", "left")
     with session_scope(settings.db_url) as s:
         (pair,) = vote_pairs(s)

@@ -13,18 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from storage import schema
 from storage.db import get_engine, session_scope
 from storage.votes import VoteError, record_ab, record_thumb
-
-
-def add_recording_with_summaries(session, n: int = 2, sha: str = "a" * 64) -> list[int]:
-    rec = schema.Recording(sha256=sha, original_name="m.wav", duration_s=60.0, size_bytes=1,
-                           stored_path="/x", uploader="u1")
-    session.add(rec)
-    session.flush()
-    rows = [schema.Summary(recording_id=rec.id, text=f"summary {i}", system="cascade", model_version="v",
-                           latency_s=1.0) for i in range(n)]
-    session.add_all(rows)
-    session.flush()
-    return [r.id for r in rows]
+from tests.helpers.store import add_recording_with_summaries
 
 
 def test_migrations_match_the_models(settings, request):

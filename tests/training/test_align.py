@@ -8,11 +8,13 @@ import pytest
 import torch
 
 from models.student import Generated
-from tests.models.test_student import tiny_student
-from training.align import AlignConfig, TokenCTC, rescore, token_ids, train_step
-from training.data import VOICES, Utterance, clean_sentences, passages, utterances
-from training.evaluate import EvalItem
-from training.runs import length_batches, lr_at, steps_in_budget
+from tests.helpers.runs import finished, kill_once_saved, start
+from tests.helpers.tiny import tiny_student
+from training.data.items import EvalItem
+from training.data.speech import VOICES
+from training.data.utterances import Utterance, clean_sentences, passages, utterances
+from training.stages.align import AlignConfig, TokenCTC, rescore, token_ids, train_step
+from training.stages.runs import length_batches, lr_at, steps_in_budget
 
 
 def test_learning_rate_warms_up_then_decays_to_a_tenth():
@@ -140,3 +142,46 @@ def test_rescoring_follows_the_lm_alone_at_weight_zero_and_the_ctc_score_when_it
              Generated(ctc_best[0], ctc_best[1] + [eos], [-1.0, -1.0])]
     assert rescore(student, ctc, projected, beams, weight=0.0) == ctc_worst[0]
     assert rescore(student, ctc, projected, beams, weight=10 / abs(float(scores[0] - scores[1]))) == ctc_best[0]
+
+
+ALIGN_RUN = """
+import sys, time, torch
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from storage.settings import load_settings
+from tests.helpers.tiny import tiny_student
+from training.stages import align as stage
+from training.stages.align import AlignConfig, AlignData
+
+step = stage.train_step
+def paced_step(*args, **kwargs):
+    time.sleep({pause})
+    return step(*args, **kwargs)
+stage.train_step = paced_step
+g = torch.Generator().manual_seed(0)
+texts = ["the budget is approved", "user", "the audio is the budget", "approved"]
+data = AlignData([torch.randn(40 + 8 * i, 16, generator=g) for i in range(4)], texts,
+                 [torch.randn(48, 16, generator=g)], ["the budget is approved"])
+cfg = AlignConfig(items=4, held_out=1, minutes=60, ctc_minutes=30, epochs=3, ctc_epochs=2, batch_size=1,
+                  ctc_batch_size=2, warmup_steps=1, save_minutes=0.0, beams=2)
+student = tiny_student()
+report = stage.align(load_settings(env={{}}, data_dir=Path({data!r})), cfg, student=student, data=data)
+torch.save({{"weights": {{n: p for n, p in student.named_parameters() if p.requires_grad}}, "report": report}},
+           {out!r})
+"""
+
+
+@pytest.mark.slow
+def test_alignment_killed_with_sigkill_resumes_on_the_shared_loop_and_ends_as_an_unbroken_run(tmp_path):
+    run = lambda data, out, pause: start(ALIGN_RUN, data=str(tmp_path / data), out=str(tmp_path / out), pause=pause)  # noqa: E731
+    whole, killed = run("a", "whole.pt", 0.0), run("b", "never.pt", 0.5)
+    kill_once_saved(killed, tmp_path / "b" / "runs", lambda state: state["stage"] == "align" and state["step"] >= 3)
+    assert not (tmp_path / "never.pt").exists()
+    b = finished(run("b", "resumed.pt", 0.0), tmp_path / "resumed.pt")
+    a = finished(whole, tmp_path / "whole.pt")
+    assert b["report"]["resumed_from"] >= 3 and b["report"]["steps"] == a["report"]["steps"] == 12
+    assert a["report"]["ctc_steps"] == b["report"]["ctc_steps"] == 4
+    for name, value in a["weights"].items():
+        torch.testing.assert_close(b["weights"][name], value)
+    assert not list((tmp_path / "b" / "runs").glob("*/state.pt"))  # both phases closed when the version registered
+    assert (tmp_path / "b" / "students" / b["report"]["version"] / "align.json").exists()

@@ -8,20 +8,13 @@ import os
 
 import pytest
 
-from storage.config import load_settings
-from storage.files import inspect_audio
-from training import bench
-from training.evaluate import (
-    EvalItem,
-    ItemResult,
-    SystemResult,
-    asr_word_error_rate,
-    evaluate,
-    human_speech,
-    load_items,
-    speak,
-    split,
-)
+from bench import qmsum as bench
+from bench.asr import asr_word_error_rate, human_speech
+from storage.audio import inspect_audio
+from storage.settings import load_settings
+from training.data.items import EvalItem, load_items, split
+from training.data.speech import speak
+from training.evaluate import ItemResult, SystemResult, evaluate
 
 MEETING = EvalItem(
     "m1", "Summarize the discussion about the remote control.",
@@ -137,8 +130,9 @@ def test_split_keeps_every_meeting_on_one_side():
 
 
 def test_training_items_leave_out_every_held_out_meeting():
-    from training.evaluate import QMSUM, training_items
+    from training.data.items import DEV_FILE, training_items
 
-    held_out = {i.meeting for i in split(load_items(QMSUM))["held_out"]}
-    train = training_items()
+    shared = load_settings().shared_data
+    held_out = {i.meeting for i in split(load_items(shared / DEV_FILE))["held_out"]}
+    train = training_items(shared)
     assert len(train) > 300 and not {i.meeting for i in train} & held_out

@@ -5,8 +5,6 @@ Run it on a machine with a GPU: `pytest -m gpu`. It uses the tiny models of the 
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
@@ -15,18 +13,18 @@ from models.asr import Segment, Transcript
 from models.summarizer import StudentSummarizer
 from storage import registry
 from storage.db import session_scope
-from tests.training.tiny import ITEMS, registered_student, tiny_frames, tiny_teacher
-from training.dpo import Pair, pair_logprobs
-from training.kd import KDConfig, kd
+from tests.helpers.tiny import ITEMS, registered_student, tiny_frames, tiny_teacher
 from training.losses import dpo_loss
-from training.sft import SFTConfig, sft
+from training.stages.dpo import Pair, pair_logprobs
+from training.stages.kd import KDConfig, kd
+from training.stages.sft import SFTConfig, sft
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 QUICK = dict(minutes=5.0, batch_size=2, epochs=1, warmup_steps=1, save_minutes=0.0)
 
 
 def test_each_stage_and_a_summary_run_on_cuda(settings, tmp_path):
-    settings = dataclasses.replace(settings, device="cuda")
+    settings = settings.model_copy(update={"device": "cuda"})
     student = registered_student(settings, tmp_path).to("cuda")
     data = (ITEMS, [f.to("cuda") for f in tiny_frames(len(ITEMS))])
     teacher = tiny_teacher()

@@ -7,14 +7,11 @@ import pytest
 from sqlalchemy import select
 
 from storage import registry, schema
-from storage.config import load_settings
 from storage.db import session_scope, upgrade
-from storage.votes import record_thumb
-from tests.conftest import tone, write_wav
-from tests.training.tiny import served_disk_student, tiny_bases, write_gate_data
+from storage.settings import load_settings
+from tests.helpers.store import FAST, add_upload_with_thumbs
+from tests.helpers.tiny import served_disk_student, tiny_bases, write_gate_data
 from training.refresh import RefreshConfig, decide, gate_items, gate_key, refresh
-
-FAST = dict(minutes=0.2, eval_items=2, auto_items=0, min_votes=2, min_uploads=1)
 
 
 @pytest.fixture
@@ -28,24 +25,6 @@ def loop_settings(data_env, tmp_path, monkeypatch):
     return settings
 
 
-def add_upload_with_thumbs(settings, tmp_path, n: int = 1) -> None:
-    """A user's recording with its transcript and two summaries, one voted up and one down."""
-    for i in range(n):
-        wav = write_wav(tmp_path / f"upload{i}.wav", tone(2.0 + i))
-        with session_scope(settings.db_url) as s:
-            rec = schema.Recording(sha256=f"{i:064d}", original_name=wav.name, duration_s=2.0 + i, size_bytes=1,
-                                   stored_path=str(wav), uploader="user:alice")
-            s.add(rec)
-            s.flush()
-            s.add(schema.Transcript(recording_id=rec.id, model_id="asr", language="en", language_probability=1.0,
-                                    segments=[], text="the budget is approved", latency_s=0.1))
-            good, bad = (schema.Summary(recording_id=rec.id, query="What about the budget?", text=text,
-                                        system="student", model_version="v", latency_s=1.0)
-                         for text in ("the budget is approved", "the recording is the audio"))
-            s.add_all([good, bad])
-            s.flush()
-            record_thumb(s, good.id, "user:alice", 1)
-            record_thumb(s, bad.id, "user:alice", -1)
 
 
 def cache_served_scores(settings, name: str, rouge_l: float, hallucination: float) -> None:
@@ -114,6 +93,7 @@ def test_a_worse_candidate_is_not_promoted_and_the_reason_is_kept_on_it(loop_set
     assert shown[out["candidate"]]["gate"] == out["message"] and shown[out["candidate"]]["status"] == "candidate"
 
 
+@pytest.mark.slow
 def test_simulated_users_vote_and_a_refresh_reports_before_and_after(loop_settings, tmp_path):
     from app.simulate import SimulateConfig, simulate
 

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -16,17 +12,18 @@ import torch
 from storage import registry, schema
 from storage.db import session_scope
 from tests.conftest import write_wav
-from tests.training.tiny import ITEMS, registered_student, tiny_frames, tiny_teacher
-from training.dpo import DPOConfig, auto_pairs, dpo, parent_samples, pick_pair
-from training.evaluate import EvalItem
-from training.kd import Example, KDConfig, kd, kd_loss
-from training.sft import SFTConfig, answer_ids, sft
+from tests.helpers.runs import finished, kill_once_saved, start
+from tests.helpers.tiny import ITEMS, registered_student, tiny_frames, tiny_teacher
+from training.data.items import EvalItem
+from training.stages.dpo import DPOConfig, auto_pairs, dpo, parent_samples, pick_pair
+from training.stages.kd import Example, KDConfig, kd, kd_loss
+from training.stages.sft import SFTConfig, answer_ids, sft
 
 QUICK = dict(minutes=5.0, batch_size=2, epochs=1, warmup_steps=1, save_minutes=0.0)
 
 
 def test_continuation_logits_cover_only_the_continuation_and_match_the_full_forward():
-    from tests.models.test_student import tiny_student
+    from tests.helpers.tiny import tiny_student
 
     student = tiny_student()
     embeds = [student.projector(f) for f in tiny_frames(2)]
@@ -50,7 +47,7 @@ def test_teacher_scores_the_same_positions_as_the_student():
 
 
 def test_kd_loss_on_samples_and_on_human_answers_learns_toward_the_teacher(monkeypatch):
-    from tests.models.test_student import tiny_student
+    from tests.helpers.tiny import tiny_student
 
     student, teacher = tiny_student(), tiny_teacher()
     frames, examples = tiny_frames(2), [Example(i.transcript, i.query, i.reference) for i in ITEMS[:2]]
@@ -82,7 +79,7 @@ def test_each_stage_registers_a_candidate_and_never_changes_what_is_served(setti
                                stored_path=str(wav), uploader="u")
         s.add(rec)
         s.flush()
-        a, b = (schema.Summary(recording_id=rec.id, text=t, raw_text=t, system="student", model_version="v",
+        a, b = (schema.Summary(recording_id=rec.id, text=t, raw=t, system="student", model_version="v",
                                latency_s=0.1, query="What about the budget?")
                 for t in ("the budget is approved", "the audio audio audio"))
         s.add_all([a, b])
@@ -102,7 +99,7 @@ def test_each_stage_registers_a_candidate_and_never_changes_what_is_served(setti
 
 
 def test_sft_targets_name_no_speaker_the_audio_never_names():
-    from training.data import heard_answer
+    from training.data.items import heard_answer
 
     item = EvalItem("i", "What did they decide?",
                     "Project Manager: Okay, Maria, the budget.\nMarketing: Yes.\nMaria: I approve the budget.",
@@ -113,9 +110,9 @@ def test_sft_targets_name_no_speaker_the_audio_never_names():
 def test_the_teacher_learns_from_what_the_recording_says():
     """Fine-tuned on labelled transcripts, the teacher would score up names the student never hears."""
     from models.student import autocast, token_logprobs
-    from training.data import heard_answer
+    from training.data.items import heard_answer
     from training.losses import nll_loss
-    from training.teacher import answer_nll
+    from training.stages.teacher import answer_nll
 
     teacher = tiny_teacher()
     item = EvalItem("i", "What did they decide?", "Project Manager: Okay, the budget.\nMarketing: Yes, approved.",
@@ -174,7 +171,7 @@ def test_sampling_stops_at_its_budget_and_a_resumed_run_pairs_the_same_items(tmp
 
 
 def test_an_items_samples_do_not_depend_on_the_other_items_in_the_list(tmp_path):
-    from tests.models.test_student import tiny_student
+    from tests.helpers.tiny import tiny_student
 
     student, frames = tiny_student().eval(), tiny_frames(2)
     cfg = DPOConfig(samples=2, max_new_tokens=6)
@@ -187,10 +184,10 @@ RESUMABLE = """
 import sys, time, torch
 from pathlib import Path
 sys.path.insert(0, {root!r})
-from tests.models.test_student import tiny_student
-from tests.training.tiny import ITEMS, tiny_frames
-from training.runs import LoopConfig, Run, fit
-from training.sft import sft_loss
+from tests.helpers.tiny import tiny_student
+from tests.helpers.tiny import ITEMS, tiny_frames
+from training.stages.runs import LoopConfig, Run, fit
+from training.stages.sft import sft_loss
 student, frames = tiny_student(), tiny_frames(len(ITEMS))
 def loss_fn(batch):
     time.sleep({pause})
@@ -203,29 +200,14 @@ torch.save({{"weights": {{n: p for n, p in student.named_parameters() if p.requi
 """
 
 
-def run_fit(tmp_path, data: str, out: str, pause: float) -> subprocess.Popen:
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    code = RESUMABLE.format(root=root, data=str(tmp_path / data), out=str(tmp_path / out), pause=pause)
-    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
+@pytest.mark.slow
 def test_a_run_killed_with_sigkill_resumes_where_it_saved_and_ends_as_an_unbroken_run(tmp_path):
-    whole = run_fit(tmp_path, "a", "whole.pt", 0.0)
-    killed = run_fit(tmp_path, "b", "never.pt", 0.5)
-    state = tmp_path / "b" / "runs"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        saved = list(state.glob("*/state.pt"))
-        if saved and torch.load(saved[0], weights_only=False)["step"] >= 4:
-            break
-        time.sleep(0.2)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
+    run = lambda data, out, pause: start(RESUMABLE, data=str(tmp_path / data), out=str(tmp_path / out), pause=pause)  # noqa: E731
+    whole, killed = run("a", "whole.pt", 0.0), run("b", "never.pt", 0.5)
+    kill_once_saved(killed, tmp_path / "b" / "runs", lambda state: state["step"] >= 4)
     assert not (tmp_path / "never.pt").exists()
-    resumed = run_fit(tmp_path, "b", "resumed.pt", 0.0)
-    assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()[-2000:]
-    assert whole.wait(timeout=300) == 0, whole.stderr.read().decode()[-2000:]
-    a, b = torch.load(tmp_path / "whole.pt"), torch.load(tmp_path / "resumed.pt")
+    b = finished(run("b", "resumed.pt", 0.0), tmp_path / "resumed.pt")
+    a = finished(whole, tmp_path / "whole.pt")
     assert b["report"]["resumed_from"] >= 4 and b["report"]["steps"] == a["report"]["steps"] == 12
     for name, value in a["weights"].items():
         torch.testing.assert_close(b["weights"][name], value)
@@ -233,9 +215,9 @@ def test_a_run_killed_with_sigkill_resumes_where_it_saved_and_ends_as_an_unbroke
 
 def test_a_non_finite_step_is_skipped_and_a_diverged_run_registers_nothing(settings, tmp_path, monkeypatch):
     # On an H200 a bf16 batch gave a NaN loss at SFT step ~24; stepping on it made every weight NaN.
-    from tests.models.test_student import tiny_student
-    from training import sft as sft_module
-    from training.runs import DivergedError
+    from tests.helpers.tiny import tiny_student
+    from training.stages import sft as sft_module
+    from training.stages.runs import DivergedError
 
     student, frames = tiny_student(), tiny_frames(len(ITEMS))
     real_loss, calls = sft_module.sft_loss, []
@@ -262,7 +244,7 @@ def test_a_non_finite_step_is_skipped_and_a_diverged_run_registers_nothing(setti
 
 
 def test_the_stage_table_lists_baselines_teachers_and_the_newest_line_of_students(settings, tmp_path):
-    from training.bench import stage_systems
+    from bench.qmsum import stage_systems
 
     with session_scope(settings.db_url) as s:
         parent = None
@@ -290,9 +272,8 @@ def test_lead_is_the_first_words_the_meeting_says():
 
 
 def test_a_teacher_with_another_tokenizer_is_refused(settings, tmp_path):
-    from tests.conftest import tiny_chat_lm
-    from tests.models.test_student import WORDS, tiny_student
-    from training.teacher import TeacherError, load_teacher
+    from tests.helpers.tiny import WORDS, tiny_chat_lm, tiny_student
+    from training.stages.teacher import TeacherError, load_teacher
 
     student = tiny_student()
     for name, words in (("same", WORDS), ("other", ["a different vocabulary altogether"])):
@@ -307,7 +288,7 @@ def test_a_teacher_with_another_tokenizer_is_refused(settings, tmp_path):
 def test_a_20_minute_recording_is_heard_in_pieces_and_the_pieces_merged(monkeypatch):
     from models.asr import Segment, Transcript
     from models.summarizer import StudentSummarizer
-    from tests.models.test_student import tiny_student
+    from tests.helpers.tiny import tiny_student
 
     student = tiny_student().eval()
     heard, merged = [], []

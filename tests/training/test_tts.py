@@ -1,7 +1,7 @@
 import pytest
 
-from storage.files import inspect_audio
-from training.tts import TTSError, synthesize
+from storage.audio import inspect_audio
+from training.data.tts import TTSError, synthesize
 
 TEXT = "The quarterly budget review moves to Thursday afternoon."
 

@@ -19,27 +19,26 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from itertools import product
 from pathlib import Path
 
 import torch
-from sqlalchemy import select
-from sqlalchemy.orm import Session, aliased
 from tqdm import tqdm
 
 from models.llm import Decoding
 from models.student import Student, autocast, instruction, load_student
-from storage import schema
-from storage.config import Settings
+from storage import feedback
 from storage.db import ensure_schema, session_scope
-from training.data import SPEAKER_VOICES, data_hash
-from training.evaluate import EvalItem
+from storage.feedback import Pair
+from storage.settings import Settings
+from training.config import option
+from training.data.items import EvalItem, data_hash
+from training.data.speech import SPEAKER_VOICES
 from training.losses import dpo_loss, sequence_logprob
 from training.metrics import hallucination, rouge
-from training.runs import LoopConfig, Run, config_dict, finish, fit, resolve_parent, save_atomically
-from training.sft import answer_ids, student_items
+from training.stages.runs import LoopConfig, Run, config_dict, finish, fit, resolve_parent, save_atomically
+from training.stages.sft import answer_ids, student_items
 
 
 class NoPairs(ValueError):
@@ -48,71 +47,26 @@ class NoPairs(ValueError):
 
 @dataclass
 class DPOConfig(LoopConfig):
-    minutes: float = 6.0  # of training; sampling the parent for automatic pairs comes before (sample_minutes)
-    batch_size: int = 4  # pairs per step
-    lr: float = 2e-4  # picked on training items DPO does not pair (bench/train_side.py); 5e-5 moved 2 points
-    epochs: int = 6  # few automatic pairs clear the bar (16 of 72 items did): more passes over them
-    beta: float = 0.1
-    samples: int = 4  # samples of the parent per training item for automatic pairs
-    sample_minutes: float = 20.0  # sampling's budget (the 72 items took 18 and 24): items left then give no pair
-    sample_temperature: float = 0.7  # nearer what is served (greedy) than 1.0, whose samples gave 9 pairs, not 16
-    max_new_tokens: int = 96
-    min_gap: float = 0.1  # least hallucination-rate gap between rejected and chosen
-    max_words: int = 450
-    items: int = 72  # training items that get automatic pairs (sampling them costs most of the stage)
-    votes: bool = True  # pairs from users' votes too
-    votes_since: str = ""  # ISO time: only votes cast or changed after it (a refresh's new votes)
-    parent: str | None = None  # the KD student to start from; default: the newest
-
-
-@dataclass
-class Pair:
-    """A preference between two summaries of one recording and query."""
-
-    query: str | None
-    chosen: str
-    rejected: str
-    source: str  # "ab", "thumbs" or "auto"
-    vote_ids: list[str] = field(default_factory=list)  # "ab:12", "thumb:3", ...
-    audio: str | None = None  # a user's recording (vote pairs); automatic pairs use the item's frames
-    item: int | None = None  # index of the training item (automatic pairs)
-
-
-def _said(row: schema.Summary) -> str:
-    return row.raw_text or row.text
-
-
-def vote_pairs(session: Session, since: datetime | None = None) -> list[Pair]:
-    """Every preference pair that users' votes give (see the module's docstring); with `since`, only
-    pairs with a vote cast or changed after it (what a refresh has not learned from yet)."""
-    pairs, since = [], schema.aware(since) if since else None
-    new = lambda *votes: since is None or any(schema.aware(v.updated_at) > since for v in votes)  # noqa: E731
-    left, right = aliased(schema.Summary), aliased(schema.Summary)
-    rows = session.execute(
-        select(schema.ABVote, left, right, schema.Recording.stored_path)
-        .join(left, schema.ABVote.left_summary_id == left.id).join(right, schema.ABVote.right_summary_id == right.id)
-        .join(schema.Recording, schema.Recording.id == left.recording_id)
-        .where(schema.ABVote.choice.in_(("left", "right"))).order_by(schema.ABVote.id)
-    ).all()
-    for vote, l_row, r_row, audio in rows:
-        chosen, rejected = (l_row, r_row) if vote.choice == "left" else (r_row, l_row)
-        if new(vote):
-            pairs.append(Pair(chosen.query, _said(chosen), _said(rejected), "ab", [f"ab:{vote.id}"], audio))
-    thumbs = session.execute(
-        select(schema.ThumbVote, schema.Summary, schema.Recording.stored_path)
-        .join(schema.Summary, schema.ThumbVote.summary_id == schema.Summary.id)
-        .join(schema.Recording, schema.Recording.id == schema.Summary.recording_id).order_by(schema.ThumbVote.id)
-    ).all()
-    groups: dict[tuple, dict[int, list]] = {}
-    for vote, summary, audio in thumbs:
-        key = (summary.recording_id, (summary.query or "").strip(), audio)
-        groups.setdefault(key, {1: [], -1: []})[vote.value].append((vote, summary))
-    for (_, query, audio), by_value in groups.items():
-        for (up, good), (down, bad) in product(by_value[1], by_value[-1]):
-            if _said(good) != _said(bad) and new(up, down):
-                pairs.append(Pair(query or None, _said(good), _said(bad), "thumbs",
-                                  [f"thumb:{up.id}", f"thumb:{down.id}"], audio))
-    return pairs
+    minutes: float = option(6.0, "training time budget in minutes; sampling the parent for automatic pairs comes "
+                                 "before it (sample_minutes)", gt=0)
+    batch_size: int = option(4, "pairs per step", ge=1)
+    lr: float = option(2e-4, "peak learning rate (picked on training items DPO does not pair, bench/train_side.py; "
+                             "5e-5 moved 2 points)", gt=0)
+    epochs: int = option(6, "passes over the pairs (few automatic pairs clear the bar: 16 of 72 items did)", ge=1)
+    beta: float = option(0.1, "DPO's beta: how far from the parent the policy may move", gt=0)
+    samples: int = option(4, "samples of the parent per training item, for automatic pairs", ge=2)
+    sample_minutes: float = option(20.0, "sampling's budget in minutes (the 72 items took 18 and 24); items left "
+                                         "then give no pair", ge=0)
+    sample_temperature: float = option(0.7, "sampling temperature (nearer the served greedy output than 1.0, whose "
+                                            "samples gave 9 pairs, not 16)", gt=0)
+    max_new_tokens: int = option(96, "longest sample, in tokens", ge=1)
+    min_gap: float = option(0.1, "least hallucination-rate gap between rejected and chosen", ge=0, le=1)
+    max_words: int = option(450, "longest transcript heard, in words", ge=1)
+    items: int = option(72, "training items that get automatic pairs (sampling them costs most of the stage)", ge=0)
+    votes: bool = option(True, "pairs from users' votes too (--no-votes: automatic pairs only, e.g. after "
+                               "simulated votes from `make loop`)")
+    votes_since: str = option("", "ISO time: only votes cast or changed after it (a refresh's new votes)")
+    parent: str | None = option(None, "the KD student version to start from (default: the newest)")
 
 
 def pick_pair(samples: list[str], item: EvalItem, min_gap: float) -> tuple[str, str] | None:
@@ -198,11 +152,11 @@ def dpo(settings: Settings, cfg: DPOConfig = DPOConfig(), progress=None, student
     if cfg.votes:
         ensure_schema(settings.db_url)
         with session_scope(settings.db_url) as session:
-            pairs += vote_pairs(session, datetime.fromisoformat(cfg.votes_since) if cfg.votes_since else None)
+            pairs += feedback.vote_pairs(session, datetime.fromisoformat(cfg.votes_since) if cfg.votes_since else None)
     audio_frames = {}
     for p in pairs:
         if p.audio not in audio_frames:
-            from storage.files import read_samples  # PyAV, only when a vote's recording is read
+            from storage.audio import read_samples  # PyAV, only when a vote's recording is read
 
             with torch.no_grad():
                 audio_frames[p.audio] = student.encoder.encode(read_samples(p.audio))

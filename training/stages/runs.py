@@ -25,25 +25,27 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from models.progress import Progress
 from storage import registry
-from storage.config import Settings
 from storage.db import ensure_schema, session_scope
+from storage.settings import Settings
+from training.config import Checked, option
 
-Progress = Callable[[float, str], None]
 LossFn = Callable[[list[int]], tuple[torch.Tensor, dict]]
 
 
 @dataclass
-class LoopConfig:
+class LoopConfig(Checked):
     """The loop's knobs, shared by the stages' configs (each stage sets its own defaults)."""
 
-    minutes: float = 15.0  # training time budget; the schedule decays within it
-    batch_size: int = 4
-    lr: float = 1e-4
-    warmup_steps: int = 10
-    epochs: int = 3
-    save_minutes: float = 3.0
-    seed: int = 0
+    minutes: float = option(15.0, "training time budget in minutes; the schedule decays within it", gt=0)
+    batch_size: int = option(4, "examples per optimizer step", ge=1)
+    lr: float = option(1e-4, "peak learning rate (AdamW)", gt=0)
+    warmup_steps: int = option(10, "steps of linear warm-up", ge=1)
+    epochs: int = option(3, "passes over the data, within the time budget", ge=1)
+    weight_decay: float = option(0.0, "AdamW's weight decay", ge=0)
+    save_minutes: float = option(3.0, "minutes between resumable saves (0: after every step)", ge=0)
+    seed: int = option(0, "seed of the batches, sampling and the split")
 
 
 def lr_at(step: int, total: int, cfg) -> float:
@@ -155,7 +157,7 @@ def fit(run: Run, model: nn.Module, loss_fn: LossFn, lengths: list[int], cfg: Lo
     epoch, so a resumed run sees the same batches it would have seen. Returns the loss curve:
     (step, loss, seconds, extras) rows, the steps done, the step it resumed from, and the minutes."""
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     named = dict(model.named_parameters())
     per_epoch = max(1, -(-len(lengths) // cfg.batch_size))
     step, elapsed, curve, total = 0, 0.0, [], per_epoch * cfg.epochs

@@ -7,14 +7,21 @@ import json
 from pathlib import Path
 
 import torch
+from transformers import WhisperConfig
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from models.student import Student, build_student
+from models.student import (
+    AudioEncoder,
+    Projector,
+    Student,
+    StudentConfig,
+    build_student,
+    with_lora,
+)
 from storage import registry
 from storage.db import session_scope
-from tests.conftest import tiny_chat_lm
-from tests.models.test_student import CONFIG, WORDS, tiny_student
-from training.evaluate import EvalItem
-from training.teacher import Teacher
+from training.data.items import EvalItem
+from training.stages.teacher import Teacher
 
 ITEMS = [
     EvalItem(f"qmsum-train-T{i:03d}-q00", query, f"Manager: the budget is approved\nUser: {text}", answer)
@@ -80,7 +87,7 @@ def served_disk_student(settings, root: Path, name: str = "dpo-tiny") -> str:
 
 def write_gate_data(root: Path, n: int = 3) -> Path:
     """A shared-data dir whose qmsum_dev.jsonl has `n` short held-out items (and a training one)."""
-    from training.evaluate import held_out_meeting
+    from training.data.items import held_out_meeting
 
     root.mkdir(parents=True, exist_ok=True)
     rows, meeting = [], 0
@@ -93,3 +100,46 @@ def write_gate_data(root: Path, n: int = 3) -> Path:
                          "summary": "the budget is approved", "held": held})
     (root / "qmsum_dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return root
+CONFIG = StudentConfig(stack=4, projector_hidden=24, lora_r=4, lora_alpha=8, lora_dropout=0.0,
+                       lora_targets=("q_proj", "v_proj"))
+
+
+WORDS = ["Transcribe the audio.", "Summarize the recording in three sentences.", "the budget is approved", "user"]
+
+
+def tiny_student(seed: int = 0) -> Student:
+    torch.manual_seed(seed)
+    whisper = WhisperConfig(d_model=16, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=32,
+                            num_mel_bins=80, max_source_positions=1500)
+    encoder = AudioEncoder(WhisperEncoder(whisper).eval(), 80)
+    lm, tokenizer = tiny_chat_lm(WORDS, seed=seed)
+    torch.manual_seed(seed + 1)
+    projector = Projector(16, CONFIG.stack, CONFIG.projector_hidden, lm.config.hidden_size)
+    return Student(CONFIG, encoder, projector, with_lora(lm, CONFIG), tokenizer, {"encoder": "tiny", "llm": "tiny"})
+
+
+def tiny_chat_lm(corpus: list[str], seed: int = 0):
+    """A random-weight 2-layer Llama with a word-level tokenizer over `corpus` and a chat template."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    specials = ["<unk>", "<pad>", "<|im_start|>", "<|im_end|>"]
+    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=specials))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="<|im_end|>")
+    tokenizer.chat_template = CHAT_TEMPLATE
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    return LlamaForCausalLM(config).eval(), tokenizer
+
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|> {{ m['role'] }} {{ m['content'] }} <|im_end|> {% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|> assistant {% endif %}"
+)
+
+

@@ -15,46 +15,36 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from storage.config import Settings
-from training.evaluate import (
-    QMSUM,
-    SYSTEMS,
-    EvalItem,
-    SystemResult,
-    asr_word_error_rate,
-    evaluate,
-    human_speech,
-    load_items,
-    speak,
-    split,
-)
+from bench.asr import asr_word_error_rate, human_speech
+from bench.report import RESULTS, write_report
+from storage.settings import Settings
+from training.data.items import DEV_FILE, EvalItem, load_items, split
+from training.data.speech import eval_wavs
+from training.evaluate import LM_SYSTEMS, SystemResult, evaluate
 from training.metrics import hallucination
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
 class BenchConfig:
-    data: Path = QMSUM
+    data: Path | None = None  # the QMSum items; None: <SPEECHSUM_SHARED_DATA>/qmsum_dev.jsonl
     part: str = "held_out"
     items: int = 50
     seed: int = 0
-    systems: tuple[str, ...] = SYSTEMS
+    systems: tuple[str, ...] = LM_SYSTEMS
     asr_models: tuple[str, ...] = ("tiny.en", "base")
     name: str = "default"
-    out_dir: Path = REPO / "bench" / "results"
+    out_dir: Path = RESULTS
 
 
-def eval_subset(cfg: BenchConfig) -> list[EvalItem]:
-    items = load_items(cfg.data)
+def with_data(settings: Settings, cfg: BenchConfig) -> BenchConfig:
+    """The config with its items' file resolved (the settings' shared data unless one was given)."""
+    return cfg if cfg.data else dataclasses.replace(cfg, data=settings.shared_data / DEV_FILE)
+
+
+def eval_subset(settings: Settings, cfg: BenchConfig) -> list[EvalItem]:
+    items = load_items(with_data(settings, cfg).data)
     return split(items, cfg.seed)[cfg.part][: cfg.items]
-
-
-def spoken(settings: Settings, items: list[EvalItem]) -> list[Path]:
-    cache = settings.data_dir / "eval-audio"
-    return [speak(item, cache) for item in tqdm(items, desc="speaking transcripts (cached)", unit="item")]
 
 
 def human_row(items: list[EvalItem], summarize_only: bool) -> dict:
@@ -66,15 +56,16 @@ def human_row(items: list[EvalItem], summarize_only: bool) -> dict:
 
 
 def run(settings: Settings, cfg: BenchConfig) -> dict:
-    items = eval_subset(cfg)
-    audio = spoken(settings, items)
+    cfg = with_data(settings, cfg)
+    items = eval_subset(settings, cfg)
+    audio = eval_wavs(items, settings.data_dir)
     results: list[SystemResult] = [evaluate(settings, system, items, audio) for system in cfg.systems]
     rows = {
         subset: [human_row(items, subset == "summarize"), *(r.row(subset == "summarize") for r in results)]
         for subset in ("all", "summarize")
     }
     pairs = human_speech() if cfg.asr_models else []
-    asr = [asr_word_error_rate(dataclasses.replace(settings, asr_model=m), pairs) for m in cfg.asr_models]
+    asr = [asr_word_error_rate(settings.model_copy(update={"asr_model": m}), pairs) for m in cfg.asr_models]
     report = {"date": date.today().isoformat(), "config": {k: str(v) for k, v in asdict(cfg).items()},
               "audio_minutes": sum(i.audio_seconds for i in results[0].items) / 60 if results else 0.0,
               "rows": rows, "asr": asr, "items": {r.system: [asdict(i) for i in r.items] for r in results}}
@@ -113,13 +104,8 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(report: dict, path: Path) -> None:
+def plot(report: dict, plt):
     """ROUGE-L and hallucination per system (and, once students exist, per training stage)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = [r for r in report["rows"]["all"] if "rougeL" in r]
     names = [re.sub(r"-\d{8}-\d{6}", "", r["system"]) for r in rows]  # version names without their time
     x = np.arange(len(rows))
@@ -132,18 +118,12 @@ def plot(report: dict, path: Path) -> None:
     ax.set_xticks(x, names, rotation=25, ha="right", fontsize=8)
     ax.set_title(f"speechsum benchmark {report['date']}: systems and stages")
     ax.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
 def write(report: dict, cfg: BenchConfig) -> Path:
-    cfg.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = cfg.out_dir / f"{report['date']}-{cfg.name}"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=1))
-    stem.with_suffix(".md").write_text(markdown(report))
-    plot(report, stem.with_suffix(".png"))
-    return stem
+    return write_report(cfg.out_dir / f"{report['date']}-{cfg.name}", report, markdown(report),
+                        lambda plt: plot(report, plt), dpi=120)
 
 
 def stage_systems(settings: Settings, items: list[EvalItem]) -> list[str]:
@@ -198,7 +178,8 @@ def plot_curves(settings: Settings, systems: list[str], path: Path) -> None:
 
 def run_stages(settings: Settings, cfg: BenchConfig) -> dict:
     """`make bench-stages`: every stage's row on the same held-out items, plus each run's loss curve."""
-    items = eval_subset(cfg)
+    cfg = with_data(settings, cfg)
+    items = eval_subset(settings, cfg)
     cfg = dataclasses.replace(cfg, systems=tuple(stage_systems(settings, items)), asr_models=())
     report = run(settings, cfg)
     plot_curves(settings, list(cfg.systems), cfg.out_dir / f"{report['date']}-{cfg.name}-curves.png")

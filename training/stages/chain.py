@@ -9,25 +9,29 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from storage.config import Settings
-
+from storage.settings import Settings
+from training.config import configure
 
 STAGES = ("teacher", "sft", "kd", "dpo")
 
 
-def stage_config(stage: str, changes: dict):
-    """The stage's config with the given changes (None values and other stages' keys are ignored), so
-    the CLI, the workers and the admin tab start a stage the same way."""
-    from training.dpo import DPOConfig
-    from training.kd import KDConfig
-    from training.sft import SFTConfig
-    from training.teacher import TeacherConfig
+def config_classes() -> dict[str, type]:
+    """Each stage's `*Config`, alignment's included (imported here, so a plain CLI call stays light)."""
+    from training.stages.align import AlignConfig
+    from training.stages.dpo import DPOConfig
+    from training.stages.kd import KDConfig
+    from training.stages.sft import SFTConfig
+    from training.stages.teacher import TeacherConfig
 
+    return {"align": AlignConfig, "teacher": TeacherConfig, "sft": SFTConfig, "kd": KDConfig, "dpo": DPOConfig}
+
+
+def stage_config(stage: str, changes: dict):
+    """The stage's config with the given changes (None keeps a default; an unknown key is refused), so
+    the CLI, the workers and the admin tab start a stage the same way."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
-    cfg = {"teacher": TeacherConfig, "sft": SFTConfig, "kd": KDConfig, "dpo": DPOConfig}[stage]()
-    names = {f.name for f in dataclasses.fields(cfg)}
-    return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None and k in names})
+    return configure(config_classes()[stage](), changes)
 
 
 def build_data(settings: Settings, progress=None, max_words: int = 450, seed: int = 0) -> dict:
@@ -37,7 +41,7 @@ def build_data(settings: Settings, progress=None, max_words: int = 450, seed: in
     from storage import registry
     from storage.db import ensure_schema, session_scope
     from training.refresh import RefreshConfig, gate_items
-    from training.sft import student_items
+    from training.stages.sft import student_items
 
     ensure_schema(settings.db_url)
     with session_scope(settings.db_url) as session:
@@ -57,10 +61,10 @@ def build_data(settings: Settings, progress=None, max_words: int = 450, seed: in
 
 
 def run_stage(settings: Settings, stage: str, cfg, progress=None) -> str:
-    from training.dpo import dpo
-    from training.kd import kd
-    from training.sft import sft
-    from training.teacher import finetune_teacher
+    from training.stages.dpo import dpo
+    from training.stages.kd import kd
+    from training.stages.sft import sft
+    from training.stages.teacher import finetune_teacher
 
     return {"teacher": finetune_teacher, "sft": sft, "kd": kd, "dpo": dpo}[stage](settings, cfg, progress)
 
@@ -76,7 +80,7 @@ def train_all(settings: Settings, configs: dict, align_items: int = 2000) -> dic
         aligned = registry.latest(session, "student", "align")
         done = {"align": aligned.name} if aligned else {}
     if not aligned:
-        from training.align import AlignConfig, align
+        from training.stages.align import AlignConfig, align
 
         started = time.monotonic()
         done["align"] = align(settings, AlignConfig(items=align_items))["version"]

@@ -19,41 +19,43 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import torch
-from sqlalchemy import select
 
 from models.llm import Decoding
 from models.student import Student, autocast, instruction, load_student
-from storage import registry, schema
-from storage.config import Settings
+from storage import feedback, registry
 from storage.db import ensure_schema, session_scope
-from training.data import SPEAKER_VOICES, answer_for, data_hash
-from training.evaluate import EvalItem
+from storage.settings import Settings
+from training.config import option
+from training.data.items import EvalItem, answer_for, data_hash
+from training.data.speech import SPEAKER_VOICES
 from training.losses import generalized_jsd
-from training.runs import LoopConfig, Run, config_dict, finish, fit, resolve_parent
-from training.sft import answer_ids, student_items
-from training.teacher import Teacher, load_teacher
+from training.stages.runs import LoopConfig, Run, config_dict, finish, fit, resolve_parent
+from training.stages.sft import answer_ids, student_items
+from training.stages.teacher import Teacher, load_teacher
 
 
 @dataclass
 class KDConfig(LoopConfig):
-    minutes: float = 16.0  # sampling costs most of a step: ~30 steps on a 2-core CPU
-    batch_size: int = 4
-    lr: float = 1e-4
-    epochs: int = 3
-    beta: float = 0.5  # generalized JSD: 0 forward KL, 1 reverse KL
-    temperature: float = 1.0  # of both distributions in the divergence
-    lam: float = 0.25  # share of steps on teacher-forced human answers instead of student samples
-    sample_temperature: float = 1.0  # the student's sampling temperature
-    max_new_tokens: int = 96
-    max_words: int = 450
-    items: int = 0
-    heard_answers: bool = True  # the supervised share's answers as SFT teaches them (training.data.heard_answer)
-    uploads: int = 200  # at most this many users' recordings join as unlabeled data (0: none)
-    upload_max_s: float = 600.0
-    uploads_since: str = ""  # ISO time: only recordings uploaded after it (a refresh's new uploads)
-    teacher: str = ""  # a teacher version; empty: the newest fine-tuned teacher, else the raw LM
-    teacher_model: str = "smollm2-135m-instruct"  # the teacher's base LM (a packaged name, dir or hub id)
-    parent: str | None = None  # the SFT student to start from; default: the newest
+    minutes: float = option(16.0, "training time budget in minutes (sampling costs most of a step: ~30 steps "
+                                  "on a 2-core CPU)", gt=0)
+    batch_size: int = option(4, "items per step", ge=1)
+    lr: float = option(1e-4, "peak learning rate (AdamW)", gt=0)
+    epochs: int = option(3, "passes over the items, within the time budget", ge=1)
+    beta: float = option(0.5, "generalized JSD: 0 forward KL, 1 reverse KL", ge=0, le=1)
+    temperature: float = option(1.0, "temperature of both distributions in the divergence", gt=0)
+    lam: float = option(0.25, "share of steps on teacher-forced human answers instead of student samples", ge=0, le=1)
+    sample_temperature: float = option(1.0, "the student's sampling temperature", gt=0)
+    max_new_tokens: int = option(96, "longest sample, in tokens", ge=1)
+    max_words: int = option(450, "longest transcript heard, in words", ge=1)
+    items: int = option(0, "at most this many training items (0: every one short enough)", ge=0)
+    heard_answers: bool = option(True, "the supervised share's answers as SFT teaches them (no unheard speaker names)")
+    uploads: int = option(200, "at most this many users' recordings join as unlabeled data (0: none)", ge=0)
+    upload_max_s: float = option(600.0, "longest user recording that joins, in seconds", gt=0)
+    uploads_since: str = option("", "ISO time: only recordings uploaded after it (a refresh's new uploads)")
+    teacher: str = option("", "a teacher version (default: the newest fine-tuned teacher, else the raw LM)")
+    teacher_model: str = option("smollm2-135m-instruct", "the teacher's base LM: a packaged name, a dir or a hub id "
+                                                        "of the student's tokenizer")
+    parent: str | None = option(None, "the SFT student version to start from (default: the newest)")
 
 
 @dataclass
@@ -72,18 +74,11 @@ def upload_examples(settings: Settings, student: Student, limit: int, max_s: flo
     if limit <= 0:
         return [], []
     ensure_schema(settings.db_url)
-    query = (select(schema.Recording.stored_path, schema.Transcript.text,
-                    select(schema.Summary.query).where(schema.Summary.recording_id == schema.Recording.id)
-                    .order_by(schema.Summary.id.desc()).limit(1).scalar_subquery())
-             .join(schema.Transcript, schema.Transcript.recording_id == schema.Recording.id)
-             .where(schema.Recording.duration_s <= max_s).order_by(schema.Recording.id.desc()).limit(limit))
-    if since:
-        query = query.where(schema.Recording.created_at > datetime.fromisoformat(since))
     with session_scope(settings.db_url) as session:
-        rows = session.execute(query).all()
+        rows = feedback.uploads(session, limit, max_s, datetime.fromisoformat(since) if since else None)
     examples, frames = [], []
     if rows:
-        from storage.files import read_samples  # PyAV, only when there is a recording to read
+        from storage.audio import read_samples  # PyAV, only when there is a recording to read
     for path, text, query in rows:
         with torch.no_grad():
             frames.append(student.encoder.encode(read_samples(path)))

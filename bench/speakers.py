@@ -8,7 +8,6 @@ speakers found vs present, seconds per audio minute. Results: bench/results/<dat
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import date
 from pathlib import Path
@@ -17,9 +16,13 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
+from bench.asr import POCKETSPHINX_DATA
+from bench.report import RESULTS, write_report
 from models.diarize import Turn, diarization_error
-from storage.config import Settings
-from training.evaluate import POCKETSPHINX_DATA, SAMPLE_RATE, TURN_GAP_S, load_items, split
+from storage.audio import SAMPLE_RATE
+from storage.settings import Settings
+from training.data.items import load_items, split
+from training.data.speech import TURN_GAP_S
 
 FLITE_VOICES = ("kal16", "slt", "awb", "rms")
 
@@ -39,8 +42,8 @@ def _write(path: Path, pieces: list[tuple[str, np.ndarray]]) -> tuple[Path, list
 
 def spoken_meeting(turns: list[tuple[str, str]], out: Path) -> tuple[Path, list[Turn]]:
     """(speaker, text) turns spoken with one flite voice per speaker."""
-    from storage.files import read_samples
-    from training.tts import synthesize
+    from storage.audio import read_samples
+    from training.data.tts import synthesize
 
     voice_of: dict[str, str] = {}
     pieces = []
@@ -53,7 +56,7 @@ def spoken_meeting(turns: list[tuple[str, str]], out: Path) -> tuple[Path, list[
 
 def real_meeting(out: Path, turns: int = 8, root: Path = POCKETSPHINX_DATA) -> tuple[Path, list[Turn]]:
     """Two real readers taking turns: LibriVox clips and the "cards" speaker, alternating."""
-    from storage.files import read_samples
+    from storage.audio import read_samples
 
     reader = sorted((root / "librivox").glob("*.wav"))
     cards = sorted((root / "cards").glob("*.wav"))
@@ -66,7 +69,7 @@ def real_meeting(out: Path, turns: int = 8, root: Path = POCKETSPHINX_DATA) -> t
 
 def bench_speakers(settings: Settings, meetings: int = 8, max_turns: int = 16, out_dir: Path | None = None) -> dict:
     from models.serving import load_diarizer
-    from storage.files import read_samples
+    from storage.audio import read_samples
 
     items = [i for i in split(load_items(settings.shared_data / "qmsum_dev.jsonl"))["held_out"]
              if 2 <= len({s for s, _ in i.turns[:max_turns]}) <= len(FLITE_VOICES)][:meetings]
@@ -89,13 +92,9 @@ def bench_speakers(settings: Settings, meetings: int = 8, max_turns: int = 16, o
     report = {"date": date.today().isoformat(), "rows": rows,
               "mean_der_flite": round(float(np.mean([r["der"] for r in synthetic])), 4) if synthetic else None,
               "speaker_count_right": sum(r["speakers"] == r["found"] for r in rows) / len(rows)}
-    out_dir = out_dir or Path(__file__).resolve().parents[1] / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / f"{report['date']}-speakers"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=1))
     lines = [f"# Speakers, {report['date']}", "", "| meeting | minutes | speakers | found | DER | s per audio min |",
              "|---|---|---|---|---|---|"]
     lines += [f"| {r['meeting']} | {r['minutes']} | {r['speakers']} | {r['found']} | {100 * r['der']:.1f}% | "
               f"{r['s_per_audio_min']} |" for r in rows]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write_report((out_dir or RESULTS) / f"{report['date']}-speakers", report, "\n".join(lines) + "\n")
     return report

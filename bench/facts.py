@@ -21,11 +21,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
+from bench.report import RESULTS, write_report
 from models.grounding import sentences
 from training.metrics import normalize
 
 PEOPLE = ("Ana", "Ben", "Chloe", "David", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas")
-VOICES = ("flite:kal16", "flite:slt", "flite:awb", "flite:rms", "espeak:en-us")
+MEETING_VOICES = ("flite:kal16", "flite:slt", "flite:awb", "flite:rms", "espeak:en-us")
 MONTHS = ("March", "April", "May", "June", "July", "September", "October")
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
 ORDINAL = {1: "first", 2: "second", 3: "third", 5: "fifth", 8: "eighth", 9: "ninth", 12: "twelfth",
@@ -229,10 +230,11 @@ def answer_right(answer: str, fact: Fact) -> bool:
 
 def speak_meeting(meeting: Meeting, root: Path) -> Path:
     """The meeting spoken (one voice per speaker, in order of first appearance), cached under root."""
-    from training.evaluate import EvalItem, speak
+    from training.data.items import EvalItem
+    from training.data.speech import speak
 
     transcript = "\n".join(f"{who}: {text}" for who, text in meeting.turns)
-    wav = speak(EvalItem(meeting.id, "", transcript, ""), root, VOICES)
+    wav = speak(EvalItem(meeting.id, "", transcript, ""), root, MEETING_VOICES)
     (root / f"{meeting.id}.json").write_text(json.dumps(asdict(meeting), indent=1))
     return wav
 
@@ -292,7 +294,7 @@ def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Pa
     from models.diarize import label_speakers
     from models.llm import Decoding
     from models.serving import load_diarizer, load_recognizer, load_student_summarizer, load_summarizer
-    from storage.files import read_samples
+    from storage.audio import read_samples
     from training.evaluate import cached_transcript
 
     spoken = write_meetings(settings.data_dir / "facts-audio")
@@ -321,9 +323,5 @@ def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Pa
               "meetings": [asdict(m) for m, _ in spoken],
               "rows": [table_row(f"{name} ({_version(summarizers[name])})", rs) for name, rs in rows.items()],
               "per_meeting": rows}
-    out_dir = out_dir or Path(__file__).resolve().parents[1] / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / f"{report['date']}-facts"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str))
-    stem.with_suffix(".md").write_text(markdown(report))
+    write_report((out_dir or RESULTS) / f"{report['date']}-facts", report, markdown(report))
     return report

@@ -12,29 +12,32 @@ from dataclasses import dataclass
 import torch
 
 from models.student import Student, autocast, instruction, load_student
-from storage.config import Settings
-from training.data import SPEAKER_VOICES, answer_for, data_hash, short_items, spoken_frames
-from training.evaluate import EvalItem, training_items
+from storage.settings import Settings
+from training.config import option
+from training.data.frames import spoken_frames
+from training.data.items import EvalItem, answer_for, data_hash, short_items, training_items
+from training.data.speech import SPEAKER_VOICES
 from training.losses import nll_loss
-from training.runs import LoopConfig, Run, config_dict, finish, fit, resolve_parent
+from training.stages.runs import LoopConfig, Run, config_dict, finish, fit, resolve_parent
 
 
 @dataclass
 class SFTConfig(LoopConfig):
-    minutes: float = 30.0  # the longest stage: a short SFT left the loss falling and the summaries generic
-    batch_size: int = 4
-    lr: float = 2e-4
-    epochs: int = 4
-    max_words: int = 450  # spans of up to ~3 minutes spoken
-    items: int = 0  # 0: every training item that is short enough
-    heard_answers: bool = True  # speakers named by labels the audio never says become "a participant"
-    parent: str | None = None  # the aligned student to start from; default: the newest
+    minutes: float = option(30.0, "training time budget in minutes (a short SFT left the loss falling and "
+                                  "the summaries generic)", gt=0)
+    batch_size: int = option(4, "spoken items per step", ge=1)
+    lr: float = option(2e-4, "peak learning rate (AdamW)", gt=0)
+    epochs: int = option(4, "passes over the items, within the time budget", ge=1)
+    max_words: int = option(450, "longest transcript heard, in words (spans of up to ~3 minutes spoken)", ge=1)
+    items: int = option(0, "at most this many training items (0: every one short enough)", ge=0)
+    heard_answers: bool = option(True, "answers name no speaker the audio never names (they become 'a participant')")
+    parent: str | None = option(None, "the aligned student version to start from (default: the newest)")
 
 
 def student_items(settings: Settings, student: Student, max_words: int, limit: int, seed: int
                   ) -> tuple[list[EvalItem], list[torch.Tensor]]:
     """The training items the student hears, and their cached encoder frames on the student's device."""
-    items = short_items(training_items(seed, settings.shared_data), max_words, limit or None)
+    items = short_items(training_items(settings.shared_data, seed), max_words, limit or None)
     return items, spoken_frames(items, student.encoder, settings.data_dir / "train-speech", student.encoder_tag, seed,
                                 student.device)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from training.facts import Fact, Meeting, answer_right, check, meetings
+from bench.facts import Fact, Meeting, answer_right, check, meetings
 
 MEETING = Meeting("m", 3, ["Ana", "Ben", "Chloe"], [], [
     Fact("owner", "press release", "ben", "chloe", "Who owns the press release?"),

@@ -10,7 +10,7 @@ serves the cascade (with `reading_prompt`, the prompt it was fine-tuned on).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -18,10 +18,11 @@ from torch import nn
 from models.sources import resolve_llm
 from models.student import autocast, continuation_outputs, token_logprobs
 from models.summarizer import reading_prompt
-from storage.config import Settings
-from training.evaluate import EvalItem, training_items
+from storage.settings import Settings
+from training.config import option
+from training.data.items import EvalItem, training_items
 from training.losses import nll_loss
-from training.runs import LoopConfig, Run, config_dict, finish, fit
+from training.stages.runs import LoopConfig, Run, config_dict, finish, fit
 
 
 class TeacherError(ValueError):
@@ -84,23 +85,25 @@ def load_teacher(settings: Settings, model: str, adapter: str | None = None, nam
 
 @dataclass
 class TeacherConfig(LoopConfig):
-    model: str = "smollm2-135m-instruct"
-    minutes: float = 12.0
-    batch_size: int = 4
-    lr: float = 3e-4
-    epochs: int = 2
-    max_words: int = 450  # the dev file's range; longer spans cost more than they teach on a CPU
-    heard: bool = True  # read transcripts as served (no speaker labels) and learn answers that name no label
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_targets: tuple[str, ...] = field(
-        default=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))
+    model: str = option("smollm2-135m-instruct", "the teacher's LM: the packaged SmolLM2, a local dir or a hub id of "
+                                                 "the student's tokenizer")
+    minutes: float = option(12.0, "training time budget in minutes", gt=0)
+    batch_size: int = option(4, "items per step", ge=1)
+    lr: float = option(3e-4, "peak learning rate (AdamW)", gt=0)
+    epochs: int = option(2, "passes over the items, within the time budget", ge=1)
+    max_words: int = option(450, "longest transcript read, in words (longer spans cost more than they teach on a "
+                                 "CPU)", ge=1)
+    heard: bool = option(True, "read transcripts as served (no speaker labels) and learn answers that name no label")
+    lora_r: int = option(16, "LoRA rank", ge=1)
+    lora_alpha: int = option(32, "LoRA alpha", ge=1)
+    lora_targets: tuple[str, ...] = option(("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                            "down_proj"), "the LM's modules that get LoRA adapters")
 
 
 def answer_nll(teacher: Teacher, items: list[EvalItem], heard: bool = False) -> torch.Tensor:
     """The human answers' NLL given transcript + query: the teacher's fine-tuning loss. With `heard`
     the teacher reads what the recording says (no speaker labels) and learns the heard answer."""
-    from training.data import answer_for
+    from training.data.items import answer_for
 
     eos = teacher.tokenizer.eos_token_id
     answers = [teacher.tokenizer(answer_for(i, heard), add_special_tokens=False)["input_ids"] + [eos] for i in items]
@@ -112,10 +115,10 @@ def answer_nll(teacher: Teacher, items: list[EvalItem], heard: bool = False) -> 
 
 def finetune_teacher(settings: Settings, cfg: TeacherConfig = TeacherConfig(), progress=None) -> str:
     """Fine-tunes LoRA adapters of the teacher LM on the training items; registers a teacher version."""
-    from training.data import data_hash, short_items
+    from training.data.items import data_hash, short_items
 
     torch.manual_seed(cfg.seed)
-    items = short_items(training_items(cfg.seed, settings.shared_data), cfg.max_words)
+    items = short_items(training_items(settings.shared_data, cfg.seed), cfg.max_words)
     data = data_hash("teacher", [i.id for i in items], "heard" if cfg.heard else "labelled")
     teacher = load_teacher(settings, cfg.model, trainable=True, lora=cfg)
     run = Run(settings.data_dir, "teacher", config_dict(cfg), cfg.model, data)

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.config import load_settings
+from storage.settings import load_settings
 
 
 def test_defaults_point_into_the_data_dir(tmp_path):
@@ -31,15 +31,20 @@ def test_keyword_overrides_win_and_none_is_ignored(tmp_path):
 def test_unknown_toml_keys_are_an_error(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text('asr_modle = "base"\n')
-    with pytest.raises(ValueError, match="unknown settings"):
+    with pytest.raises(ValueError, match="c.toml: asr_modle: unknown setting"):
         load_settings({"SPEECHSUM_CONFIG": str(config)})
 
 
-def test_dpo_leaves_the_votes_out_only_when_asked():
-    from app.cli import _stage_config, build_parser
+@pytest.mark.parametrize("name, value", [("SPEECHSUM_WORKER", "maybe"), ("SPEECHSUM_LOCAL_ADMIN", "ja"),
+                                         ("SPEECHSUM_PORT", "78x"), ("SPEECHSUM_MAX_UPLOAD_MB", "lots"),
+                                         ("SPEECHSUM_REFRESH_MARGIN", "-1")])
+def test_a_bad_value_is_refused_with_the_variables_name(name, value):
+    with pytest.raises(ValueError, match=f"{name}: .*got '{value}'"):
+        load_settings({name: value})
 
-    parse = build_parser().parse_args
-    assert _stage_config("dpo", parse(["train", "dpo"])).votes is True
-    assert _stage_config("dpo", parse(["train", "dpo", "--no-votes", "--minutes", "3"])).votes is False
-    assert parse(["train", "all", "--no-votes"]).votes is False
-    assert parse(["train", "all"]).votes is None  # the stage's default (votes in) stands
+
+def test_booleans_read_the_usual_spellings():
+    for off in ("0", "false", "no", "off", "False"):
+        assert load_settings({"SPEECHSUM_WORKER": off}).worker is False
+    for on in ("1", "true", "yes", "on"):
+        assert load_settings({"SPEECHSUM_LOCAL_ADMIN": on}).local_admin is True

@@ -1,0 +1,66 @@
+"""A user's own recordings and summaries: history, votes, speaker names; nobody reaches another owner's."""
+
+from __future__ import annotations
+
+from app.pipeline import Result, load_result
+from storage.db import ensure_schema, session_scope
+from storage.history import (
+    Listing,
+    find_summaries,
+    owned_recording,
+    owned_summary,
+    recordings_of,
+    thumb_of,
+)
+from storage.settings import Settings
+from storage.speakers import rename
+from storage.votes import record_ab, record_thumb
+
+
+def my_recordings(settings: Settings, owner: str) -> list[tuple[int, str]]:
+    """(id, "name · date") of the owner's recordings, newest first."""
+    ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        return [(r.id, f"{r.original_name} · {r.created_at:%Y-%m-%d %H:%M}") for r in recordings_of(session, owner)]
+
+
+def recording_file(settings: Settings, recording_id: int, owner: str) -> tuple[str, str]:
+    """(stored path, original name) of one of the owner's recordings."""
+    with session_scope(settings.db_url) as session:
+        recording = owned_recording(session, recording_id, owner)
+        return recording.stored_path, recording.original_name
+
+
+def rename_speaker(settings: Settings, summary_id: int, owner: str, label: str, name: str) -> Result:
+    """Names a speaker of the recording behind one of the owner's summaries; returns it renamed."""
+    with session_scope(settings.db_url) as session:
+        recording_id = owned_summary(session, summary_id, owner).recording_id
+        rename(session, recording_id, owner, label, name)
+    return load_result(settings, summary_id, owner)
+
+
+def history(settings: Settings, owner: str, text: str = "", limit: int = 50) -> list[Listing]:
+    with session_scope(settings.db_url) as session:
+        return find_summaries(session, owner, text, limit)
+
+
+def vote_thumb(settings: Settings, summary_id: int, voter: str, value: int) -> None:
+    """Thumbs up (+1) or down (-1) on one of the voter's own summaries; a new vote replaces the old."""
+    with session_scope(settings.db_url) as session:
+        owned_summary(session, summary_id, voter)
+        record_thumb(session, summary_id, voter, value)
+
+
+def vote_ab(settings: Settings, left_id: int, right_id: int, voter: str, choice: str) -> None:
+    """An A/B vote between two of the voter's summaries, as they were shown (left, right)."""
+    with session_scope(settings.db_url) as session:
+        owned_summary(session, left_id, voter)
+        owned_summary(session, right_id, voter)
+        record_ab(session, left_id, right_id, voter, choice)
+
+
+def my_thumb(settings: Settings, summary_id: int, voter: str) -> int | None:
+    with session_scope(settings.db_url) as session:
+        return thumb_of(session, summary_id, voter)
+
+
