@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bench.report import RESULTS, write_report
 from models.grounding import sentences
+from storage.audio import SAMPLE_RATE
 from training.metrics import normalize
 
 PEOPLE = ("Ana", "Ben", "Chloe", "David", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas")
@@ -306,8 +307,8 @@ def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Pa
     minutes = 0.0
     for meeting, wav in tqdm(spoken, desc="facts meetings", unit="meeting"):
         samples = read_samples(wav)
-        minutes += len(samples) / 16_000 / 60
-        transcript = cached_transcript(recognizer, samples, len(samples) / 16_000, wav, reuse=True)
+        minutes += len(samples) / SAMPLE_RATE / 60
+        transcript = cached_transcript(recognizer, samples, len(samples) / SAMPLE_RATE, wav, reuse=True)
         transcript = label_speakers(transcript, diarizer.turns(samples))
         for name, summarizer in summarizers.items():
             def said(query: str | None) -> str:

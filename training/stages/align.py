@@ -225,7 +225,7 @@ def align(settings: Settings, cfg: AlignConfig, student: Student | None = None, 
                            if cfg.ctc_minutes > 0 else (None, {"curve": [], "train_minutes": 0.0}))
     with torch.no_grad():
         ctc_hypotheses = [student.tokenizer.decode(ctc.greedy(student.projector(f))) for f in data.test_frames]
-    phase = dataclasses.replace(cfg, minutes=cfg.minutes - ctc_report["train_minutes"])
+    phase = dataclasses.replace(cfg, minutes=max(cfg.minutes - ctc_report["train_minutes"], 0.1))  # the time left
     run = Run(settings.data_dir, "align", config_dict(cfg), None, data_hash(data.train_texts))
     frames, texts, weight = data.train_frames, data.train_texts, cfg.ctc_weight
 
