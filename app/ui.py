@@ -302,6 +302,7 @@ def history_tab(settings: Settings, browser: gr.BrowserState) -> None:
 def build(settings: Settings) -> gr.Blocks:
     # Gradio keeps its own copy of every upload; recordings are stored in the data dir, so a day is plenty.
     with gr.Blocks(title="speechsum", analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as page:
+        register(settings)  # first: the API's names (/summarize, ...) before the page's own handlers of those names
         browser = gr.BrowserState(None, storage_key="speechsum-browser-id", secret=web_secret(settings))
         gr.Markdown("# speechsum\nTurn a recording into a transcript and a summary, on this machine.")
         with gr.Tabs():
@@ -309,7 +310,6 @@ def build(settings: Settings) -> gr.Blocks:
             pair_kind = compare_tab(settings, browser, audio)
             history_tab(settings, browser)
             admin_tab.build(settings, page)
-        register(settings)
 
         def new_browser_id(browser_id: str | None) -> str:
             return browser_id or uuid.uuid4().hex
