@@ -94,6 +94,25 @@ def support(sentence: str, source: str) -> float:
     return len(content & have) / len(content)
 
 
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def drop_repeats(text: str, overlap: float = 0.8) -> tuple[str, list[str]]:
+    """The text without sentences that say again what an earlier one said: a sentence goes when at
+    least `overlap` of its distinct words stand in one earlier kept sentence (so the same sentence
+    twice, or again with one word added, is said once). Returns (kept text, repeated sentences)."""
+    kept, seen, repeats = [], [], []
+    for sentence in sentences(text):
+        words = set(_words(sentence))
+        if words and any(len(words & before) >= overlap * len(words) for before in seen):
+            repeats.append(sentence)
+            continue
+        kept.append(sentence)
+        seen.append(words)
+    return " ".join(kept), repeats
+
+
 def keep_supported(summary: str, source: str, min_support: float = 0.0) -> tuple[str, list[str]]:
     """Drops summary sentences that carry unsupported terms, or (with `min_support`) whose content
     words the source mostly lacks: a summary of summaries can drift into text about nothing that was

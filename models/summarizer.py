@@ -25,13 +25,19 @@ import numpy as np
 
 from models.asr import Segment, Transcript
 from models.chapters import MIN_SUPPORT, Chapter, spans
-from models.grounding import STOPWORDS, keep_supported, names, numbers, sentences, stem
+from models.grounding import STOPWORDS, drop_repeats, keep_supported, names, numbers, sentences, stem
 from models.llm import ChatLM, Decoding
 from models.progress import Progress, scaled
 from models.student import SAMPLE_RATE, Student, instruction
 
 SUMMARY_PROMPT = "Summarize the following text in three sentences."
+NO_REPEAT_NGRAM = 4  # a summary never repeats four words in a row: no "the team of the team of the team"
 FOCUS_PROMPT = "Summarize the following text in three sentences, focusing on this question: {query}"
+
+
+def without_loops(decoding: Decoding) -> Decoding:
+    """The decoding a summary is written with: no repeated n-gram (unless the caller chose a size)."""
+    return decoding if decoding.no_repeat_ngram_size else replace(decoding, no_repeat_ngram_size=NO_REPEAT_NGRAM)
 
 
 def summary_prompt(text: str, query: str | None) -> str:
@@ -202,7 +208,7 @@ class CascadeSummarizer:
     model_version_id: int | None = None
 
     def _summarize_text(self, text: str, query: str | None, decoding: Decoding) -> str:
-        reply = self.llm.chat([{"role": "user", "content": self.prompt(text, query)}], decoding)
+        reply = self.llm.chat([{"role": "user", "content": self.prompt(text, query)}], without_loops(decoding))
         return _complete_sentences(reply)
 
     def _map_reduce(self, segments: list[Segment], query: str | None, decoding: Decoding,
@@ -253,7 +259,7 @@ class CascadeSummarizer:
 
 def grounded_chapter(generated: str, part: Transcript, n_key_points: int) -> Chapter:
     """A section's summary, checked against the section's own transcript (content words too)."""
-    kept, dropped = keep_supported(_complete_sentences(generated), part.labelled_text(), MIN_SUPPORT)
+    kept, dropped = keep_supported(drop_repeats(_complete_sentences(generated))[0], part.labelled_text(), MIN_SUPPORT)
     if not kept:  # nothing held: the section's most salient sentence stands in
         kept = " ".join(p["text"] for p in key_points(part.segments, 1))
     return Chapter(part.segments[0].start, part.segments[-1].end, kept, dropped)
@@ -267,7 +273,8 @@ def grounded_summary(
     for a summary of chapters, sentences about what the recording does not say), key points quoted
     from the transcript, and the chapters of a long recording."""
     # Speakers' names count as supported; a summary of summaries must also keep to the recording's words.
-    summary, dropped = keep_supported(generated, transcript.labelled_text(), MIN_SUPPORT if chapters else 0.0)
+    once, _ = drop_repeats(generated)  # a sentence said twice is said once (it is no grounding failure)
+    summary, dropped = keep_supported(once, transcript.labelled_text(), MIN_SUPPORT if chapters else 0.0)
     points = key_points(transcript.segments, n_key_points, query)
     if not summary:
         # Every generated sentence was unsupported: fall back to the transcript's own words.
@@ -314,7 +321,7 @@ class StudentSummarizer:
         for i, piece in enumerate(pieces):
             if progress:
                 progress(i / (len(pieces) + (len(pieces) > 1)), "summarizing from the audio")
-            (generated,) = self.student.generate([piece], [instruction(query)], decoding)
+            (generated,) = self.student.generate([piece], [instruction(query)], without_loops(decoding))
             partials.append(_complete_sentences(generated.text))
         text, chapters = partials[0], []
         if len(partials) > 1:  # each piece is a chapter; their summaries are summarized again, as the cascade does
@@ -325,7 +332,7 @@ class StudentSummarizer:
                     chapters.append(grounded_chapter(partial, replace(transcript, segments=section, words=[]),
                                                      self.n_key_points))
             merged = "\n".join(c.summary for c in chapters) or "\n".join(partials)
-            text = _complete_sentences(self.student.chat(summary_prompt(merged, query), decoding))
+            text = _complete_sentences(self.student.chat(summary_prompt(merged, query), without_loops(decoding)))
         if progress:
             progress(1.0, "summarized")
         return grounded_summary(text, transcript, query, self.n_key_points, self.system, self.version, decoding,

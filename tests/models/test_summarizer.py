@@ -137,3 +137,35 @@ def test_a_long_recording_gets_grounded_chapters_and_an_overall_summary_of_them(
     assert all(c["summary"] for c in summary.chapters)
     assert made_up not in summary.text and made_up in summary.dropped  # the drifted overall summary is dropped
     assert "Sarah proposed $40,000" in prompts[-1]  # the overall summary is made from the chapters'
+
+
+def test_drop_repeats_keeps_each_thing_said_once():
+    from models.grounding import drop_repeats
+
+    text = ("The company will request a refund. Tom fixes the login bug. The company will request a refund. "
+            "the company will also request a refund! The refund was discussed.")
+    kept, repeats = drop_repeats(text)
+    assert kept == "The company will request a refund. Tom fixes the login bug. The refund was discussed."
+    assert len(repeats) == 2
+
+
+@pytest.mark.parametrize("reply", [
+    "We decided to hire two backend engineers. We decided to hire two backend engineers.",
+    "Priya will investigate the slow login page. Sarah proposed the redesign. Priya will investigate the slow "
+    "login page. Sarah proposed the redesign. Priya will investigate the slow login page.",
+    "Salesman 1: Hey, all! Salesman 1: Hey, all! Salesman 1: Hey, all!",
+])
+def test_a_summary_never_holds_the_same_sentence_twice(tiny_llm, monkeypatch, reply):
+    from models.grounding import sentences
+
+    asked: list[Decoding] = []
+
+    def looping_chat(messages, decoding):
+        asked.append(decoding)
+        return reply
+
+    monkeypatch.setattr(tiny_llm, "chat", looping_chat)
+    summary = CascadeSummarizer(tiny_llm).summarize(transcript())
+    said = [s.lower() for s in sentences(summary.text)]
+    assert said and len(said) == len(set(said)), summary.text
+    assert all(d.no_repeat_ngram_size == 4 for d in asked)  # and generation itself may not loop
