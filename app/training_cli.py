@@ -14,6 +14,7 @@ from storage.settings import load_settings
 from training.stages.chain import STAGES  # a light import: the stages' code loads only when one runs
 
 DEFAULT_SYSTEMS = "lead,cascade,teacher-on-reference"
+USUAL_MINUTES = {"teacher": 12, "sft": 30, "kd": 17, "dpo": 25}  # the benched chain's, on this 2-core CPU
 
 
 def _eval_config(args: argparse.Namespace):
@@ -92,9 +93,12 @@ def cmd_train_all(args: argparse.Namespace) -> None:
     settings = load_settings()
     configs = {stage: stage_config(stage, {"items": args.items if stage in ("sft", "kd") else None,
                                            **({"votes": args.votes} if stage == "dpo" else {})}) for stage in STAGES}
-    if args.minutes:  # the stages' own budgets, scaled to sum to --minutes
-        scale = args.minutes / sum(c.minutes for c in configs.values())
-        configs = {k: dataclasses.replace(c, minutes=round(c.minutes * scale, 1)) for k, c in configs.items()}
+    if args.minutes:  # caps in proportion to each stage's usual minutes here; DPO's share is mostly sampling
+        scale = args.minutes / sum(USUAL_MINUTES.values())
+        caps = {stage: round(minutes * scale, 1) for stage, minutes in USUAL_MINUTES.items()}
+        configs = {k: dataclasses.replace(c, minutes=caps[k]) for k, c in configs.items()}
+        configs["dpo"] = dataclasses.replace(configs["dpo"], minutes=round(caps["dpo"] / 4, 1),
+                                             sample_minutes=round(caps["dpo"] * 3 / 4, 1))
     for stage, name in train_all(settings, configs, align_items=args.align_items).items():
         print(f"{stage}: {name}")
 
@@ -167,9 +171,9 @@ def add_parsers(sub, stages: bool = True) -> None:
     p.add_argument("--align-items", type=int, default=2000, help="alignment utterances, if alignment runs")
     p.add_argument("--no-votes", dest="votes", action="store_false", default=None,
                    help="DPO on automatic pairs only, not on the votes in the database")
-    p.add_argument("--minutes", type=float, help="training budget of the four stages together (default: 64, "
-                                                 "split as teacher 12, SFT 30, KD 16, DPO 6; DPO's sampling "
-                                                 "has its own 20 on top)")
+    p.add_argument("--minutes", type=float, help="a cap on the four stages together (default: none; their "
+                                                 "budgets are steps, about 85 minutes here), shared as they "
+                                                 "usually take: teacher 12, SFT 30, KD 17, DPO 25 of 84")
     p.set_defaults(func=cmd_train_all)
 
     p = sub.add_parser("simulate", help="simulated users upload and vote, then a refresh runs; writes the loop "

@@ -14,7 +14,7 @@ def markdown(report: dict) -> str:
     lines = [f"# Student alignment {datetime.now():%Y-%m-%d}", "",
              f"{cfg['items']} TTS utterances; {report['train_minutes']} min of training in all: "
              f"{report['ctc_steps']} CTC steps of the projector (batch {cfg['ctc_batch_size']}, lr {cfg['ctc_lr']}, "
-             f"{cfg['ctc_minutes']} min), then {report['steps']} steps of projector + LoRA (batch {cfg['batch_size']}, "
+             f"{report['ctc_steps']} steps), then {report['steps']} steps of projector + LoRA (batch {cfg['batch_size']}, "
              f"lr {cfg['lr']}, CTC weight {cfg['ctc_weight']}). The whole command, with model loading, "
              f"speech synthesis and encoding (unless cached) and evaluation: {report['wall_minutes']} min.", "",
              f"Held-out WER on {cfg['held_out']} utterances of other texts: **{wer:.1f}%**, the best of "

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import UnionType
 from typing import Any
 
+
 class ConfigError(ValueError):
     """A config change that cannot be made: an unknown field, or a value of the wrong type or out of bounds."""
 

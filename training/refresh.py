@@ -119,12 +119,12 @@ def refresh(settings: Settings, cfg: RefreshConfig = RefreshConfig(), progress=N
     parent = served_name
     if run_kd:
         report(0.02, f"distilling on {seen['uploads']} new uploads")
-        kd_cfg = KDConfig(minutes=minutes, parent=parent, uploads_since=since.isoformat(),
+        kd_cfg = KDConfig(steps=0, minutes=minutes, parent=parent, uploads_since=since.isoformat(),
                           teacher_model=settings.llm_model, seed=cfg.seed, epochs=cfg.epochs)
         parent = kd(settings, kd_cfg, scaled(progress, 0.02, 0.4), data=([], []))
     if run_dpo:
         report(0.4, f"DPO on {seen['votes']} new votes and {cfg.auto_items} items' automatic pairs")
-        dpo_cfg = DPOConfig(minutes=minutes, parent=parent, votes_since=since.isoformat(),
+        dpo_cfg = DPOConfig(steps=0, minutes=minutes, parent=parent, votes_since=since.isoformat(),
                             items=max(cfg.auto_items, 0), seed=cfg.seed, epochs=cfg.epochs)
         try:
             parent = dpo(settings, dpo_cfg, scaled(progress, 0.4, 0.7), data=None if cfg.auto_items else ([], []))

@@ -14,7 +14,7 @@ from training.data.items import EvalItem
 from training.data.speech import VOICES
 from training.data.utterances import Utterance, clean_sentences, passages, utterances
 from training.stages.align import AlignConfig, TokenCTC, rescore, token_ids, train_step
-from training.stages.runs import length_batches, lr_at, steps_in_budget
+from training.stages.runs import length_batches, lr_at
 
 
 def test_learning_rate_warms_up_then_decays_to_a_tenth():
@@ -23,12 +23,6 @@ def test_learning_rate_warms_up_then_decays_to_a_tenth():
     assert lr_at(9, 100, cfg) == pytest.approx(1e-3)
     assert lr_at(100, 100, cfg) == pytest.approx(1e-4)
     assert lr_at(50, 100, cfg) < lr_at(20, 100, cfg)
-
-
-def test_the_schedule_fits_the_time_budget():
-    assert steps_in_budget(30, elapsed_s=90.0, budget_s=600.0, planned=5000) == 200  # 3 s a step
-    assert steps_in_budget(30, elapsed_s=90.0, budget_s=6000.0, planned=1000) == 1000  # epochs end first
-    assert steps_in_budget(0, elapsed_s=0.0, budget_s=600.0, planned=5000) == 5000
 
 
 def test_length_batches_cover_every_example_once_and_group_similar_lengths():
@@ -162,8 +156,8 @@ g = torch.Generator().manual_seed(0)
 texts = ["the budget is approved", "user", "the audio is the budget", "approved"]
 data = AlignData([torch.randn(40 + 8 * i, 16, generator=g) for i in range(4)], texts,
                  [torch.randn(48, 16, generator=g)], ["the budget is approved"])
-cfg = AlignConfig(items=4, held_out=1, minutes=60, ctc_minutes=30, epochs=3, ctc_epochs=2, batch_size=1,
-                  ctc_batch_size=2, warmup_steps=1, save_minutes=0.0, beams=2)
+cfg = AlignConfig(items=4, held_out=1, steps=12, ctc_steps=4, batch_size=1, ctc_batch_size=2, warmup_steps=1,
+                  save_minutes=0.0, beams=2)
 student = tiny_student()
 report = stage.align(load_settings(env={{}}, data_dir=Path({data!r})), cfg, student=student, data=data)
 torch.save({{"weights": {{n: p for n, p in student.named_parameters() if p.requires_grad}}, "report": report}},

@@ -20,7 +20,7 @@ from training.stages.kd import KDConfig, kd
 from training.stages.sft import SFTConfig, sft
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
-QUICK = dict(minutes=5.0, batch_size=2, epochs=1, warmup_steps=1, save_minutes=0.0)
+QUICK = dict(steps=0, minutes=5.0, batch_size=2, epochs=1, warmup_steps=1, save_minutes=0.0)
 
 
 def test_each_stage_and_a_summary_run_on_cuda(settings, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -17,9 +18,10 @@ from tests.helpers.tiny import ITEMS, registered_student, tiny_frames, tiny_teac
 from training.data.items import EvalItem
 from training.stages.dpo import DPOConfig, auto_pairs, dpo, parent_samples, pick_pair
 from training.stages.kd import Example, KDConfig, kd, kd_loss
+from training.stages.runs import LoopConfig, Run, fit, lr_at
 from training.stages.sft import SFTConfig, answer_ids, sft
 
-QUICK = dict(minutes=5.0, batch_size=2, epochs=1, warmup_steps=1, save_minutes=0.0)
+QUICK = dict(steps=0, minutes=5.0, batch_size=2, epochs=1, warmup_steps=1, save_minutes=0.0)
 
 
 def test_continuation_logits_cover_only_the_continuation_and_match_the_full_forward():
@@ -301,3 +303,36 @@ def test_a_20_minute_recording_is_heard_in_pieces_and_the_pieces_merged(monkeypa
     assert heard == [300 * 16000] * 4  # 5-minute pieces: each well inside the LM's window
     assert len(merged) == 1 and "What about the budget?" in merged[0]
     assert summary.raw and summary.system == "student"
+
+
+def fit_a_line(tmp_path, cfg: LoopConfig, pause: float = 0.0) -> dict:
+    """`fit` on a one-weight model whose every step takes `pause` seconds."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(1, 1, bias=False)
+
+    def loss_fn(batch):
+        time.sleep(pause)
+        return (model.weight.sum() - 1.0) ** 2, {}
+
+    return fit(Run(tmp_path, "line", {"pause": pause}, None, "d"), model, loss_fn, [1] * 8, cfg, "line")
+
+
+def test_the_budget_is_steps_whatever_the_pace_and_the_schedule_decays_over_them(tmp_path):
+    cfg = LoopConfig(steps=6, batch_size=2, warmup_steps=1, save_minutes=0.0)
+    fast, slow = fit_a_line(tmp_path / "fast", cfg), fit_a_line(tmp_path / "slow", cfg, pause=0.2)
+    assert fast["steps"] == slow["steps"] == fast["planned_steps"] == 6 and not fast["capped"] and not slow["capped"]
+    assert [row[1] for row in fast["curve"]] == [row[1] for row in slow["curve"]]  # the same model, later
+    assert lr_at(6, 6, cfg) == pytest.approx(cfg.lr * 0.1) and slow["steps_per_minute"] < fast["steps_per_minute"]
+    assert fit_a_line(tmp_path / "epochs", LoopConfig(batch_size=2, epochs=2, warmup_steps=1))["steps"] == 8
+
+
+def test_a_minutes_cap_stops_a_step_budget_and_the_version_says_so(settings, tmp_path):
+    report = fit_a_line(tmp_path, LoopConfig(steps=1000, minutes=0.01, batch_size=2, warmup_steps=1), pause=0.1)
+    assert report["capped"] and 0 < report["steps"] < report["planned_steps"] == 1000
+    student = registered_student(settings, tmp_path)
+    name = sft(settings, SFTConfig(steps=500, minutes=0.01, batch_size=2, warmup_steps=1, save_minutes=0.0),
+               student=student, data=(ITEMS, tiny_frames(len(ITEMS))))
+    with session_scope(settings.db_url) as session:
+        metrics = registry.get(session, name).metrics
+    assert metrics["capped"] is True and metrics["steps"] < metrics["planned_steps"] == 500
+    assert metrics["steps_per_minute"] > 0

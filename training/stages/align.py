@@ -1,9 +1,9 @@
 """Stage 0, alignment: teach the student to hear, by training it to transcribe TTS speech.
 
 Only the projector and the LM's LoRA adapters learn; the Whisper encoder is frozen, so its frames
-are computed once and cached. Two phases share the time budget:
+are computed once and cached. Two phases, each with its budget in steps:
 
-1. CTC pre-alignment (`ctc_minutes`): the projector alone learns to emit, where a word is spoken, a
+1. CTC pre-alignment (`ctc_steps`): the projector alone learns to emit, where a word is spoken, a
    vector close to that word's own token embedding in the LM (CTC over the LM's vocabulary, scored
    by dot products with the frozen embedding table). No LM pass is needed, so a step costs a tenth
    of an LM step, and the LM stage starts from audio it can already half read instead of noise.
@@ -40,20 +40,19 @@ from training.stages.runs import LoopConfig, Run, config_dict, finish, fit
 
 @dataclass
 class AlignConfig(LoopConfig):
-    """Both phases share `minutes`; `ctc_minutes` of it go to the CTC pre-alignment (phase 1)."""
+    """Two phases, each a budget in steps; `minutes`, if set, caps both together."""
 
     items: int = option(2000, "training utterances", ge=1)
     held_out: int = option(100, "test utterances, of texts the student never heard", ge=1)
-    minutes: float = option(45.0, "training time budget of both phases, in minutes; evaluation comes after it", gt=0)
+    steps: int = option(975, "optimizer steps of the LM phase (the 2026-11-25 run's: about 30 minutes here)", ge=0)
     batch_size: int = option(8, "utterances per step of the LM phase", ge=1)
     lr: float = option(1e-3, "peak learning rate of the LM phase", gt=0)
     warmup_steps: int = option(30, "steps of linear warm-up, in each phase", ge=1)
-    epochs: int = option(20, "passes over the utterances in the LM phase, within its time", ge=1)
     weight_decay: float = option(0.01, "AdamW's weight decay, both phases", ge=0)
-    ctc_minutes: float = option(10.0, "of the budget, the CTC pre-alignment of the projector (0: none)", ge=0)
+    ctc_steps: int = option(1394, "steps of the CTC pre-alignment of the projector (0: none; the 2026-11-25 "
+                                  "run's: about 10 minutes here)", ge=0)
     ctc_batch_size: int = option(32, "utterances per CTC step", ge=1)
     ctc_lr: float = option(2e-3, "peak learning rate of the CTC phase", gt=0)
-    ctc_epochs: int = option(100, "passes over the utterances in the CTC phase (its minutes end it first)", ge=1)
     ctc_weight: float = option(0.3, "the CTC loss's share in the LM phase", ge=0)
     beams: int = option(8, "beam search for the held-out transcripts (greedy is reported too)", ge=1)
     ctc_rescore: float = option(0.3, "weight of the CTC score when choosing among the beams (0: the LM's best beam)",
@@ -148,9 +147,8 @@ def train_step(student: Student, frames: list[torch.Tensor], texts: list[str], c
 
 def pre_align(settings: Settings, cfg: AlignConfig, student: Student, ctc: TokenCTC, data: AlignData,
               ids: list[list[int]], progress: Progress | None = None) -> tuple[Run, dict]:
-    """Phase 1: the projector (and the CTC head) alone, for `ctc_minutes`, on the shared loop (its own run)."""
-    phase = dataclasses.replace(cfg, minutes=cfg.ctc_minutes, batch_size=cfg.ctc_batch_size, lr=cfg.ctc_lr,
-                                epochs=cfg.ctc_epochs)
+    """Phase 1: the projector (and the CTC head) alone, for `ctc_steps`, on the shared loop (its own run)."""
+    phase = dataclasses.replace(cfg, steps=cfg.ctc_steps, batch_size=cfg.ctc_batch_size, lr=cfg.ctc_lr)
     run = Run(settings.data_dir, "align-ctc", config_dict(cfg), None, data_hash(data.train_texts))
     model = nn.ModuleDict({"projector": student.projector, "ctc": ctc})
     frames = data.train_frames
@@ -222,10 +220,11 @@ def align(settings: Settings, cfg: AlignConfig, student: Student | None = None, 
     train_ids = token_ids(student, data.train_texts)
     ctc = TokenCTC(student.lm.get_input_embeddings().weight, [t for ids in train_ids for t in ids]).to(student.device)
     ctc_run, ctc_report = (pre_align(settings, cfg, student, ctc, data, train_ids, scaled(progress, 0, 0.2))
-                           if cfg.ctc_minutes > 0 else (None, {"curve": [], "train_minutes": 0.0}))
+                           if cfg.ctc_steps else (None, {"curve": [], "train_minutes": 0.0, "capped": False}))
     with torch.no_grad():
         ctc_hypotheses = [student.tokenizer.decode(ctc.greedy(student.projector(f))) for f in data.test_frames]
-    phase = dataclasses.replace(cfg, minutes=max(cfg.minutes - ctc_report["train_minutes"], 0.1))  # the time left
+    left = cfg.minutes and max(cfg.minutes - ctc_report["train_minutes"], 0.1)  # what the cap leaves the LM phase
+    phase = dataclasses.replace(cfg, minutes=left or None)
     run = Run(settings.data_dir, "align", config_dict(cfg), None, data_hash(data.train_texts))
     frames, texts, weight = data.train_frames, data.train_texts, cfg.ctc_weight
 
@@ -237,6 +236,8 @@ def align(settings: Settings, cfg: AlignConfig, student: Student | None = None, 
     lm_report = fit(run, nn.ModuleDict({"student": student, "ctc": ctc}), loss_fn, [f.shape[0] for f in frames],
                     phase, "aligning", scaled(progress, 0.2, 0.9))
     report = {"config": config_dict(cfg), "ctc_steps": len(ctc_report["curve"]), "steps": lm_report["steps"],
+              "planned_steps": lm_report["planned_steps"], "capped": ctc_report["capped"] or lm_report["capped"],
+              "steps_per_minute": lm_report["steps_per_minute"],
               "resumed_from": lm_report["resumed_from"], "skipped_steps": lm_report["skipped_steps"],
               "train_minutes": round(ctc_report["train_minutes"] + lm_report["train_minutes"], 1),
               "ctc_losses": [row[:3] for row in ctc_report["curve"]],

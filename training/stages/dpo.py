@@ -47,22 +47,20 @@ class NoPairs(ValueError):
 
 @dataclass
 class DPOConfig(LoopConfig):
-    minutes: float = option(6.0, "training time budget in minutes; sampling the parent for automatic pairs comes "
-                                 "before it (sample_minutes)", gt=0)
     batch_size: int = option(4, "pairs per step", ge=1)
     lr: float = option(2e-4, "peak learning rate (picked on training items DPO does not pair, bench/train_side.py; "
                              "5e-5 moved 2 points)", gt=0)
-    epochs: int = option(6, "passes over the pairs (few automatic pairs clear the bar: 16 of 72 items did)", ge=1)
+    epochs: int = option(4, "passes over the pairs (16 automatic pairs: 16 steps, as the benched chain's 15)", ge=1)
     beta: float = option(0.1, "DPO's beta: how far from the parent the policy may move", gt=0)
     samples: int = option(4, "samples of the parent per training item, for automatic pairs", ge=2)
-    sample_minutes: float = option(20.0, "sampling's budget in minutes (the 72 items took 18 and 24); items left "
-                                         "then give no pair", ge=0)
+    sample_minutes: float | None = option(None, "a cap on sampling the parent, in minutes (the 72 items took 18 "
+                                                "and 24 here); items left then give no pair", ge=0)
     sample_temperature: float = option(0.7, "sampling temperature (nearer the served greedy output than 1.0, whose "
                                             "samples gave 9 pairs, not 16)", gt=0)
     max_new_tokens: int = option(96, "longest sample, in tokens", ge=1)
     min_gap: float = option(0.1, "least hallucination-rate gap between rejected and chosen", ge=0, le=1)
     max_words: int = option(450, "longest transcript heard, in words", ge=1)
-    items: int = option(72, "training items that get automatic pairs (sampling them costs most of the stage)", ge=0)
+    items: int = option(72, "training items sampled for automatic pairs: sampling's budget (most of the stage)", ge=0)
     votes: bool = option(True, "pairs from users' votes too (--no-votes: automatic pairs only, e.g. after "
                                "simulated votes from `make loop`)")
     votes_since: str = option("", "ISO time: only votes cast or changed after it (a refresh's new votes)")
@@ -92,16 +90,17 @@ def samples_path(settings: Settings, parent: str, cfg: DPOConfig) -> Path:
 def parent_samples(student: Student, items: list[EvalItem], frames: list[torch.Tensor], cfg: DPOConfig,
                    cache: Path) -> list[list[str]]:
     """`cfg.samples` samples of the parent per item, read from and added to `cache`. Each item's seed
-    comes from its id, so its samples do not depend on which other items are in the list. Sampling
-    stops after `cfg.sample_minutes`, so `train all` keeps its time; the items left get no samples,
-    and a file beside the cache records the stop, so a resumed run pairs the same items."""
+    comes from its id, so its samples do not depend on which other items are in the list. With a cap,
+    sampling stops after `cfg.sample_minutes`; the items left get no samples, and a file beside the
+    cache records the stop, so a resumed run pairs the same items."""
     done = json.loads(cache.read_text()) if cache.exists() else {}
     stopped, start = cache.with_name(cache.stem + ".stopped"), time.monotonic()
     cache.parent.mkdir(parents=True, exist_ok=True)
     for item, f in tqdm(list(zip(items, frames)), desc="sampling the parent", unit="item"):
         if item.id in done:
             continue
-        if stopped.exists() or time.monotonic() - start > 60 * cfg.sample_minutes:
+        capped = cfg.sample_minutes is not None and time.monotonic() - start > 60 * cfg.sample_minutes
+        if stopped.exists() or capped:
             stopped.touch()
             tqdm.write(f"DPO: sampling stopped at its budget, {len(done)} of {len(items)} items sampled")
             break

@@ -1,4 +1,7 @@
-"""What every training stage shares: a time-budgeted loop that saves and resumes, and the version it registers.
+"""What every training stage shares: a loop with a budget in steps that saves and resumes, and the version it registers.
+
+A run's budget is a number of steps (or epochs), so the same command trains the same model on an idle
+machine and on a busy one; `minutes` is only a cap, and the run's record says when it cut a run short.
 
 A run is named by what it trains (stage, config, parent version, data): `speechsum train sft`
 started again after a crash or a `kill -9` finds its own folder under <data dir>/runs and goes on
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import random
@@ -31,6 +35,7 @@ from storage.db import ensure_schema, session_scope
 from storage.settings import Settings
 from training.config import Checked, option
 
+log = logging.getLogger(__name__)
 LossFn = Callable[[list[int]], tuple[torch.Tensor, dict]]
 
 
@@ -38,11 +43,13 @@ LossFn = Callable[[list[int]], tuple[torch.Tensor, dict]]
 class LoopConfig(Checked):
     """The loop's knobs, shared by the stages' configs (each stage sets its own defaults)."""
 
-    minutes: float = option(15.0, "training time budget in minutes; the schedule decays within it", gt=0)
+    steps: int = option(0, "optimizer steps: the budget, and the schedule decays over it (0: `epochs` passes)", ge=0)
+    minutes: float | None = option(None, "a cap on training time in minutes (none by default); the run's record "
+                                         "says whether it cut the run short", gt=0)
     batch_size: int = option(4, "examples per optimizer step", ge=1)
     lr: float = option(1e-4, "peak learning rate (AdamW)", gt=0)
     warmup_steps: int = option(10, "steps of linear warm-up", ge=1)
-    epochs: int = option(3, "passes over the data, within the time budget", ge=1)
+    epochs: int = option(3, "passes over the data, when `steps` is 0", ge=1)
     weight_decay: float = option(0.0, "AdamW's weight decay", ge=0)
     save_minutes: float = option(3.0, "minutes between resumable saves (0: after every step)", ge=0)
     seed: int = option(0, "seed of the batches, sampling and the split")
@@ -54,13 +61,6 @@ def lr_at(step: int, total: int, cfg) -> float:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     progress = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def steps_in_budget(step: int, elapsed_s: float, budget_s: float, planned: int) -> int:
-    """The number of steps the time budget allows at the pace so far, so the schedule decays within it."""
-    if step == 0 or elapsed_s <= 0:
-        return planned
-    return min(planned, step + int((budget_s - elapsed_s) / (elapsed_s / step)))
 
 
 def length_batches(lengths: list[int], batch_size: int, rng: random.Random, pool: int = 16) -> list[list[int]]:
@@ -151,16 +151,19 @@ def _set_rng_state(state: dict) -> None:
 
 def fit(run: Run, model: nn.Module, loss_fn: LossFn, lengths: list[int], cfg: LoopConfig, desc: str,
         progress: Progress | None = None) -> dict:
-    """Trains `model`'s trainable parameters on `loss_fn(batch of example indices)` within `cfg.minutes`.
+    """Trains `model`'s trainable parameters on `loss_fn(batch of example indices)` for `cfg.steps` steps
+    (or `cfg.epochs` passes), stopping early only at the `cfg.minutes` cap, so a busy machine trains
+    the same model, later.
 
     Batches group examples of similar `lengths`; each epoch's order depends only on the seed and the
     epoch, so a resumed run sees the same batches it would have seen. Returns the loss curve:
-    (step, loss, seconds, extras) rows, the steps done, the step it resumed from, and the minutes."""
+    (step, loss, seconds, extras) rows, the steps done and planned, whether the cap cut the run short,
+    the step it resumed from, the minutes and the steps per minute."""
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     named = dict(model.named_parameters())
     per_epoch = max(1, -(-len(lengths) // cfg.batch_size))
-    step, elapsed, curve, total = 0, 0.0, [], per_epoch * cfg.epochs
+    step, elapsed, curve, total = 0, 0.0, [], cfg.steps or per_epoch * cfg.epochs
     state = run.load()
     if state is not None:
         with torch.no_grad():
@@ -168,25 +171,21 @@ def fit(run: Run, model: nn.Module, loss_fn: LossFn, lengths: list[int], cfg: Lo
                 named[name].copy_(value)
         optimizer.load_state_dict(state["optimizer"])
         _set_rng_state(state["rng"])
-        step, elapsed, curve, total = state["step"], state["elapsed"], state["curve"], state["total"]
+        step, elapsed, curve = state["step"], state["elapsed"], state["curve"]
     resumed_from, bad, skipped = step, 0, 0
 
     def save() -> None:
         run.save({"weights": trainable_state(model), "optimizer": optimizer.state_dict(), "rng": _rng_state(),
                   "step": step, "elapsed": time.monotonic() - started, "curve": curve, "total": total} | run.meta)
 
-    budget_s = cfg.minutes * 60
+    cap_s = cfg.minutes * 60 if cfg.minutes else math.inf
     started, last_save = time.monotonic() - elapsed, time.monotonic()
     batches = length_batches(lengths, cfg.batch_size, random.Random(cfg.seed * 1000 + step // per_epoch))
     model.train()
     bar = tqdm(total=total, initial=step, desc=desc, unit="step")
-    while step < total and time.monotonic() - started < budget_s:
+    while step < total and time.monotonic() - started < cap_s:
         if step % per_epoch == 0:
             batches = length_batches(lengths, cfg.batch_size, random.Random(cfg.seed * 1000 + step // per_epoch))
-        if step >= cfg.warmup_steps and (step - cfg.warmup_steps) % 10 == 0:
-            # The pace is known now: fit the decay into the time left, and again every 10 steps,
-            # since the first steps run slower than the rest (a run fitted once ended minutes early).
-            total = bar.total = steps_in_budget(step, time.monotonic() - started, budget_s, per_epoch * cfg.epochs)
         loss, extras = loss_fn(batches[step % per_epoch])
         if update(optimizer, params, loss, lr_at(step, total, cfg)):
             bad = 0
@@ -201,15 +200,21 @@ def fit(run: Run, model: nn.Module, loss_fn: LossFn, lengths: list[int], cfg: Lo
         bar.set_postfix(loss=f"{loss.item():.3f}")
         step += 1
         if progress:
-            progress(min(1.0, max(step / total, (time.monotonic() - started) / budget_s)), f"{desc}: step {step}")
+            progress(min(1.0, max(step / total, (time.monotonic() - started) / cap_s)), f"{desc}: step {step}")
         if time.monotonic() - last_save >= cfg.save_minutes * 60:
             save()
             last_save = time.monotonic()
     bar.close()
     save()
     model.eval()
-    return {"steps": step, "resumed_from": resumed_from, "curve": curve, "skipped_steps": skipped,
-            "train_minutes": round((time.monotonic() - started) / 60, 1)}
+    minutes = (time.monotonic() - started) / 60
+    pace = round((step - resumed_from) / max(minutes - elapsed / 60, 1e-9), 2)
+    log.info("%s: %d of %d steps, %.1f min, %.2f steps per minute", desc, step, total, minutes, pace)
+    if step < total:
+        log.warning("%s: the %s-minute cap stopped the run at step %d of %d", desc, cfg.minutes, step, total)
+    return {"steps": step, "planned_steps": total, "capped": step < total, "resumed_from": resumed_from,
+            "curve": curve, "skipped_steps": skipped, "train_minutes": round(minutes, 1),
+            "steps_per_minute": pace}
 
 
 def version_name(stage: str) -> str:
@@ -250,7 +255,8 @@ def finish(settings: Settings, run: Run, *, kind: str, stage: str, write: Callab
     folder = settings.data_dir / ("students" if kind == "student" else "teachers")
     folder.mkdir(parents=True, exist_ok=True)
     checkpoint = save_atomically(write, folder / name)
-    metrics = {"steps": report["steps"], "resumed_from": report["resumed_from"],
+    metrics = {"steps": report["steps"], "planned_steps": report["planned_steps"], "capped": report["capped"],
+               "steps_per_minute": report["steps_per_minute"], "resumed_from": report["resumed_from"],
                "train_minutes": report["train_minutes"], "final_loss": tail_mean(report["curve"]),
                "skipped_steps": report.get("skipped_steps", 0),
                "run": str(run.dir)} | (metrics or {})

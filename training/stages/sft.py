@@ -23,11 +23,11 @@ from training.stages.runs import LoopConfig, Run, config_dict, finish, fit, reso
 
 @dataclass
 class SFTConfig(LoopConfig):
-    minutes: float = option(30.0, "training time budget in minutes (a short SFT left the loss falling and "
-                                  "the summaries generic)", gt=0)
+    steps: int = option(175, "optimizer steps (the benched chain's: about 30 minutes here; a short SFT left the "
+                             "loss falling and the summaries generic)", ge=0)
     batch_size: int = option(4, "spoken items per step", ge=1)
     lr: float = option(2e-4, "peak learning rate (AdamW)", gt=0)
-    epochs: int = option(4, "passes over the items, within the time budget", ge=1)
+    epochs: int = option(4, "passes over the items, when `steps` is 0", ge=1)
     max_words: int = option(450, "longest transcript heard, in words (spans of up to ~3 minutes spoken)", ge=1)
     items: int = option(0, "at most this many training items (0: every one short enough)", ge=0)
     heard_answers: bool = option(True, "answers name no speaker the audio never names (they become 'a participant')")
