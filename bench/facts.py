@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
 from bench.report import RESULTS, write_report
 from models.grounding import sentences
 from storage.audio import SAMPLE_RATE
+from training.data.meetings import Fact, Meeting
 from training.metrics import normalize
 
 PEOPLE = ("Ana", "Ben", "Chloe", "David", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas")
@@ -50,25 +51,6 @@ FILLER = ("Let's keep this moving, we have a lot to cover.", "Can everyone hear 
           "We should keep an eye on that over the next few weeks.", "Okay, sounds reasonable to me.",
           "I agree, it is better to decide it today than to wait.", "Sorry, I was on mute, go ahead.",
           "The customers have been asking about this for a while.", "Let us write that down for the notes.")
-
-
-@dataclass
-class Fact:
-    kind: str  # owner, deadline, amount, date, decision
-    subject: str  # keywords a sentence about it contains, e.g. "press release"
-    value: str  # the right value: a name, "friday", "40000", "may 20", a vendor
-    superseded: str = ""  # the value it had before a correction, now wrong
-    question: str = ""  # a focus question whose answer is `value`
-
-
-@dataclass
-class Meeting:
-    id: str
-    minutes: float  # the target length when spoken
-    speakers: list[str]
-    turns: list[tuple[str, str]]
-    facts: list[Fact]
-    questions: list[Fact] = field(default_factory=list)  # the facts asked about as focus questions
 
 
 def _date_words(month: str, day: int) -> str:

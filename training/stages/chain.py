@@ -41,7 +41,7 @@ def build_data(settings: Settings, progress=None, max_words: int = 450, seed: in
     from storage import registry
     from storage.db import ensure_schema, session_scope
     from training.refresh import RefreshConfig, gate_items
-    from training.stages.sft import student_items
+    from training.stages.sft import SFTConfig, student_items
 
     ensure_schema(settings.db_url)
     with session_scope(settings.db_url) as session:
@@ -52,7 +52,7 @@ def build_data(settings: Settings, progress=None, max_words: int = 450, seed: in
     if progress:
         progress(0.05, "speaking and encoding the training items")
     student = load_student(checkpoint, settings.models_dir, settings.device)
-    items, _ = student_items(settings, student, max_words, 0, seed)
+    items, _ = student_items(settings, student, max_words, 0, seed, SFTConfig().meetings)
     if progress:
         progress(0.8, "speaking the held-out items of the gate")
     held_out, _ = gate_items(settings, RefreshConfig.from_settings(settings))

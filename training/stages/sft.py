@@ -16,6 +16,7 @@ from storage.settings import Settings
 from training.config import option
 from training.data.frames import spoken_frames
 from training.data.items import EvalItem, answer_for, data_hash, short_items, training_items
+from training.data.meetings import meeting_items
 from training.data.speech import SPEAKER_VOICES
 from training.losses import nll_loss
 from training.stages.runs import LoopConfig, Run, config_dict, finish, fit, resolve_parent
@@ -31,13 +32,15 @@ class SFTConfig(LoopConfig):
     max_words: int = option(450, "longest transcript heard, in words (spans of up to ~3 minutes spoken)", ge=1)
     items: int = option(0, "at most this many training items (0: every one short enough)", ge=0)
     heard_answers: bool = option(True, "answers name no speaker the audio never names (they become 'a participant')")
+    meetings: int = option(150, "generated meetings with known facts that join the QMSum items (notes and a focus "
+                                "answer each; training.data.meetings)", ge=0)
     parent: str | None = option(None, "the aligned student version to start from (default: the newest)")
 
 
-def student_items(settings: Settings, student: Student, max_words: int, limit: int, seed: int
+def student_items(settings: Settings, student: Student, max_words: int, limit: int, seed: int, meetings: int = 0
                   ) -> tuple[list[EvalItem], list[torch.Tensor]]:
     """The training items the student hears, and their cached encoder frames on the student's device."""
-    items = short_items(training_items(settings.shared_data, seed), max_words, limit or None)
+    items = short_items(training_items(settings.shared_data, seed), max_words, limit or None) + meeting_items(meetings)
     return items, spoken_frames(items, student.encoder, settings.data_dir / "train-speech", student.encoder_tag, seed,
                                 student.device)
 
@@ -66,7 +69,7 @@ def sft(settings: Settings, cfg: SFTConfig = SFTConfig(), progress=None, student
     torch.manual_seed(cfg.seed)
     parent, checkpoint = resolve_parent(settings, cfg.parent, "student", "align")
     student = student or load_student(checkpoint, settings.models_dir, settings.device)
-    items, frames = data or student_items(settings, student, cfg.max_words, cfg.items, cfg.seed)
+    items, frames = data or student_items(settings, student, cfg.max_words, cfg.items, cfg.seed, cfg.meetings)
     data = data_hash("sft", [i.id for i in items], SPEAKER_VOICES)
     run = Run(settings.data_dir, "sft", config_dict(cfg), parent, data)
     report = fit(run, student, lambda b: (sft_loss(student, [frames[i] for i in b], [items[i] for i in b],

@@ -21,6 +21,7 @@ from models.summarizer import reading_prompt
 from storage.settings import Settings
 from training.config import option
 from training.data.items import EvalItem, training_items
+from training.data.meetings import meeting_items
 from training.losses import nll_loss
 from training.stages.runs import LoopConfig, Run, config_dict, finish, fit
 
@@ -93,6 +94,8 @@ class TeacherConfig(LoopConfig):
     max_words: int = option(450, "longest transcript read, in words (longer spans cost more than they teach on a "
                                  "CPU)", ge=1)
     heard: bool = option(True, "read transcripts as served (no speaker labels) and learn answers that name no label")
+    meetings: int = option(150, "generated meetings with known facts that join the QMSum items (notes and a focus "
+                                "answer each; training.data.meetings)", ge=0)
     lora_r: int = option(16, "LoRA rank", ge=1)
     lora_alpha: int = option(32, "LoRA alpha", ge=1)
     lora_targets: tuple[str, ...] = option(("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
@@ -117,7 +120,7 @@ def finetune_teacher(settings: Settings, cfg: TeacherConfig = TeacherConfig(), p
     from training.data.items import data_hash, short_items
 
     torch.manual_seed(cfg.seed)
-    items = short_items(training_items(settings.shared_data, cfg.seed), cfg.max_words)
+    items = short_items(training_items(settings.shared_data, cfg.seed), cfg.max_words) + meeting_items(cfg.meetings)
     data = data_hash("teacher", [i.id for i in items], "heard" if cfg.heard else "labelled")
     teacher = load_teacher(settings, cfg.model, trainable=True, lora=cfg)
     run = Run(settings.data_dir, "teacher", config_dict(cfg), cfg.model, data)

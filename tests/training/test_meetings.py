@@ -1,0 +1,65 @@
+"""The generated training meetings: apart from the facts benchmark, varied, and with notes true to their facts."""
+
+from __future__ import annotations
+
+import re
+
+from bench.facts import meetings as benchmark_meetings
+from models.grounding import sentences
+from training.data.meetings import NOTES_QUERY, make_meeting, meeting_items
+from training.stages.sft import SFTConfig
+from training.stages.teacher import TeacherConfig
+
+TRAINING = [make_meeting(i) for i in range(1000)]
+
+
+def said(meeting) -> set[str]:
+    """Every sentence of the meeting, lower case, words only."""
+    return {" ".join(re.findall(r"[a-z0-9']+", s.lower())) for _, text in meeting.turns for s in sentences(text)}
+
+
+def test_no_benchmark_meeting_and_no_benchmark_sentence_is_in_the_training_meetings():
+    benchmark = benchmark_meetings()
+    heard_in_benchmark = set().union(*(said(m) for m in benchmark))
+    assert not heard_in_benchmark & set().union(*(said(m) for m in TRAINING))
+    assert not {m.id for m in benchmark} & {m.id for m in TRAINING}
+    assert not {p for m in benchmark for p in m.speakers} & {p for m in TRAINING for p in m.speakers}
+    named = lambda ms: {f.value for m in ms for f in m.facts if f.kind in ("owner", "decision")}  # noqa: E731
+    assert not named(benchmark) & named(TRAINING)  # other people and other vendors
+    assert not {f.subject for m in benchmark for f in m.facts} & {f.subject for m in TRAINING for f in m.facts}
+
+
+def test_meetings_have_small_talk_corrections_facts_across_two_turns_and_unnamed_speakers():
+    assert sum(any(f.superseded for f in m.facts) for m in TRAINING) > 300
+    small_talk = ("weekend", "raining", "coffee", "train was slow")
+    assert sum(any(w in text for _, text in m.turns[:3] for w in small_talk) for m in TRAINING) == len(TRAINING)
+    across = 0
+    for m in TRAINING:
+        for f in m.facts:
+            if f.kind == "deadline":
+                asked = next(i for i, (_, t) in enumerate(m.turns) if f.subject in t and "when" in t.lower())
+                across += f.subject not in m.turns[asked + 1][1] and f.value.title() in m.turns[asked + 1][1]
+    assert across > 300
+    own_words = lambda m, who: {w for speaker, t in m.turns if speaker == who for w in re.findall(r"\w+", t)}  # noqa: E731
+    unnamed = sum(any(who not in own_words(m, who) for who in m.speakers) for m in TRAINING)
+    assert unnamed == len(TRAINING)  # somebody never says their own name in every meeting
+
+
+def test_the_notes_state_every_final_value_and_no_corrected_one():
+    for m in TRAINING:
+        notes = m.notes.lower().replace(",", "")
+        assert notes.startswith("the meeting settled") and "decisions:" in notes and "action items:" in notes
+        for f in m.facts:
+            assert f.value in notes, (m.id, f)
+            if f.superseded and f.kind != "deadline":  # (a corrected due day may be another task's)
+                assert not re.search(rf"\b{f.superseded}\b", notes), (m.id, f)
+
+
+def test_the_teacher_and_sft_learn_from_the_generated_meetings_too():
+    assert TeacherConfig().meetings > 0 and SFTConfig().meetings > 0
+    items = meeting_items(50)
+    assert len(items) == 100 and len({i.id for i in items}) == 100
+    assert all(len(i.spoken_text.split()) <= SFTConfig().max_words and i.reference for i in items)
+    notes = [i for i in items if i.query == NOTES_QUERY]
+    assert len(notes) == 50 and all("Action items:" in i.reference for i in notes)
+    assert all(i.reference in i_notes.reference for i, i_notes in zip(items[1::2], items[::2]))  # answers from notes

@@ -1,0 +1,247 @@
+"""Meetings written from known facts, for training: a transcript and reference notes (decisions, action items).
+
+QMSum's answers rarely carry an owner, a date and an amount together; these meetings do, so the
+teacher and the student learn to write them down. They are kept apart from the facts benchmark
+(bench/facts.py): other people, domains, tasks, vendors, phrasings and seeds, and a test checks that
+no benchmark meeting or sentence is among them. Each meeting has small talk, an interruption, people
+who never say their own name, facts given across two turns (the question in one, the value in the
+next) and, often, a correction that wins over the value it corrects.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from training.data.items import EvalItem
+
+
+@dataclass
+class Fact:
+    kind: str  # owner, deadline, amount, date, decision
+    subject: str  # keywords a sentence about it contains, e.g. "press release"
+    value: str  # the right value: a name, "friday", "40000", "may 20", a vendor
+    superseded: str = ""  # the value it had before a correction, now wrong
+    question: str = ""  # a focus question whose answer is `value`
+    unit: str = ""  # of an amount: "dollars", "pounds", "euros"
+
+
+@dataclass
+class Meeting:
+    id: str
+    minutes: float  # the target length when spoken
+    speakers: list[str]
+    turns: list[tuple[str, str]]
+    facts: list[Fact]
+    questions: list[Fact] = field(default_factory=list)  # the facts asked about as focus questions
+    notes: str = ""  # the reference notes written from the facts
+
+
+PEOPLE = ("Kofi", "Leila", "Marco", "Nadia", "Oscar", "Priya", "Rosa", "Sven", "Tamar", "Umar", "Vera", "Wen",
+          "Yusuf", "Zoe", "Amir", "Bianca", "Carlos", "Dana", "Emeka", "Freya")
+# A domain: tasks (owner and due day), costs (amounts), events (dates), and one choice among vendors.
+DOMAINS = {
+    "product": {"tasks": (("release notes", "the release notes"), ("checkout bug fix", "the checkout bug fix"),
+                          ("pricing page", "the new pricing page"), ("support macros", "the support macros")),
+                "costs": (("usability study", "the usability study"), ("ad campaign", "the ad campaign")),
+                "events": (("beta", "the public beta"), ("store launch", "the app store launch")),
+                "choice": ("payment provider", ("Paylane", "Finlo", "Coinbridge"))},
+    "warehouse": {"tasks": (("inventory count", "the inventory count"), ("forklift training", "the forklift training"),
+                            ("shelf layout", "the new shelf layout"), ("insurance renewal", "the insurance renewal")),
+                  "costs": (("barcode printers", "the barcode printers"), ("loading ramp", "the loading ramp repair")),
+                  "events": (("relocation", "the relocation"), ("fire inspection", "the fire inspection")),
+                  "choice": ("moving company", ("Blue Line Moving", "Crestway Haulage", "Pinecrest Movers"))},
+    "school": {"tasks": (("permission slips", "the permission slips"), ("reading list", "the summer reading list"),
+                         ("parent newsletter", "the parent newsletter"), ("exam timetable", "the exam timetable")),
+               "costs": (("library books", "the new library books"), ("science kits", "the science kits")),
+               "events": (("open day", "the open day"), ("sports day", "the sports day")),
+               "choice": ("bus company", ("Riverside Coaches", "Greenway Buses", "Lakeshore Travel"))},
+    "clinic": {"tasks": (("staff rota", "the staff rota"), ("patient survey", "the patient survey"),
+                         ("waiting room signs", "the waiting room signs"), ("vaccine order", "the vaccine order")),
+               "costs": (("blood pressure monitors", "the blood pressure monitors"), ("software licence",
+                                                                                     "the booking software licence")),
+               "events": (("flu clinic", "the flu clinic"), ("audit visit", "the audit visit")),
+               "choice": ("lab supplier", ("Medline Labs", "Northgate Diagnostics", "Clearpath Labs"))},
+    "building": {"tasks": (("permit application", "the permit application"), ("safety plan", "the safety plan"),
+                           ("tenant letter", "the tenant letter"), ("window quotes", "the window quotes")),
+                 "costs": (("roof repair", "the roof repair"), ("scaffolding", "the scaffolding")),
+                 "events": (("site visit", "the site visit"), ("handover", "the handover")),
+                 "choice": ("contractor", ("Stonebridge Builders", "Keystone Works", "Oakfield Construction"))},
+    "events": {"tasks": (("guest list", "the guest list"), ("seating plan", "the seating plan"),
+                         ("sponsor pack", "the sponsor pack"), ("speaker briefing", "the speaker briefing")),
+               "costs": (("venue deposit", "the venue deposit"), ("sound system", "the sound system")),
+               "events": (("gala", "the gala"), ("press preview", "the press preview")),
+               "choice": ("caterer", ("Saffron Table", "Harvest Kitchen", "Copper Pot Catering"))},
+}
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
+CURRENCIES = ("dollars", "pounds", "euros")
+SMALL_TALK = (("How was everyone's weekend?", "Quiet, which was nice."), ("Is it raining where you are?",
+              "Pouring, I got soaked on the way in."), ("Did you all get coffee?", "Just made some, yes."),
+              ("Sorry I'm a bit late, the train was slow.", "No problem, we only just started."))
+CHATTER = ("Okay.", "Right, makes sense.", "Yeah, that works for me.", "Let's note that.",
+           "Sorry, you cut out for a second there.", "Go on.", "Sounds fine.")
+ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen").split()
+TENS = "- - twenty thirty forty fifty sixty seventy eighty ninety".split()
+ORDINAL_ENDS = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
+                "nine": "ninth", "twelve": "twelfth", "twenty": "twentieth", "thirty": "thirtieth"}
+
+
+def number_words(n: int) -> str:
+    """0 <= n < 1,000,000 in words: 62000 -> "sixty-two thousand", 1500 -> "one thousand five hundred"."""
+    if n >= 1000:
+        rest = n % 1000
+        return number_words(n // 1000) + " thousand" + (" " + number_words(rest) if rest else "")
+    if n >= 100:
+        rest = n % 100
+        return ONES[n // 100] + " hundred" + (" and " + number_words(rest) if rest else "")
+    if n < 20:
+        return ONES[n]
+    return TENS[n // 10] + ("-" + ONES[n % 10] if n % 10 else "")
+
+
+def ordinal_words(n: int) -> str:
+    """1 -> "first", 22 -> "twenty-second", 30 -> "thirtieth"."""
+    words = number_words(n)
+    head, _, last = words.rpartition("-")
+    end = ORDINAL_ENDS.get(last, last + "th")
+    return f"{head}-{end}" if head else end
+
+
+def _cap(text: str) -> str:
+    return text[0].upper() + text[1:]
+
+
+def _money(rng: random.Random) -> int:
+    return rng.choice((1200, 1500, 2400, 3200, 4800, 6500, 7500, 9000, 11000, 14500, 18000, 22000, 36000, 52000))
+
+
+def _action(rng, chair, people, task, due_fix) -> tuple[list[tuple[str, str]], list[Fact]]:
+    """An owner and a due day for one task; the owner answers without saying their own name."""
+    subject, what = task
+    owner = rng.choice(people)
+    first, final = rng.sample(DAYS, 2)
+    ask = rng.choice((f"{owner}, could you pick up {what}?", f"Who can take {what}? {owner}, maybe you?"))
+    turns = [(chair, ask), (owner, rng.choice(("Sure, I'll do it.", "Yes, leave it with me.", "Happy to.")))]
+    turns += [(chair, f"And when can {what} be ready?"), (owner, f"By {first}, I think.")]  # across two turns
+    if due_fix:
+        turns += [(owner, f"Actually, make that {final}, not {first}. I'm away two days.")]
+    due = final if due_fix else first
+    return turns, [Fact("owner", subject, owner.lower(), "", f"Who is doing {what}?"),
+                   Fact("deadline", subject, due.lower(), first.lower() if due_fix else "", f"When is {what} due?")]
+
+
+def _cost(rng, chair, other, cost, fix, currency) -> tuple[list[tuple[str, str]], list[Fact]]:
+    subject, what = cost
+    first, final = _money(rng), _money(rng)
+    while final == first:
+        final = _money(rng)
+    turns = [(chair, f"What did the quote come to for {what}?"), (other, f"{_cap(number_words(first))} {currency}.")]
+    if fix:
+        turns += [(chair, f"Hang on, the revised quote is {number_words(final)} {currency}, isn't it?"),
+                  (other, f"Yes, sorry, {number_words(final)}, not {number_words(first)}.")]
+    turns += [(chair, f"Fine, we approve that for {what}.")]
+    value = final if fix else first
+    return turns, [Fact("amount", subject, str(value), str(first) if fix else "", f"How much is approved for {what}?",
+                        currency)]
+
+
+def _date(rng, chair, other, event, fix) -> tuple[list[tuple[str, str]], list[Fact]]:
+    subject, what = event
+    month = rng.choice(MONTHS)
+    first, final = rng.sample(range(1, 29), 2)
+    turns = [(other, f"Quick one on {what}, is the date fixed?"),
+             (chair, f"It's the {ordinal_words(first)} of {month}.")]
+    if fix:
+        turns += [(other, f"Sorry to jump in, I heard it moved to the {ordinal_words(final)}."),
+                  (chair, f"You're right, {month} {ordinal_words(final)} now, not the {ordinal_words(first)}.")]
+    day = final if fix else first
+    return turns, [Fact("date", subject, f"{month} {day}".lower(), f"{month} {first}".lower() if fix else "",
+                        f"When is {what}?")]
+
+
+def _choice(rng, chair, other, choice, fix) -> tuple[list[tuple[str, str]], list[Fact]]:
+    kind, vendors = choice
+    first, final = rng.sample(vendors, 2)
+    turns = [(chair, f"So which {kind} do we go with?"), (other, f"{first}. Their offer was the clearest.")]
+    if fix:
+        turns += [(chair, f"{first} can't start until next quarter, though. What about {final}?"),
+                  (other, f"Then {final}, not {first}. Agreed.")]
+    else:
+        turns += [(chair, f"Agreed, {first} it is.")]
+    return turns, [Fact("decision", kind, (final if fix else first).lower(), first.lower() if fix else "",
+                        f"Which {kind} did we choose?")]
+
+
+def notes_of(facts: list[Fact], domain: dict) -> str:
+    """The reference notes, written from the facts alone: an overview, the decisions, the action items."""
+    by = {(f.kind, f.subject): f for f in facts}
+    name = {s: w for s, w in domain["tasks"] + domain["costs"] + domain["events"]}
+    decisions = []
+    for f in facts:
+        if f.kind == "amount":
+            decisions.append(f"{int(f.value):,} {f.unit} approved for {name[f.subject]}.")
+        elif f.kind == "date":
+            month, day = f.value.split()
+            decisions.append(f"{_cap(name[f.subject])} is on {month.title()} {day}.")
+        elif f.kind == "decision":
+            decisions.append(f"The {f.subject} is {f.value.title()}.")
+    actions = [f"{f.value.title()}: {name[f.subject]}, due {by[('deadline', f.subject)].value.title()}."
+               for f in facts if f.kind == "owner"]
+    plural = lambda n, word: f"{n} {word}" + ("" if n == 1 else "s")  # noqa: E731
+    overview = f"The meeting settled {plural(len(decisions), 'decision')} and {plural(len(actions), 'action item')}."
+    return "\n".join([overview, "Decisions:", *(f"- {d}" for d in decisions), "Action items:",
+                      *(f"- {a}" for a in actions)])
+
+
+def make_meeting(index: int, seed: int = 1000) -> Meeting:
+    """One training meeting: small talk, then agenda items in a seeded order, each with chatter."""
+    rng = random.Random(f"train-meeting:{seed}:{index}")
+    domain = DOMAINS[rng.choice(sorted(DOMAINS))]
+    speakers = rng.sample(PEOPLE, rng.choice((2, 3, 3, 4)))
+    chair, others = speakers[0], speakers[1:]
+    greeting = rng.choice((f"Hi all, {chair} here, let's get going.", "Okay, shall we start?"))  # not always named
+    turns = [(chair, greeting), *zip((others[0], chair), rng.choice(SMALL_TALK))]
+    facts: list[Fact] = []
+    tasks = rng.sample(domain["tasks"], 2)
+    items = [lambda: _action(rng, chair, others, tasks[0], rng.random() < 0.3),
+             lambda: _action(rng, chair, others, tasks[1], rng.random() < 0.3),
+             lambda: _cost(rng, chair, rng.choice(others), rng.choice(domain["costs"]), rng.random() < 0.35,
+                           rng.choice(CURRENCIES)),
+             lambda: _date(rng, chair, rng.choice(others), rng.choice(domain["events"]), rng.random() < 0.35),
+             lambda: _choice(rng, chair, rng.choice(others), domain["choice"], rng.random() < 0.35)]
+    rng.shuffle(items)
+    for make in items[: rng.choice((2, 3, 4, 5))]:
+        said, found = make()
+        turns += said
+        facts += found
+        for _ in range(rng.randrange(0, 3)):
+            turns.append((rng.choice([s for s in speakers if s != turns[-1][0]]), rng.choice(CHATTER)))
+    turns.append((chair, rng.choice(("Thanks, everyone.", "That's it for today, thanks.", "Great, talk soon."))))
+    questions = sorted(facts, key=lambda f: not f.superseded)[:2]
+    words = sum(len(text.split()) for _, text in turns)
+    return Meeting(f"notes-train-{seed}-{index:05d}", round(words / 150, 1), speakers, turns, facts, questions,
+                   notes_of(facts, domain))
+
+
+def answer_line(notes: str, fact: Fact) -> str:
+    """The line of the notes that states `fact` (its subject and its value): the answer to its question."""
+    lines = [line[2:] for line in notes.splitlines() if line.startswith("- ")]
+    return next(line for line in lines if fact.subject in line.lower() and fact.value in line.lower().replace(",", ""))
+
+
+NOTES_QUERY = "Write the meeting notes: decisions, and action items with owner and due date."
+
+
+def meeting_items(n: int, seed: int = 1000) -> list[EvalItem]:
+    """`n` generated meetings as training items: the notes for each, and the answer to its first focus question."""
+    items = []
+    for i in range(n):
+        meeting = make_meeting(i, seed)
+        transcript = "\n".join(f"{who}: {text}" for who, text in meeting.turns)
+        items.append(EvalItem(f"{meeting.id}-notes", NOTES_QUERY, transcript, meeting.notes))
+        fact = meeting.questions[0]
+        items.append(EvalItem(f"{meeting.id}-q0", fact.question, transcript, answer_line(meeting.notes, fact)))
+    return items
