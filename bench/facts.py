@@ -24,8 +24,7 @@ from pathlib import Path
 from bench.report import RESULTS, write_report
 from models.grounding import sentences
 from storage.audio import SAMPLE_RATE
-from training.data.meetings import Fact, Meeting
-from training.metrics import normalize
+from training.data.meetings import Fact, Meeting, has_value, value_tokens
 
 PEOPLE = ("Ana", "Ben", "Chloe", "David", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas")
 MEETING_VOICES = ("flite:kal16", "flite:slt", "flite:awb", "flite:rms", "espeak:en-us")
@@ -158,17 +157,6 @@ def meetings(seed: int = 0) -> list[Meeting]:
     return [make_meeting(i, minutes, n, seed) for i, (minutes, n) in enumerate(MEETINGS)]
 
 
-def _tokens(text: str) -> list[str]:
-    return [t.lstrip("$").rstrip(".") for t in normalize(text).split()]
-
-
-def _has(tokens: list[str], value: str, kind: str) -> bool:
-    if kind == "date":
-        month, day = value.split()
-        return month in tokens and any(t in (day, f"{day}th", f"{day}st", f"{day}nd", f"{day}rd") for t in tokens)
-    return value in tokens
-
-
 def _others(fact: Fact, meeting: Meeting) -> set[str]:
     """Values of the fact's kind that are not its right value (wrong if stated for its subject)."""
     if fact.kind == "owner":
@@ -185,18 +173,18 @@ def _others(fact: Fact, meeting: Meeting) -> set[str]:
 def check(summary: str, meeting: Meeting) -> dict:
     """Per fact: "right", "wrong" or "absent", judged sentence by sentence (see the module docstring)."""
     verdicts = {}
-    units = [(s, _tokens(s), s.lower()) for s in sentences(summary)]
+    units = [(s, value_tokens(s), s.lower()) for s in sentences(summary)]
     for fact in meeting.facts:
         verdict = "absent"
         for _, tokens, lower in units:
             if not all(word in lower for word in fact.subject.split()):
                 continue
             if fact.kind in ("amount", "date") and not fact.superseded:
-                wrong = any(t.isdigit() and t != fact.value.split()[-1] for t in tokens) and not _has(
+                wrong = any(t.isdigit() and t != fact.value.split()[-1] for t in tokens) and not has_value(
                     tokens, fact.value, fact.kind)
             else:
-                wrong = any(_has(tokens, other, fact.kind) for other in _others(fact, meeting))
-            if _has(tokens, fact.value, fact.kind):
+                wrong = any(has_value(tokens, other, fact.kind) for other in _others(fact, meeting))
+            if has_value(tokens, fact.value, fact.kind):
                 verdict = "right"
                 break
             if wrong:
@@ -207,8 +195,8 @@ def check(summary: str, meeting: Meeting) -> dict:
 
 def answer_right(answer: str, fact: Fact) -> bool:
     """A focus answer is right when it carries the right value and not the superseded one."""
-    tokens = _tokens(answer)
-    return _has(tokens, fact.value, fact.kind) and not (fact.superseded and _has(tokens, fact.superseded, fact.kind))
+    tokens = value_tokens(answer)
+    return has_value(tokens, fact.value, fact.kind) and not (fact.superseded and has_value(tokens, fact.superseded, fact.kind))
 
 
 def speak_meeting(meeting: Meeting, root: Path) -> Path:

@@ -66,6 +66,13 @@ def _units(text: str) -> tuple[set[str], set[str]]:
     return numbers, words
 
 
+def values(text: str) -> set[str]:
+    """The values a text states: its numbers and dates (after Whisper's normalizer, so "forty" is "40")
+    and its names, stemmed. What a DPO pair compares: which sample carries more of the transcript's."""
+    numbers, _ = _units(text)
+    return numbers | {stem(n) for n in names(text)}
+
+
 @dataclass(frozen=True)
 class Hallucination:
     rate: float  # unsupported units / all units of the summary; 0.0 for an empty summary

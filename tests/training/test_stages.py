@@ -137,15 +137,32 @@ def test_dpo_without_any_pair_fails_clearly_and_registers_nothing(settings, tmp_
         assert [v.name for v in registry.versions(s)] == ["kd-tiny"]
 
 
-def test_automatic_pairs_reject_the_invented_and_refuse_the_copied():
+def test_automatic_pairs_prefer_the_transcripts_values_to_vagueness_and_refuse_the_invented_and_copied():
     item = EvalItem("i", "What about the budget?", "A: Maria approved the budget of forty euros for the launch.",
                     "Maria approved the launch budget.")
     invented = "John approved 900 dollars for Tokyo."
-    good = "Maria approved the budget."
+    vague = "The budget was discussed."
+    stated = "Maria approved 40 euros for the launch."
     copied = "Maria approved the budget of forty euros for the launch. " * 3
-    assert pick_pair([invented, good, copied], item, 0.15) == (good, invented)
-    assert pick_pair([copied, invented], item, 0.15) is None  # copying is not a chosen summary
-    assert pick_pair([good, "Maria approved the budget for the launch."], item, 0.15) is None  # no clear gap
+    assert pick_pair([invented, vague, stated, copied], item) == (stated, invented)
+    assert pick_pair([vague, stated], item) == (stated, vague)  # naming the values beats saying nothing
+    assert pick_pair([copied, invented], item) is None  # copying is not a chosen summary
+    assert pick_pair([vague, "The launch budget came up."], item) is None  # neither states a value
+
+
+def test_on_a_generated_meeting_right_beats_absent_and_absent_beats_wrong():
+    from training.data.meetings import make_meeting, meeting_items, meeting_of
+
+    item = meeting_items(1)[0]
+    meeting = meeting_of(item)
+    assert meeting == make_meeting(0)
+    fact = next(f for f in meeting.facts if f.superseded)
+    name = fact.subject
+    right, wrong, absent = (f"The {name} is {fact.value}.", f"The {name} is {fact.superseded}.",
+                            "The meeting went well.")
+    assert pick_pair([absent, right], item) == (right, absent)
+    assert pick_pair([wrong, absent], item) == (absent, wrong)
+    assert pick_pair([wrong, right, absent], item) == (right, wrong)
 
 
 def test_the_parents_samples_are_kept_and_not_drawn_again(tmp_path):

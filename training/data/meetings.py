@@ -13,7 +13,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from models.grounding import sentences
 from training.data.items import EvalItem
+from training.metrics import normalize
 
 
 @dataclass
@@ -245,3 +247,44 @@ def meeting_items(n: int, seed: int = 1000) -> list[EvalItem]:
         fact = meeting.questions[0]
         items.append(EvalItem(f"{meeting.id}-q0", fact.question, transcript, answer_line(meeting.notes, fact)))
     return items
+
+
+def value_tokens(text: str) -> list[str]:
+    """Words and numbers after Whisper's normalizer ("forty thousand dollars" -> "$40000" -> "40000")."""
+    return [t.lstrip("$").rstrip(".") for t in normalize(text).split()]
+
+
+def has_value(tokens: list[str], value: str, kind: str) -> bool:
+    """Whether the tokens state `value` ("may 20" also as "may 20th")."""
+    if kind == "date":
+        month, day = value.split()
+        return month in tokens and any(t in (day, f"{day}th", f"{day}st", f"{day}nd", f"{day}rd") for t in tokens)
+    if " " in value:  # a vendor of several words
+        return value in " ".join(tokens)
+    return value in tokens
+
+
+def fact_score(text: str, meeting: Meeting) -> tuple[int, int]:
+    """(facts stated right, facts stated wrong) in `text`: a sentence naming a fact's subject states it
+    right with its value, wrong with its corrected value or another value of its kind in the meeting."""
+    units = [(value_tokens(s), s.lower()) for s in sentences(text)]
+    right = wrong = 0
+    for fact in meeting.facts:
+        others = {f.value for f in meeting.facts if f.kind == fact.kind} | {fact.superseded}
+        if fact.kind == "owner":
+            others |= {p.lower() for p in meeting.speakers}
+        others -= {fact.value, ""}
+        about = [tokens for tokens, lower in units if all(w in lower for w in fact.subject.split())]
+        if any(has_value(tokens, fact.value, fact.kind) for tokens in about):
+            right += 1
+        elif any(has_value(tokens, other, fact.kind) for tokens in about for other in others):
+            wrong += 1
+    return right, wrong
+
+
+def meeting_of(item: EvalItem) -> Meeting | None:
+    """The generated meeting behind a training item (ids "notes-train-SEED-INDEX-..."), else None."""
+    parts = item.id.split("-")
+    if item.id.startswith("notes-train-") and len(parts) >= 4:
+        return make_meeting(int(parts[3]), int(parts[2]))
+    return None

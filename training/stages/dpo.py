@@ -1,15 +1,14 @@
-"""Stage 3, DPO: prefer the summary people (or the hallucination check) chose over the one they rejected.
+"""Stage 3, DPO: prefer the summary people (or the facts check) chose over the one they rejected.
 
 Pairs come from two places:
 (a) users' votes: an A/B vote for the left or right summary, or a thumbs-up and a thumbs-down on two
     summaries of the same recording and query; ties and "both bad" give no pair. Each pair keeps the
     ids of the votes it came from.
-(b) automatic: several samples of the parent per training item; the rejected one has the most
-    unsupported content (names, numbers, content words the transcript lacks); the chosen one is the
-    closest to the human answer (ROUGE-L) among the samples no more unsupported than the human
-    answer itself and no longer than twice it (copying the transcript is not a summary). Kept only
-    with a clear gap. The samples are kept per parent version, so a stopped run does not sample
-    again and other selection settings reuse them.
+(b) automatic: several samples of the parent per training item, judged by the values they state
+    (`pick_pair`): the chosen one states more of the transcript's values (names, numbers, dates,
+    vendors) than the rejected one and none that the transcript lacks; on a generated meeting its
+    known facts decide (right beats absent, absent beats wrong). The samples are kept per parent
+    version, so a stopped run does not sample again and other selection settings reuse them.
 The loss is DPO's sigmoid loss on summed log-probs, against the frozen parent (projector + adapter:
 the bare LM cannot hear), whose log-probs are computed once before training.
 """
@@ -34,9 +33,10 @@ from storage.feedback import Pair
 from storage.settings import Settings
 from training.config import option
 from training.data.items import EvalItem, data_hash
+from training.data.meetings import fact_score, meeting_of
 from training.data.speech import SPEAKER_VOICES
 from training.losses import dpo_loss, sequence_logprob
-from training.metrics import hallucination, rouge
+from training.metrics import rouge, values
 from training.stages.runs import LoopConfig, Run, config_dict, finish, fit, resolve_parent, save_atomically
 from training.stages.sft import answer_ids, student_items
 
@@ -58,7 +58,6 @@ class DPOConfig(LoopConfig):
     sample_temperature: float = option(0.7, "sampling temperature (nearer the served greedy output than 1.0, whose "
                                             "samples gave 9 pairs, not 16)", gt=0)
     max_new_tokens: int = option(96, "longest sample, in tokens", ge=1)
-    min_gap: float = option(0.1, "least hallucination-rate gap between rejected and chosen", ge=0, le=1)
     max_words: int = option(450, "longest transcript heard, in words", ge=1)
     items: int = option(72, "training items sampled for automatic pairs: sampling's budget (most of the stage)", ge=0)
     votes: bool = option(True, "pairs from users' votes too (--no-votes: automatic pairs only, e.g. after "
@@ -67,18 +66,32 @@ class DPOConfig(LoopConfig):
     parent: str | None = option(None, "the KD student version to start from (default: the newest)")
 
 
-def pick_pair(samples: list[str], item: EvalItem, min_gap: float) -> tuple[str, str] | None:
-    """(chosen, rejected) among one item's samples, or None without a clear gap (see the docstring)."""
-    human = hallucination(item.reference, item.spoken_text).rate
+def pick_pair(samples: list[str], item: EvalItem) -> tuple[str, str] | None:
+    """(chosen, rejected) among one item's samples, or None when no sample is clearly better.
+
+    A sample scores by the values it states: on a generated meeting its known facts (+1 right, 0
+    absent, -1 wrong: right beats absent, absent beats wrong); elsewhere the transcript's values it
+    carries (names, numbers, dates). The chosen one states nothing wrong and no value the transcript
+    lacks, is at most twice the human answer's length (copying the transcript is not a summary), and
+    scores highest (ROUGE-L breaks ties); the rejected one scores lowest. A vague sample ("the vendor
+    was discussed") therefore never beats one that names the vendor."""
+    meeting, source = meeting_of(item), values(item.spoken_text)
     limit = 2 * len(item.reference.split())
-    scored = [(s, hallucination(s, item.spoken_text).rate, rouge(s, [item.reference])["rougeL"])
-              for s in dict.fromkeys(s for s in samples if s.strip())]
-    rejected = max(scored, key=lambda x: x[1], default=None)
-    good = [x for x in scored if x[1] <= human and len(x[0].split()) <= limit]
-    chosen = max(good, key=lambda x: x[2], default=None)
-    if chosen is None or rejected is None or rejected[1] - chosen[1] < min_gap:
+
+    def judged(text: str) -> tuple[int, bool]:
+        invented = bool(values(text) - source)
+        if meeting is None:
+            return len(values(text) & source), invented
+        right, wrong = fact_score(text, meeting)
+        return right - wrong, invented or wrong > 0
+
+    scored = {s: judged(s) for s in dict.fromkeys(s for s in samples if s.strip())}
+    clean = [s for s, (_, bad) in scored.items() if not bad and len(s.split()) <= limit]
+    chosen = max(clean, key=lambda s: (scored[s][0], rouge(s, [item.reference])["rougeL"]), default=None)
+    rejected = min(scored, key=lambda s: (scored[s][0], not scored[s][1]), default=None)
+    if chosen is None or rejected is None or scored[chosen][0] <= scored[rejected][0]:
         return None
-    return chosen[0], rejected[0]
+    return chosen, rejected
 
 
 def samples_path(settings: Settings, parent: str, cfg: DPOConfig) -> Path:
@@ -118,7 +131,7 @@ def parent_samples(student: Student, items: list[EvalItem], frames: list[torch.T
 def auto_pairs(samples: list[list[str]], items: list[EvalItem], cfg: DPOConfig) -> list[Pair]:
     pairs = []
     for index, (item, texts) in enumerate(zip(items, samples, strict=True)):
-        picked = pick_pair(texts, item, cfg.min_gap)
+        picked = pick_pair(texts, item)
         if picked:
             pairs.append(Pair(item.query, *picked, "auto", item=index))
     return pairs
