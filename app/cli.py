@@ -74,9 +74,13 @@ def cmd_summarize(args: argparse.Namespace) -> None:
 def cmd_db_upgrade(_args: argparse.Namespace) -> None:
     from storage.db import upgrade
 
+    from models.shipped import install
+
     settings = load_settings()
     upgrade(settings.db_url)
     print(f"database at {settings.db_url} is up to date")
+    for line in install(settings):  # the trained versions that ship in the repository
+        print(line)
 
 
 def cmd_models_prepare(_args: argparse.Namespace) -> None:
@@ -129,6 +133,13 @@ def cmd_models_import(args: argparse.Namespace) -> None:
     from app.versions import import_checkpoint
 
     print(f"registered candidate {import_checkpoint(load_settings(), Path(args.checkpoint), args.stage)}")
+
+
+def cmd_models_release(args: argparse.Namespace) -> None:
+    from models.shipped import release
+
+    for folder in release(load_settings(), args.versions):
+        print(f"shipped {folder.name}: {folder} (commit it; `speechsum db upgrade` serves it on a fresh install)")
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
@@ -223,6 +234,10 @@ def build_parser(stages: bool = True) -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("--stage", default="align", choices=["align", "sft", "kd", "dpo"])
     p.set_defaults(func=cmd_models_import)
+    p = models.add_parser("release", help="copy versions into models/shipped/ (bf16, with release.json), so a "
+                                          "fresh install serves them")
+    p.add_argument("versions", nargs="+", help="e.g. teacher-20261127-005015 dpo-20261127-020732")
+    p.set_defaults(func=cmd_models_release)
 
     training_cli.add_parsers(sub, stages)
 

@@ -350,7 +350,7 @@ def encoder_tag(bases: dict) -> str:
     return bases["encoder"] + bases["encoder_sha256"]
 
 
-def _weights_digest(path: str) -> str:
+def weights_digest(path: str) -> str:
     """sha256 of a model dir's weight files (a hub id has none here: its name stands in)."""
     files = sorted(Path(path).glob("*.safetensors")) if Path(path).is_dir() else []
     return hashlib.sha256("".join(sha256_file(f) for f in files).encode()).hexdigest() if files else path
@@ -370,8 +370,8 @@ def build_student(config: StudentConfig, models_dir: Path, device: str = "cpu") 
     scale = lm.get_input_embeddings().weight.detach().pow(2).mean().sqrt().item()  # the text tokens' RMS
     projector = Projector(encoder.whisper.config.d_model, config.stack, config.projector_hidden,
                           lm.config.hidden_size, scale)
-    bases = {"encoder": encoder_source.version, "encoder_sha256": _weights_digest(encoder_source.path),
-             "llm": llm_source.version, "llm_sha256": _weights_digest(llm_source.path)}
+    bases = {"encoder": encoder_source.version, "encoder_sha256": weights_digest(encoder_source.path),
+             "llm": llm_source.version, "llm_sha256": weights_digest(llm_source.path)}
     return Student(config, encoder, projector, with_lora(lm, config), tokenizer, bases).to(device)
 
 

@@ -40,6 +40,10 @@ def register(session: Session, *, name: str, kind: str, stage: str, checkpoint: 
     return version
 
 
+def find(session: Session, name: str) -> ModelVersion | None:
+    return session.scalar(select(ModelVersion).where(ModelVersion.name == name))
+
+
 def get(session: Session, name_or_id: str | int) -> ModelVersion:
     key = str(name_or_id)
     version = session.scalar(select(ModelVersion).where(ModelVersion.name == key))

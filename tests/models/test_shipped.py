@@ -1,0 +1,61 @@
+"""Shipped versions: released from the registry in bf16, registered and served by `db upgrade`, refused on other bases."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from models.shipped import MANIFEST, install, release
+from models.student import load_student
+from storage import registry
+from storage.db import session_scope
+from tests.helpers.tiny import registered_student
+
+
+@pytest.fixture
+def shipped(settings, tmp_path):
+    """A tiny student registered, then released into a folder of its own."""
+    student = registered_student(settings, tmp_path, name="sft-tiny", stage="sft", serve=False)
+    (folder,) = release(settings, ["sft-tiny"], tmp_path / "shipped")
+    return student, folder
+
+
+def test_a_release_holds_bf16_trained_parts_and_a_manifest(shipped):
+    student, folder = shipped
+    manifest = json.loads((folder / MANIFEST).read_text())
+    assert (manifest["version"], manifest["kind"], manifest["stage"]) == ("sft-tiny", "student", "sft")
+    assert manifest["bases"] == student.bases and set(manifest["files"]) >= {"projector.safetensors", "manifest.json"}
+    from safetensors.torch import load_file
+
+    assert {t.dtype for t in load_file(folder / "projector.safetensors").values()} == {torch.bfloat16}
+
+
+def test_a_fresh_install_registers_and_serves_the_shipped_version_once(settings, tmp_path, shipped):
+    student, folder = shipped
+    fresh = settings.model_copy(update={"data_dir": tmp_path / "fresh", "database_url": ""})
+    said = install(fresh, folder.parent, bases=lambda: student.bases)
+    assert said == ["serving shipped student sft-tiny"]
+    assert install(fresh, folder.parent, bases=lambda: student.bases) == []  # a second upgrade changes nothing
+    with session_scope(fresh.db_url) as session:
+        served = registry.served(session, "student")
+        (promotion,) = registry.history(session, "student")
+        assert (served.name, promotion.reason, promotion.actor) == ("sft-tiny", "shipped", "db upgrade")
+    loaded = student.load_weights(folder)  # the bf16 parts load into the fp32 student
+    assert loaded.projector.state_dict().keys() == student.projector.state_dict().keys()
+
+
+def test_shipped_versions_are_refused_on_other_base_weights_and_on_changed_files(settings, tmp_path, shipped):
+    student, folder = shipped
+    fresh = settings.model_copy(update={"data_dir": tmp_path / "fresh", "database_url": ""})
+    key = sorted(student.bases)[-1]
+    other = student.bases | {key: "f" * 64}
+    (line,) = install(fresh, folder.parent, bases=lambda: other)
+    assert line.startswith(f"shipped student sft-tiny refused: trained on other base weights ({key} ")
+    assert line.endswith("the raw cascade serves") and "\n" not in line
+    (folder / "projector.safetensors").write_bytes(b"changed")
+    (line,) = install(fresh, folder.parent, bases=lambda: student.bases)
+    assert "its files do not match" in line
+    with session_scope(fresh.db_url) as session:
+        assert registry.served(session, "student") is None and registry.versions(session) == []
