@@ -72,9 +72,8 @@ def cmd_summarize(args: argparse.Namespace) -> None:
 
 
 def cmd_db_upgrade(_args: argparse.Namespace) -> None:
-    from storage.db import upgrade
-
     from models.shipped import install
+    from storage.db import upgrade
 
     settings = load_settings()
     upgrade(settings.db_url)

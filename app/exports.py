@@ -31,9 +31,22 @@ def _made_by(result: Result) -> str:
     return f"{s.system} · {s.model_version}" + (f" · question: {s.query}" if s.query else "")
 
 
+def _notes(result: Result) -> list[tuple[str, list[str]]]:
+    """(title, "[mm:ss] ..." lines) of the decisions and the action items, with the speakers' names."""
+    notes = result.named_notes
+    due = lambda a: f" (due {a['due']})" if a.get("due") else ""  # noqa: E731
+    return [(title, lines) for title, lines in (
+        ("Decisions", [f"[{clock(d['start'])}] {d['text']}" for d in notes.get("decisions", [])]),
+        ("Action items", [f"[{clock(a['start'])}] {a['owner']}: {a['text']}{due(a)}"
+                          for a in notes.get("action_items", [])]),
+    ) if lines]
+
+
 def to_txt(result: Result) -> str:
     s = result.summary
     lines = ["SUMMARY", s.text, "", f"({_made_by(result)})", ""]
+    for title, items in _notes(result):
+        lines += [title.upper(), *items, ""]
     if s.chapters:
         lines += ["CHAPTERS", *(f"[{clock(c['start'])}-{clock(c['end'])}] {c['summary']}" for c in s.chapters), ""]
     if s.key_points:
@@ -45,6 +58,8 @@ def to_txt(result: Result) -> str:
 def to_markdown(result: Result) -> str:
     s = result.summary
     lines = ["# Summary", "", s.text, "", f"*{_made_by(result)}*", ""]
+    for title, items in _notes(result):
+        lines += [f"## {title}", "", *(f"- {item}" for item in items), ""]
     if s.chapters:
         lines += ["## Chapters", "", *(f"- **{clock(c['start'])}–{clock(c['end'])}** {c['summary']}" for c in s.chapters),
                   ""]

@@ -98,8 +98,17 @@ class Result:
             points = [p | ({"speaker": self.speaker(p["speaker"])} if p.get("speaker") else {}) for p in s.key_points]
             out |= {"summary_id": self.summary_id, "summary": s.text, "key_points": points, "query": s.query,
                     "system": s.system, "model_version": s.model_version, "latency_s": s.latency_s,
-                    "dropped_sentences": s.dropped, "chapters": s.chapters}
+                    "dropped_sentences": s.dropped, "chapters": s.chapters, "notes": self.named_notes}
         return out
+
+    @property
+    def named_notes(self) -> dict:
+        """The summary's notes with the names users gave the speakers (owners included)."""
+        notes = dict(self.summary.notes) if self.summary and self.summary.notes else {}
+        for key in ("decisions", "action_items"):
+            notes[key] = [i | {k: self.speaker(i[k]) for k in ("speaker", "owner") if i.get(k)}
+                          for i in notes.get(key, [])]
+        return notes
 
     @property
     def labels(self) -> list[str]:

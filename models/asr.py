@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from models.grounding import sentences
 from models.progress import Progress
 from models.sources import ModelSource
 from storage.audio import SAMPLE_RATE
@@ -158,3 +159,24 @@ class SpeechRecognizer:
         if progress:
             progress(1.0, "transcribed")
         return Transcript(segments, language or "", float(language_p), duration_s, self.source.version, words)
+def sentence_units(segments: list[Segment]) -> list[Segment]:
+    """Regroups ASR segments into whole sentences; a sentence spans the segments it was spoken in.
+
+    Whisper cuts segments by time, not grammar: one segment may hold three sentences, or half of one.
+    """
+    units, pending, pending_start = [], [], 0.0
+    for i, seg in enumerate(segments):
+        turn_ends = i + 1 < len(segments) and segments[i + 1].speaker != seg.speaker
+        parts = sentences(seg.text)
+        for j, part in enumerate(parts):
+            if not pending:
+                pending_start = seg.start
+            pending.append(part)
+            if part[-1] in ".!?" or (turn_ends and j == len(parts) - 1):  # no sentence runs into another's turn
+                units.append(Segment(pending_start, seg.end, " ".join(pending), seg.speaker))
+                pending = []
+    if pending:
+        units.append(Segment(pending_start, segments[-1].end, " ".join(pending), segments[-1].speaker))
+    return units
+
+

@@ -33,7 +33,8 @@ def base_hashes(settings: Settings) -> dict[str, str]:
     from models.student import StudentConfig, weights_digest
 
     config = StudentConfig()
-    encoder, llm = resolve_audio_encoder(config.encoder, settings.models_dir), resolve_llm(config.llm, settings.models_dir)
+    encoder = resolve_audio_encoder(config.encoder, settings.models_dir)
+    llm = resolve_llm(config.llm, settings.models_dir)
     return {"encoder": encoder.version, "encoder_sha256": weights_digest(encoder.path),
             "llm": llm.version, "llm_sha256": weights_digest(llm.path)}
 

@@ -23,10 +23,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from models.asr import Segment, Transcript
+from models.asr import Segment, Transcript, sentence_units
 from models.chapters import MIN_SUPPORT, Chapter, spans
-from models.grounding import STOPWORDS, drop_repeats, keep_supported, names, numbers, sentences, stem
+from models.grounding import STOPWORDS, drop_repeats, keep_supported, names, numbers, stem
 from models.llm import ChatLM, Decoding
+from models.notes import Notes, meeting_notes
+from models.notes import markdown as notes_markdown
 from models.progress import Progress, scaled
 from models.student import SAMPLE_RATE, Student, instruction
 
@@ -64,6 +66,7 @@ class Summary:
     raw: str = ""  # what the model generated, before the grounding check
     model_version_id: int | None = None  # the registry's id of the version that wrote it
     chapters: list[dict] = field(default_factory=list)  # long recordings: {start, end, summary, dropped}
+    notes: dict = field(default_factory=dict)  # models.notes.Notes: overview, decisions, action items, dropped
 
     def fields(self) -> dict:
         """The record as stored: the summaries table has a column for each field, under the same name."""
@@ -73,10 +76,14 @@ class Summary:
     def from_record(cls, record) -> Summary:
         """The summary a stored row (or any object with these attributes) holds; empty lists for NULLs."""
         values = {f.name: getattr(record, f.name) for f in dataclasses.fields(cls)}
-        return cls(**values | {k: values[k] or empty for k, empty in (("dropped", []), ("raw", ""), ("chapters", []))})
+        empty = (("dropped", []), ("raw", ""), ("chapters", []), ("notes", {}))
+        return cls(**values | {k: values[k] or nothing for k, nothing in empty})
 
     def markdown(self, names: dict[str, str] | None = None) -> str:
         out = self.text
+        notes = Notes.from_dict(self.notes)
+        if notes and (notes.decisions or notes.action_items):
+            out += "\n\n" + notes_markdown(notes, clock)
         if self.chapters:
             out += "\n\n**Chapters**\n" + "\n".join(
                 f"- **{clock(c['start'])}–{clock(c['end'])}** {c['summary']}" for c in self.chapters)
@@ -106,25 +113,6 @@ _CUES = frozenset(stem(w) for w in "decide decision agree approve will must dead
                   "budget deliver conclude propose".split())
 
 
-def sentence_units(segments: list[Segment]) -> list[Segment]:
-    """Regroups ASR segments into whole sentences; a sentence spans the segments it was spoken in.
-
-    Whisper cuts segments by time, not grammar: one segment may hold three sentences, or half of one.
-    """
-    units, pending, pending_start = [], [], 0.0
-    for i, seg in enumerate(segments):
-        turn_ends = i + 1 < len(segments) and segments[i + 1].speaker != seg.speaker
-        parts = sentences(seg.text)
-        for j, part in enumerate(parts):
-            if not pending:
-                pending_start = seg.start
-            pending.append(part)
-            if part[-1] in ".!?" or (turn_ends and j == len(parts) - 1):  # no sentence runs into another's turn
-                units.append(Segment(pending_start, seg.end, " ".join(pending), seg.speaker))
-                pending = []
-    if pending:
-        units.append(Segment(pending_start, segments[-1].end, " ".join(pending), segments[-1].speaker))
-    return units
 
 
 def key_points(segments: list[Segment], k: int, query: str | None = None) -> list[dict]:
@@ -291,6 +279,7 @@ def grounded_summary(
         raw=generated,
         model_version_id=model_version_id,
         chapters=[c.as_dict() for c in chapters or []],
+        notes=meeting_notes(summary, generated, transcript.segments, transcript.labelled_text()).as_dict(),
     )
 
 

@@ -121,6 +121,8 @@ class Summary(Base):
     dropped: Mapped[list[str] | None] = mapped_column(JSON, default=list)
     # A long recording's sections: [{"start": s, "end": s, "summary": str, "dropped": [...]}, ...]
     chapters: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=list)
+    # Meeting notes: overview, decisions and action items (each with its time), and the items dropped.
+    notes: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)
 
     recording: Mapped[Recording] = relationship(back_populates="summaries")
 

@@ -47,3 +47,19 @@ def test_write_names_files_by_summary_and_rejects_unknown_formats(result, tmp_pa
     assert paths[2].read_text() == exports.to_srt(result)
     with pytest.raises(ValueError, match="unknown format 'docx'"):
         exports.write(result, "docx", tmp_path)
+
+
+def test_the_notes_reach_txt_markdown_and_json_with_times_owners_and_the_names_users_gave(result):
+    from models.notes import NoteItem, Notes
+
+    decision = NoteItem("We decided to approve the budget.", 3725.5, 3728.25, "Speaker 1")
+    action = NoteItem("I'll send the invoice by Friday.", 3728.25, 3730.0, "Speaker 2", "Speaker 2", "Friday")
+    result.summary.notes = Notes("The budget was approved.", [decision], [action]).as_dict()
+    result.speakers = {"Speaker 2": "Priya"}
+    txt = exports.to_txt(result)
+    assert "DECISIONS\n[1:02:05] We decided to approve the budget.\n" in txt
+    assert "ACTION ITEMS\n[1:02:08] Priya: I'll send the invoice by Friday. (due Friday)\n" in txt
+    md = exports.to_markdown(result)
+    assert "## Action items\n\n- [1:02:08] Priya: I'll send the invoice by Friday. (due Friday)\n" in md
+    notes = json.loads(exports.to_json(result))["notes"]
+    assert notes["action_items"][0]["owner"] == "Priya" and notes["decisions"][0]["start"] == 3725.5

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from models.shipped import MANIFEST, install, release
-from models.student import load_student
 from storage import registry
 from storage.db import session_scope
 from tests.helpers.tiny import registered_student

@@ -98,7 +98,7 @@ def test_focus_question_goes_into_the_prompt(tiny_llm, prompts):
 
 
 def test_sentence_units_regroup_segments_into_whole_sentences():
-    from models.summarizer import sentence_units
+    from models.asr import sentence_units
 
     segs = [Segment(0.0, 3.0, "We met. The budget is"), Segment(3.0, 5.0, "approved for May."), Segment(5.0, 6.0, "and then")]
     units = [(u.start, u.end, u.text) for u in sentence_units(segs)]

@@ -1,0 +1,163 @@
+"""Meeting notes: what was decided, and who does what by when, each linked to the moment it was said.
+
+Notes come from two places, and every item ends up tied to a transcript sentence, with its time:
+- the model's own notes, when it writes them in the trained form ("Decisions:" and "Action items:"
+  with "- Owner: task, due date" lines): an item is kept only where the transcript supports it
+  (models.grounding), and linked to the sentence that shares most of its words; the rest go to
+  "dropped";
+- the transcript itself: a sentence with a decision cue ("decided", "agreed", "approved", "go with",
+  "moved to") is a decision; a commitment ("I'll", "can you", "will") is an action item, owned by
+  the speaker who commits or the person asked by name, due when a day or date is said in it or in
+  the reply. A later sentence about the same thing wins over an earlier one, so a correction wins.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+from models.asr import Segment, sentence_units
+from models.grounding import STOPWORDS, stem, unsupported_terms
+
+MAX_ITEMS = 6
+DECISION = re.compile(r"\b(decided|decision|agreed|agree|approved?|go(?:ing)? with|moves? to|moved to|confirmed|"
+                      r"final(?:ly)?|settled|chose|chosen|picked)\b", re.I)
+COMMITMENT = re.compile(r"\b(I'll|I will|I can take|I'm going to|I am going to|leave it with me|can you|could you|"
+                        r"will you|would you|owns?|is going to|will)\b", re.I)
+ASKED = re.compile(r"^(?P<name>[A-Z][a-z]+), (?:can|could|would|will) you\b")
+NAMED_WILL = re.compile(r"\b(?P<name>[A-Z][a-z]+) (?:will|is going to|owns|takes)\b")
+DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+DUE = re.compile(rf"\b(?:by |on |before |until )?(?:(?:next |this )?(?:{DAYS})|(?:{MONTHS}) \w+(?:st|nd|rd|th)?|"
+                 rf"(?:the )?\w+(?:st|nd|rd|th) of (?:{MONTHS})|tomorrow|next week|end of (?:the )?(?:week|month))\b",
+                 re.I)
+CORRECTION = re.compile(r"\b(actually|correction|sorry|not|instead|make that|moved)\b", re.I)
+
+
+@dataclass
+class NoteItem:
+    text: str
+    start: float
+    end: float
+    speaker: str = ""
+    owner: str = ""  # action items: who does it
+    due: str = ""  # action items: by when, as said
+
+
+@dataclass
+class Notes:
+    overview: str
+    decisions: list[NoteItem] = field(default_factory=list)
+    action_items: list[NoteItem] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # the model's items the transcript does not support
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict | None) -> Notes | None:
+        if not raw:
+            return None
+        items = lambda key: [NoteItem(**i) for i in raw.get(key, [])]  # noqa: E731
+        return cls(raw.get("overview", ""), items("decisions"), items("action_items"), raw.get("dropped", []))
+
+
+def _stems(text: str) -> set[str]:
+    return {stem(w) for w in re.findall(r"[a-z][a-z'-]+|\d[\d,.]*", text.lower()) if w not in STOPWORDS}
+
+
+def _due(*texts: str) -> str:
+    for text in texts:
+        found = DUE.search(text)
+        if found:
+            return re.sub(r"^(by|on|before|until) ", "", found.group(0), flags=re.I)
+    return ""
+
+
+def _owner(unit: Segment, names: dict[str, str]) -> str:
+    asked = ASKED.match(unit.text) or NAMED_WILL.search(unit.text)
+    if asked and asked.group("name").lower() not in STOPWORDS:
+        return asked.group("name")
+    if re.search(r"\b(I'll|I will|I can take|I'm going to|I am going to|leave it with me)\b", unit.text, re.I):
+        return names.get(unit.speaker, unit.speaker)
+    return ""
+
+
+def _latest_per_topic(items: list[NoteItem]) -> list[NoteItem]:
+    """Of items about the same thing (half their content words shared), the later one: a correction wins."""
+    kept: list[NoteItem] = []
+    for item in items:
+        words = _stems(item.text)
+        same = [k for k in kept if len(words & _stems(k.text)) >= max(2, len(words) // 2)
+                and (CORRECTION.search(item.text) or k.owner == item.owner)]
+        kept = [k for k in kept if k not in same] + [item]
+    return kept
+
+
+def from_transcript(segments: list[Segment], names: dict[str, str] | None = None) -> tuple[list[NoteItem],
+                                                                                         list[NoteItem]]:
+    """(decisions, action items) quoted from the transcript's sentences, with their times."""
+    names = names or {}
+    units = sentence_units(segments)
+    decisions, actions = [], []
+    for i, unit in enumerate(units):
+        reply = units[i + 1].text if i + 1 < len(units) else ""
+        item = NoteItem(unit.text, unit.start, unit.end, unit.speaker)
+        if DECISION.search(unit.text) and not unit.text.rstrip().endswith("?"):
+            decisions.append(item)
+        elif COMMITMENT.search(unit.text):
+            owner = _owner(unit, names)
+            if owner:
+                actions.append(NoteItem(unit.text, unit.start, unit.end, unit.speaker, owner, _due(unit.text, reply)))
+    return _latest_per_topic(decisions)[-MAX_ITEMS:], _latest_per_topic(actions)[-MAX_ITEMS:]
+
+
+def _section(text: str, title: str) -> list[str]:
+    """The "- ..." lines under a "Title:" line of the model's notes."""
+    found = re.search(rf"^{title}:\s*\n((?:\s*[-*].*\n?)*)", text, re.I | re.M)
+    return [line.strip().lstrip("-*").strip() for line in found.group(1).splitlines() if line.strip()] if found else []
+
+
+def _anchor(text: str, units: list[Segment]) -> Segment | None:
+    """The transcript sentence that shares most content words with `text` (None when none shares any)."""
+    words = _stems(text)
+    best = max(units, key=lambda u: len(words & _stems(u.text)), default=None)
+    return best if best is not None and words & _stems(best.text) else None
+
+
+def from_model(generated: str, segments: list[Segment], source: str) -> tuple[list[NoteItem], list[NoteItem],
+                                                                              list[str]]:
+    """(decisions, action items, dropped) of notes the model wrote in the trained form, each supported
+    by the transcript and linked to its sentence; an unsupported or unplaceable item is dropped."""
+    units, dropped = sentence_units(segments), []
+    out: dict[str, list[NoteItem]] = {"Decisions": [], "Action items": []}
+    for title, found in out.items():
+        for line in _section(generated, title):
+            at = _anchor(line, units)
+            if at is None or unsupported_terms(line, source):
+                dropped.append(line)
+                continue
+            owner, _, task = line.partition(":") if title == "Action items" else ("", "", line)
+            found.append(NoteItem(line, at.start, at.end, at.speaker, owner.strip() if task else "",
+                                  _due(task or line)))
+    return out["Decisions"][:MAX_ITEMS], out["Action items"][:MAX_ITEMS], dropped
+
+
+def meeting_notes(overview: str, generated: str, segments: list[Segment], source: str,
+                  names: dict[str, str] | None = None) -> Notes:
+    """The notes of a summary: the model's supported items, else the transcript's own."""
+    decisions, actions, dropped = from_model(generated, segments, source)
+    quoted = from_transcript(segments, names)
+    return Notes(overview, decisions or quoted[0], actions or quoted[1], dropped)
+
+
+def markdown(notes: Notes, clock) -> str:
+    """The notes as the page and the Markdown export show them, each item with its time."""
+    lines = []
+    if notes.decisions:
+        lines += ["**Decisions**", *(f"- [{clock(d.start)}] {d.text}" for d in notes.decisions)]
+    if notes.action_items:
+        lines += ["**Action items**", *(f"- [{clock(a.start)}] **{a.owner}**: {a.text}" + (f" (due {a.due})" if a.due
+                                                                                           else "")
+                                        for a in notes.action_items)]
+    return "\n".join(lines)

@@ -1,0 +1,48 @@
+"""Meeting notes: decisions and action items quoted with their times, corrections winning, the model's
+items kept only where the transcript supports them."""
+
+from __future__ import annotations
+
+from models.asr import Segment, Transcript
+from models.notes import Notes, from_model, from_transcript, meeting_notes
+
+LAUNCH = [
+    Segment(0.0, 4.0, "Okay, let's start with the launch.", "Maria"),
+    Segment(4.0, 9.0, "We decided to move the launch from March 3 to March 17.", "Maria"),
+    Segment(9.0, 12.0, "I'll fix the login bug by March 7.", "David"),
+    Segment(12.0, 16.0, "Tom, can you move the marketing email to March 17?", "Maria"),
+    Segment(16.0, 18.0, "Sure.", "Tom"),
+    Segment(18.0, 24.0, "We approved three testers for $12,000.", "Maria"),
+    Segment(24.0, 28.0, "Sorry, we approved $14,000 for the three testers, not $12,000.", "Maria"),
+    Segment(28.0, 31.0, "The weather was lovely this weekend.", "Tom"),
+]
+SOURCE = Transcript(LAUNCH, "en", 1.0, 31.0, "asr").labelled_text()
+
+
+def test_decisions_and_action_items_are_quoted_with_their_times_owners_and_dates():
+    decisions, actions = from_transcript(LAUNCH)
+    assert [(d.text, d.start) for d in decisions] == [(LAUNCH[1].text, 4.0), (LAUNCH[6].text, 24.0)]
+    assert [(a.owner, a.due, a.start) for a in actions] == [("David", "March 7", 9.0), ("Tom", "March 17", 12.0)]
+
+
+def test_a_correction_wins_over_the_value_it_corrects():
+    decisions, _ = from_transcript(LAUNCH)
+    assert not any("$12,000." in d.text and "not" not in d.text for d in decisions)
+    assert any("$14,000" in d.text for d in decisions)
+
+
+def test_the_models_notes_are_kept_where_supported_and_linked_to_the_moment():
+    generated = ("The launch moved.\nDecisions:\n- The launch moves to March 17.\n- A refund of $5 million.\n"
+                 "Action items:\n- David: fix the login bug, due March 7\n")
+    decisions, actions, dropped = from_model(generated, LAUNCH, SOURCE)
+    assert [(d.text, d.start) for d in decisions] == [("The launch moves to March 17.", 4.0)]
+    assert [(a.owner, a.due, a.start) for a in actions] == [("David", "March 7", 9.0)]
+    assert dropped == ["A refund of $5 million."]
+    notes = meeting_notes("The launch moved.", generated, LAUNCH, SOURCE)
+    assert notes.decisions == decisions and notes.dropped == dropped
+    assert Notes.from_dict(notes.as_dict()) == notes
+
+
+def test_without_notes_from_the_model_the_transcripts_own_items_stand():
+    notes = meeting_notes("A summary.", "A summary with no sections.", LAUNCH, SOURCE)
+    assert len(notes.decisions) == 2 and [a.owner for a in notes.action_items] == ["David", "Tom"]
