@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -25,11 +26,17 @@ from storage.settings import Settings
 log = logging.getLogger("speechsum.web")
 
 
+SERVER_PATH = re.compile(r"(?:/[\w.@+-]+){2,}/?")
+
+
 def user_error(message: str) -> gr.Error:
-    """An expected error (bad input, a missing item): shown in the page, one line in the server log,
-    no traceback (those are for our own bugs)."""
-    log.warning("refused: %s", message)
-    return gr.Error(message, print_exception=False)
+    """An expected error (bad input, a missing item): one line with an error id in the page, the same
+    line under that id in the server log, no traceback (those are for our own bugs). A server path in
+    the message reaches the client as its last part only."""
+    ref = uuid.uuid4().hex[:8]
+    log.warning("refused [%s]: %s", ref, message)
+    shown = SERVER_PATH.sub(lambda m: Path(m.group(0)).name or "…", " ".join(message.split()))
+    return gr.Error(f"{shown} (error {ref})", print_exception=False)
 
 
 # One model run at a time: two at once only make both slower on a small CPU.
@@ -61,11 +68,20 @@ def owner(request: gr.Request | None, browser_id: str | None = None, client_id: 
 
 @contextmanager
 def shown_to_user() -> Iterator[None]:
-    """Turns our user-facing errors into a message in the page (or the client's exception)."""
+    """Turns our user-facing errors into a message in the page (or the client's exception); any other
+    error reaches the client as one line with an error id, and the server log holds its details (the
+    SQL, its parameters, the paths) under that id."""
     try:
         yield
+    except gr.Error:
+        raise
     except USER_ERRORS as exc:
         raise user_error(str(exc)) from exc
+    except Exception:
+        ref = uuid.uuid4().hex[:8]
+        log.exception("error [%s] while serving a request", ref)
+        raise gr.Error(f"Something went wrong on the server (error {ref}); the operator can look it up in the "
+                       "server log.", print_exception=False) from None
 
 
 def audio_path(audio: str | dict | None) -> str:

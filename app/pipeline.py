@@ -33,10 +33,7 @@ from storage import registry, schema
 from storage.audio import AudioError, decode, inspect_audio, read_samples
 from storage.db import ensure_schema, session_scope
 from storage.files import store_audio
-from storage.history import (
-    NotFound,
-    owned_summary,
-)
+from storage.history import NotFound, owned_summary, safe_name
 from storage.jobs import JobError
 from storage.settings import Settings
 from storage.speakers import SpeakerError, names_of
@@ -170,7 +167,7 @@ def transcribe_file(
             recording = _find_recording(session, info.sha256, uploader)
             if recording is None:
                 recording = schema.Recording(
-                    sha256=info.sha256, original_name=original_name or Path(path).name,
+                    sha256=info.sha256, original_name=safe_name(original_name or Path(path).name),
                     duration_s=info.duration_s, size_bytes=info.size_bytes, stored_path=str(stored),
                     uploader=uploader,
                 )

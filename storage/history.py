@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -77,8 +78,26 @@ def find_summaries(session: Session, owner: str, text: str = "", limit: int = 50
     ]
 
 
+MAX_ID = 2**63 - 1  # the largest id either database stores: a larger one is refused, not sent to SQL
+
+
+def _id(value: object, what: str) -> int:
+    """A row id as a client gave it, checked: a whole number from 1 to MAX_ID, else "not found"."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
+        raise NotFound(f"{what} {str(value)[:24]} was not found")
+    return value
+
+
+def safe_name(name: str, limit: int = 200) -> str:
+    """A file name as stored: at most `limit` characters, its extension kept (the column holds 512)."""
+    if len(name) <= limit:
+        return name
+    suffix = Path(name).suffix[:16]
+    return name[: limit - len(suffix)] + suffix
+
+
 def owned_summary(session: Session, summary_id: int, owner: str) -> Summary:
-    summary = session.get(Summary, summary_id)
+    summary = session.get(Summary, _id(summary_id, "summary"))
     if summary is None or summary.recording.uploader != owner:
         raise NotFound(f"summary {summary_id} was not found")
     return summary
@@ -97,7 +116,7 @@ def recordings_of(session: Session, owner: str, limit: int = 50) -> list[Recordi
 
 
 def owned_recording(session: Session, recording_id: int, owner: str) -> Recording:
-    recording = session.get(Recording, recording_id)
+    recording = session.get(Recording, _id(recording_id, "recording"))
     if recording is None or recording.uploader != owner:
         raise NotFound(f"recording {recording_id} was not found among yours")
     return recording

@@ -6,6 +6,8 @@ path through the API is in tests/e2e.
 
 from __future__ import annotations
 
+import re
+
 import gradio as gr
 import pytest
 from gradio_client import Client
@@ -119,5 +121,6 @@ def test_expected_errors_reach_the_user_and_log_one_line_not_a_traceback(server)
     with pytest.raises(AppError, match="unknown format"):
         alice.predict(424242, "docx", api_name="/export")
     log = (settings.data_dir.parent / "server.log").read_text()
-    assert "refused: summary 424242 was not found" in log and "refused: unknown format 'docx'" in log
+    assert re.search(r"refused \[[0-9a-f]{8}\]: summary 424242 was not found", log)
+    assert re.search(r"refused \[[0-9a-f]{8}\]: unknown format 'docx'", log)
     assert "Traceback" not in log
