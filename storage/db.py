@@ -15,13 +15,16 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.files import private_dir
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    database = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    if database is not None:
+        private_dir(database.parent)
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         # SQLite ignores foreign keys unless asked; WAL lets the web app read while a worker writes.
@@ -31,6 +34,9 @@ def get_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.close()
+            for path in (database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
+                if path.exists():
+                    path.chmod(0o600)  # the database (and its write-ahead log) for the service's user alone
 
     return engine
 

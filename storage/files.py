@@ -9,6 +9,15 @@ import tempfile
 from pathlib import Path
 
 
+def private_dir(path: Path) -> Path:
+    """`path`, made if missing for the service's user alone (0700: recordings are people's words); a
+    folder that exists already keeps its mode (it may be shared, like /tmp)."""
+    if not path.exists():
+        path.mkdir(mode=0o700, parents=True)
+        path.chmod(0o700)  # mkdir's mode passes through the umask
+    return path
+
+
 def _feed(digest, path: Path) -> None:
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 24), b""):
@@ -40,6 +49,7 @@ def store_audio(path: Path, sha256: str, root: Path) -> tuple[Path, bool]:
     dest = root / sha256[:2] / f"{sha256}{path.suffix.lower()}"
     if dest.exists():
         return dest, False
+    private_dir(root)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".part")
     os.close(fd)
