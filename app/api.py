@@ -19,7 +19,7 @@ import gradio as gr
 from gradio import FileData
 
 from app import exports
-from app.library import history, rename_speaker, vote_ab, vote_thumb
+from app.library import delete_recording, history, rename_speaker, vote_ab, vote_thumb
 from app.pipeline import USER_ERRORS, Result, compare_file, load_result, summarize_file
 from storage.settings import Settings
 
@@ -163,5 +163,12 @@ def register(settings: Settings) -> None:
 
     for fn in (summarize, compare):
         gr.api(fn, api_name=fn.__name__, concurrency_id=MODELS, concurrency_limit=1)
-    for fn in (thumb, ab_vote, search, summary, export, speaker):
+    def delete(recording_id: int, client_id: str = "", request: gr.Request = None) -> dict:
+        """Deletes one of your recordings and all that was made from it: the audio file, the transcript,
+        the summaries, the speaker names and the votes on them."""
+        with shown_to_user():
+            said = delete_recording(settings, recording_id, owner(request, client_id=client_id))
+        return {"recording_id": recording_id, "message": said}
+
+    for fn in (thumb, ab_vote, search, summary, export, speaker, delete):
         gr.api(fn, api_name=fn.__name__, concurrency_limit=None)

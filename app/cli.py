@@ -134,6 +134,12 @@ def cmd_models_import(args: argparse.Namespace) -> None:
     print(f"registered candidate {import_checkpoint(load_settings(), Path(args.checkpoint), args.stage)}")
 
 
+def cmd_recordings_delete(args: argparse.Namespace) -> None:
+    from app.library import delete_recording
+
+    print(delete_recording(load_settings(), args.recording_id, None))
+
+
 def cmd_models_release(args: argparse.Namespace) -> None:
     from models.shipped import release
 
@@ -233,6 +239,12 @@ def build_parser(stages: bool = True) -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("--stage", default="align", choices=["align", "sft", "kd", "dpo"])
     p.set_defaults(func=cmd_models_import)
+    recordings = sub.add_parser("recordings", help="stored recordings").add_subparsers(dest="recordings_command",
+                                                                                      required=True)
+    p = recordings.add_parser("delete", help="delete a recording (any owner's) with its audio, transcript, "
+                                             "summaries, speaker names and the votes on them")
+    p.add_argument("recording_id", type=int)
+    p.set_defaults(func=cmd_recordings_delete)
     p = models.add_parser("release", help="copy versions into models/shipped/ (bf16, with release.json), so a "
                                           "fresh install serves them")
     p.add_argument("versions", nargs="+", help="e.g. teacher-20261127-005015 dpo-20261127-020732")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from app.pipeline import Result, load_result
 from storage.db import ensure_schema, session_scope
 from storage.history import (
@@ -12,9 +14,20 @@ from storage.history import (
     recordings_of,
     thumb_of,
 )
+from storage.history import delete_recording as history_delete
 from storage.settings import Settings
 from storage.speakers import rename
 from storage.votes import record_ab, record_thumb
+
+
+def delete_recording(settings: Settings, recording_id: int, owner: str | None) -> str:
+    """Deletes a recording with all that was made from it, and its audio file unless another
+    recording (the same file uploaded by someone else) still uses it; `owner` None: the operator."""
+    with session_scope(settings.db_url) as session:
+        path, shared = history_delete(session, recording_id, owner)
+    if not shared:
+        Path(path).unlink(missing_ok=True)
+    return f"deleted recording {recording_id} and everything made from it"
 
 
 def my_recordings(settings: Settings, owner: str) -> list[tuple[int, str]]:

@@ -30,7 +30,16 @@ from app.api import (  # noqa: E402
     user_error,
 )
 from app.exports import FORMATS  # noqa: E402
-from app.library import history, my_recordings, my_thumb, recording_file, rename_speaker, vote_ab, vote_thumb  # noqa: E402
+from app.library import (  # noqa: E402
+    delete_recording,
+    history,
+    my_recordings,
+    my_thumb,
+    recording_file,
+    rename_speaker,
+    vote_ab,
+    vote_thumb,
+)
 from app.pipeline import Result, compare_file, load_result, summarize_file  # noqa: E402
 from app.versions import student_served  # noqa: E402
 from app.worker import summarize_in_background  # noqa: E402
@@ -281,6 +290,8 @@ def history_tab(settings: Settings, browser: gr.BrowserState) -> None:
             search_button = gr.Button("Search", scale=1, elem_id="search-button")
         listing = gr.Radio(label="Your summaries, newest first", choices=[], elem_id="listing")
         past = SummaryPanel.build("past", "Pick a summary above to see it again.")
+        remove = gr.Button("Delete this recording and all made from it", variant="stop", elem_id="delete-recording")
+        removed = gr.Markdown(elem_id="deleted")
 
     def find(text: str, browser_id: str | None, request: gr.Request):
         items = history(settings, owner(request, browser_id), text)
@@ -292,8 +303,17 @@ def history_tab(settings: Settings, browser: gr.BrowserState) -> None:
             result = load_result(settings, summary_id, who)
         return past.values(result, my_thumb(settings, summary_id, who))
 
+    def delete(summary_id: int | None, text: str, browser_id: str | None, request: gr.Request):
+        who = owner(request, browser_id)
+        if not summary_id:
+            raise user_error("Pick a summary first.")
+        with shown_to_user():
+            said = delete_recording(settings, load_result(settings, summary_id, who).recording_id, who)
+        return said + ".", find(text, browser_id, request)
+
     for trigger in (search.submit, search_button.click, tab.select):
         trigger(find, [search, browser], [listing], **PRIVATE)
+    remove.click(delete, [listing, search, browser], [removed, listing], **PRIVATE)
     listing.input(open_past, [listing, browser], past.outputs, **PRIVATE)
     past.wire_votes(settings, browser)
     past.wire_rename(settings, browser)

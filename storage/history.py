@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from storage.schema import Recording, Summary, ThumbVote, Transcript
@@ -120,3 +120,17 @@ def owned_recording(session: Session, recording_id: int, owner: str) -> Recordin
     if recording is None or recording.uploader != owner:
         raise NotFound(f"recording {recording_id} was not found among yours")
     return recording
+
+
+def delete_recording(session: Session, recording_id: int, owner: str | None) -> tuple[str, bool]:
+    """Deletes one of the owner's recordings (any owner's with None: the operator) and, by the
+    database's cascades, everything made from it: transcripts, summaries with their chapters and
+    notes, speaker names, and the votes on those summaries (so the preference pairs they gave go too).
+    Returns the stored audio path and whether another recording still uses that file."""
+    recording = session.get(Recording, _id(recording_id, "recording"))
+    if recording is None or owner is not None and recording.uploader != owner:
+        raise NotFound(f"recording {recording_id} was not found among yours")
+    path = recording.stored_path
+    session.execute(delete(Recording).where(Recording.id == recording.id))
+    shared = session.scalar(select(func.count()).select_from(Recording).where(Recording.stored_path == path))
+    return path, bool(shared)

@@ -1,0 +1,59 @@
+"""Deleting a recording removes every row and file made from it (SQLite and PostgreSQL), and nothing else."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from app.library import delete_recording
+from storage import schema
+from storage.db import session_scope
+from storage.feedback import vote_pairs
+from storage.history import NotFound
+from storage.speakers import rename
+from storage.votes import record_ab
+from tests.conftest import table_counts, tone, write_wav
+from tests.helpers.store import add_upload_with_thumbs
+
+
+def recording_ids(settings) -> list[int]:
+    with session_scope(settings.db_url) as session:
+        return list(session.scalars(select(schema.Recording.id).order_by(schema.Recording.id)))
+
+
+def test_delete_removes_audio_transcript_summaries_names_votes_and_their_pairs(settings, tmp_path):
+    add_upload_with_thumbs(settings, tmp_path, n=2)
+    first, second = recording_ids(settings)
+    with session_scope(settings.db_url) as session:
+        a, b = session.scalars(select(schema.Summary.id).where(schema.Summary.recording_id == first))
+        record_ab(session, a, b, "user:alice", "left")
+        rename(session, first, "user:alice", "Speaker 1", "Priya")
+        before = len(vote_pairs(session))
+        audio = session.get(schema.Recording, first).stored_path
+    counts = table_counts(settings)
+    assert delete_recording(settings, first, "user:alice").startswith(f"deleted recording {first}")
+    after = table_counts(settings)
+    assert after["recordings"] == counts["recordings"] - 1 and after["transcripts"] == counts["transcripts"] - 1
+    assert after["summaries"] == counts["summaries"] - 2 and after["speaker_names"] == counts["speaker_names"] - 1
+    assert after["thumb_votes"] == counts["thumb_votes"] - 2 and after["ab_votes"] == counts["ab_votes"] - 1
+    with session_scope(settings.db_url) as session:
+        assert len(vote_pairs(session)) == before - 2  # its thumbs pair and its A/B pair are gone
+        assert session.scalar(select(func.count()).select_from(schema.Summary)
+                              .where(schema.Summary.recording_id == second)) == 2
+    assert not (tmp_path / "upload0.wav").exists() and audio.endswith("upload0.wav")
+    assert (tmp_path / "upload1.wav").exists()
+
+
+def test_only_the_owner_deletes_and_a_file_another_recording_uses_stays(settings, tmp_path):
+    wav = write_wav(tmp_path / "shared.wav", tone(1.0))
+    with session_scope(settings.db_url) as session:
+        for who in ("user:alice", "user:bob"):
+            session.add(schema.Recording(sha256="c" * 64, original_name="s.wav", duration_s=1.0, size_bytes=1,
+                                         stored_path=str(wav), uploader=who))
+    alices, bobs = recording_ids(settings)
+    with pytest.raises(NotFound):
+        delete_recording(settings, alices, "user:bob")
+    delete_recording(settings, alices, "user:alice")
+    assert wav.exists()  # Bob's recording is the same file
+    delete_recording(settings, bobs, None)  # the operator (CLI) may delete anyone's
+    assert not wav.exists() and recording_ids(settings) == []
