@@ -21,9 +21,10 @@ EXIT_BAD_INPUT = 1
 def _user_errors() -> tuple[type[Exception], ...]:
     from app.pipeline import USER_ERRORS
     from storage.settings import SettingsError
+    from storage.backup import BackupError
     from training.config import ConfigError
 
-    return (*USER_ERRORS, SettingsError, ConfigError)
+    return (*USER_ERRORS, SettingsError, ConfigError, BackupError)
 
 
 @contextmanager
@@ -134,6 +135,20 @@ def cmd_models_import(args: argparse.Namespace) -> None:
     print(f"registered candidate {import_checkpoint(load_settings(), Path(args.checkpoint), args.stage)}")
 
 
+def cmd_backup(args: argparse.Namespace) -> None:
+    from storage.backup import backup
+
+    manifest = backup(load_settings(), Path(args.path))
+    print(f"backed up the {manifest['database']} database and {len(manifest['files'])} files to {args.path}")
+
+
+def cmd_restore(args: argparse.Namespace) -> None:
+    from storage.backup import restore
+
+    manifest = restore(load_settings(), Path(args.path))
+    print(f"restored the backup of {manifest['created']} ({len(manifest['files'])} files checked)")
+
+
 def cmd_recordings_delete(args: argparse.Namespace) -> None:
     from app.library import delete_recording
 
@@ -239,6 +254,13 @@ def build_parser(stages: bool = True) -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("--stage", default="align", choices=["align", "sft", "kd", "dpo"])
     p.set_defaults(func=cmd_models_import)
+    p = sub.add_parser("backup", help="a consistent snapshot while the service runs: database, audio, "
+                                      "checkpoints and a manifest of sha256 values, into a new folder")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_backup)
+    p = sub.add_parser("restore", help="check a backup against its manifest and restore it into an empty store")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_restore)
     recordings = sub.add_parser("recordings", help="stored recordings").add_subparsers(dest="recordings_command",
                                                                                       required=True)
     p = recordings.add_parser("delete", help="delete a recording (any owner's) with its audio, transcript, "
