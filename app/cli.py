@@ -20,11 +20,12 @@ EXIT_BAD_INPUT = 1
 
 def _user_errors() -> tuple[type[Exception], ...]:
     from app.pipeline import USER_ERRORS
-    from storage.settings import SettingsError
     from storage.backup import BackupError
+    from storage.settings import SettingsError
+    from storage.users import UserError
     from training.config import ConfigError
 
-    return (*USER_ERRORS, SettingsError, ConfigError, BackupError)
+    return (*USER_ERRORS, SettingsError, ConfigError, BackupError, UserError)
 
 
 @contextmanager
@@ -93,7 +94,7 @@ def cmd_models_prepare(_args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from app.ui import serve
+    from app.web import serve
     from app.worker import start_worker
 
     settings = load_settings(host=args.host, port=args.port)
@@ -147,6 +148,27 @@ def cmd_restore(args: argparse.Namespace) -> None:
 
     manifest = restore(load_settings(), Path(args.path))
     print(f"restored the backup of {manifest['created']} ({len(manifest['files'])} files checked)")
+
+
+def cmd_users(args: argparse.Namespace) -> None:
+    import getpass
+
+    from storage import users
+    from storage.db import ensure_schema, session_scope
+
+    settings = load_settings()
+    ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        if args.users_command == "list":
+            print("\n".join(users.names(session)) or "no users: the page asks for no login")
+        elif args.users_command == "remove":
+            users.remove(session, args.name)
+            print(f"removed {args.name}")
+        else:
+            password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass(
+                f"password for {args.name}: ")
+            users.add(session, args.name, password)
+            print(f"{args.name} can log in (password stored as a bcrypt hash)")
 
 
 def cmd_recordings_delete(args: argparse.Namespace) -> None:
@@ -261,6 +283,16 @@ def build_parser(stages: bool = True) -> argparse.ArgumentParser:
     p = sub.add_parser("restore", help="check a backup against its manifest and restore it into an empty store")
     p.add_argument("path")
     p.set_defaults(func=cmd_restore)
+    people = sub.add_parser("users", help="logins (bcrypt-hashed passwords)").add_subparsers(dest="users_command",
+                                                                                          required=True)
+    p = people.add_parser("add", help="add a user, or set a user's password (asked for, or read from stdin)")
+    p.add_argument("name")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=cmd_users)
+    p = people.add_parser("remove", help="remove a user")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_users)
+    people.add_parser("list", help="the users' names").set_defaults(func=cmd_users)
     recordings = sub.add_parser("recordings", help="stored recordings").add_subparsers(dest="recordings_command",
                                                                                       required=True)
     p = recordings.add_parser("delete", help="delete a recording (any owner's) with its audio, transcript, "

@@ -6,7 +6,6 @@ is on (SPEECHSUM_USERS), else a random id this browser keeps in its local storag
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 import uuid
@@ -44,7 +43,6 @@ from app.pipeline import Result, compare_file, load_result, summarize_file  # no
 from app.versions import student_served  # noqa: E402
 from app.worker import summarize_in_background  # noqa: E402
 from models.summarizer import clock  # noqa: E402
-from storage.db import ensure_schema  # noqa: E402
 from storage.settings import Settings  # noqa: E402
 
 IN_SUMMARIZE = "The recording in the Summarize tab"
@@ -343,17 +341,3 @@ def build(settings: Settings) -> gr.Blocks:
         page.load(new_browser_id, [browser], [browser], **PRIVATE)
         page.load(offer_systems, None, [system, no_student, pair_kind], **PRIVATE)
     return page
-
-
-def serve(settings: Settings) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ensure_schema(settings.db_url)
-    build(settings).queue(default_concurrency_limit=4).launch(
-        server_name=settings.host,
-        server_port=settings.port,
-        max_file_size=settings.max_upload_bytes,
-        auth=settings.logins or None,
-        auth_message="Sign in to speechsum: your votes and history are kept under your name.",
-        show_error=True,
-        css=CSS,
-    )

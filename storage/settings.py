@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     worker: bool = Field(True, description="`speechsum serve` also starts a worker with the beat schedule")
     background_min: float = Field(10.0, ge=0, description="recordings longer than this go to a worker (0: never)")
     admins: str = Field("", description="logged-in users who see the admin tab, 'alice,bob'")
+    login_attempts: int = Field(5, ge=1, description="failed logins a name or an address may make per window")
+    login_window_min: float = Field(5.0, gt=0, description="the window of failed logins, in minutes")
     local_admin: bool = Field(False, description="with no login configured, a browser on this machine is admin")
     refresh_hours: float = Field(24.0, ge=0, description="how often the schedule starts a refresh (0: never)")
     refresh_min_votes: int = Field(20, ge=0, description="new votes needed before a scheduled refresh trains")
