@@ -234,6 +234,33 @@ def cmd_jobs_cancel(args: argparse.Namespace) -> None:
     print(cancel_job(load_settings(), args.job_id))
 
 
+def _store_parsers(sub) -> None:
+    """backup, restore, users and recordings: what an operator does to the store."""
+    p = sub.add_parser("backup", help="a consistent snapshot while the service runs: database, audio, "
+                                      "checkpoints and a manifest of sha256 values, into a new folder")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_backup)
+    p = sub.add_parser("restore", help="check a backup against its manifest and restore it into an empty store")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_restore)
+    people = sub.add_parser("users", help="logins (bcrypt-hashed passwords)").add_subparsers(dest="users_command",
+                                                                                          required=True)
+    p = people.add_parser("add", help="add a user, or set a user's password (asked for, or read from stdin)")
+    p.add_argument("name")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=cmd_users)
+    p = people.add_parser("remove", help="remove a user")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_users)
+    people.add_parser("list", help="the users' names").set_defaults(func=cmd_users)
+    recordings = sub.add_parser("recordings", help="stored recordings").add_subparsers(dest="recordings_command",
+                                                                                      required=True)
+    p = recordings.add_parser("delete", help="delete a recording (any owner's) with its audio, transcript, "
+                                             "summaries, speaker names and the votes on them")
+    p.add_argument("recording_id", type=int)
+    p.set_defaults(func=cmd_recordings_delete)
+
+
 def build_parser(stages: bool = True) -> argparse.ArgumentParser:
     """The `speechsum` command; `stages` adds the training stages' flags (their configs import torch)."""
     parser = argparse.ArgumentParser(prog="speechsum", description="Transcribe and summarize recordings, offline.")
@@ -276,34 +303,11 @@ def build_parser(stages: bool = True) -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("--stage", default="align", choices=["align", "sft", "kd", "dpo"])
     p.set_defaults(func=cmd_models_import)
-    p = sub.add_parser("backup", help="a consistent snapshot while the service runs: database, audio, "
-                                      "checkpoints and a manifest of sha256 values, into a new folder")
-    p.add_argument("path")
-    p.set_defaults(func=cmd_backup)
-    p = sub.add_parser("restore", help="check a backup against its manifest and restore it into an empty store")
-    p.add_argument("path")
-    p.set_defaults(func=cmd_restore)
-    people = sub.add_parser("users", help="logins (bcrypt-hashed passwords)").add_subparsers(dest="users_command",
-                                                                                          required=True)
-    p = people.add_parser("add", help="add a user, or set a user's password (asked for, or read from stdin)")
-    p.add_argument("name")
-    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    p.set_defaults(func=cmd_users)
-    p = people.add_parser("remove", help="remove a user")
-    p.add_argument("name")
-    p.set_defaults(func=cmd_users)
-    people.add_parser("list", help="the users' names").set_defaults(func=cmd_users)
-    recordings = sub.add_parser("recordings", help="stored recordings").add_subparsers(dest="recordings_command",
-                                                                                      required=True)
-    p = recordings.add_parser("delete", help="delete a recording (any owner's) with its audio, transcript, "
-                                             "summaries, speaker names and the votes on them")
-    p.add_argument("recording_id", type=int)
-    p.set_defaults(func=cmd_recordings_delete)
     p = models.add_parser("release", help="copy versions into models/shipped/ (bf16, with release.json), so a "
                                           "fresh install serves them")
     p.add_argument("versions", nargs="+", help="e.g. teacher-20261127-005015 dpo-20261127-020732")
     p.set_defaults(func=cmd_models_release)
-
+    _store_parsers(sub)
     training_cli.add_parsers(sub, stages)
 
     p = sub.add_parser("worker", help="run a background worker (with the beat schedule of the refresh)")
