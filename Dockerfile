@@ -12,6 +12,7 @@ COPY app app
 COPY models models
 COPY storage storage
 COPY training training
+COPY bench bench
 
 # The CPU build of torch: PyPI's default torch wheel is a multi-GB CUDA build.
 RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
