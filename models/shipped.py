@@ -20,7 +20,7 @@ from pathlib import Path
 
 from storage import registry
 from storage.db import ensure_schema, session_scope
-from storage.files import sha256_file
+from storage.files import file_digests
 from storage.settings import Settings
 
 SHIPPED = Path(__file__).resolve().parent / "shipped"
@@ -37,11 +37,6 @@ def base_hashes(settings: Settings) -> dict[str, str]:
     llm = resolve_llm(config.llm, settings.models_dir)
     return {"encoder": encoder.version, "encoder_sha256": weights_digest(encoder.path),
             "llm": llm.version, "llm_sha256": weights_digest(llm.path)}
-
-
-def _files(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != MANIFEST}
 
 
 def _mismatch(needed: dict, bases: dict) -> str:
@@ -63,7 +58,7 @@ def install(settings: Settings, root: Path = SHIPPED, bases: Callable[[], dict] 
     for path in manifests:
         release, folder = json.loads(path.read_text()), path.parent
         name, kind = release["version"], release["kind"]
-        if _files(folder) != release["files"]:
+        if file_digests(folder, MANIFEST) != release["files"]:
             said.append(f"shipped {kind} {name} refused: its files do not match {MANIFEST}")
             continue
         differ = _mismatch(release["bases"], installed)
@@ -120,6 +115,6 @@ def release(settings: Settings, names: list[str], root: Path = SHIPPED) -> list[
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(checkpoint, target, ignore=shutil.ignore_patterns("*.json.partial", "align.json"))
         _to_bf16(target)
-        (target / MANIFEST).write_text(json.dumps(release | {"files": _files(target)}, indent=1, default=str))
+        (target / MANIFEST).write_text(json.dumps(release | {"files": file_digests(target, MANIFEST)}, indent=1, default=str))
         out.append(target)
     return out

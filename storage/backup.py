@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 
 from storage.db import ensure_schema, get_engine, session_scope
-from storage.files import private_dir, sha256_file
+from storage.files import file_digests, private_dir, sha256_file
 from storage.schema import Base
 from storage.settings import Settings
 
@@ -64,7 +64,7 @@ def backup(settings: Settings, target: Path) -> dict:
     for folder in FOLDERS:
         if (settings.data_dir / folder).is_dir():
             shutil.copytree(settings.data_dir / folder, target / folder)
-    files = {str(p.relative_to(target)): sha256_file(p) for p in sorted(target.rglob("*")) if p.is_file()}
+    files = file_digests(target)
     manifest = {"created": datetime.now(UTC).isoformat(), "data_dir": str(settings.data_dir),
                 "database": "sqlite" if database else "postgresql", "files": files}
     (target / MANIFEST).write_text(json.dumps(manifest, indent=1))

@@ -30,6 +30,12 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def file_digests(folder: Path, leave_out: str = "") -> dict[str, str]:
+    """{path relative to `folder`: sha256} of every file under it (but one named `leave_out`): a manifest."""
+    return {str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != leave_out}
+
+
 def sha256_tree(directory: str | Path) -> str:
     """One digest of every file under a folder (names and bytes), in a fixed order: a checkpoint's identity."""
     digest = hashlib.sha256()
