@@ -5,8 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from transformers import LogitsProcessor, LogitsProcessorList
 
 from models.sources import ModelSource
+
+
+class NoRepeatInReply(LogitsProcessor):
+    """Forbids repeating an n-gram of the reply itself. transformers' `no_repeat_ngram_size` also counts
+    the prompt's n-grams, so a chat model could not quote four words of the transcript in a row:
+    "40,000 dollars for the" came out as "40,0 00"."""
+
+    def __init__(self, size: int, prompt_length: int):
+        self.size, self.prompt_length = size, prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        for row, reply in enumerate(input_ids[:, self.prompt_length :].tolist()):
+            if len(reply) < self.size:
+                continue
+            prefix = reply[len(reply) - self.size + 1 :]
+            banned = [reply[i + self.size - 1] for i in range(len(reply) - self.size + 1)
+                      if reply[i : i + self.size - 1] == prefix]
+            scores[row, banned] = -float("inf")
+        return scores
 
 
 @dataclass(frozen=True)
@@ -35,13 +55,14 @@ class ChatLM:
 
     @classmethod
     def load(cls, source: ModelSource, device: str = "cpu", adapter: str | None = None, version: str = "") -> ChatLM:
-        """The LM, with a LoRA adapter merged into its weights when one is given (a fine-tuned teacher)."""
+        """The LM in the dtype it was saved in (the packaged Qwen in bf16), with a LoRA adapter merged into
+        its weights when one is given (a fine-tuned teacher)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging
 
         logging.disable_progress_bar()
         tokenizer = AutoTokenizer.from_pretrained(source.path)
-        model = AutoModelForCausalLM.from_pretrained(source.path, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(source.path, dtype="auto")
         if adapter:
             from peft import PeftModel
 
@@ -64,7 +85,9 @@ class ChatLM:
             max_new_tokens=decoding.max_new_tokens,
             do_sample=decoding.do_sample,
             repetition_penalty=decoding.repetition_penalty,
-            no_repeat_ngram_size=decoding.no_repeat_ngram_size,
+            logits_processor=LogitsProcessorList(
+                [NoRepeatInReply(decoding.no_repeat_ngram_size, inputs["input_ids"].shape[1])]
+                if decoding.no_repeat_ngram_size else []),
             num_beams=decoding.num_beams,
             pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
             **sampling,
