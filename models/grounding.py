@@ -44,8 +44,16 @@ def _number(token: str) -> str | None:
     return digits or None
 
 
+_SCALED = re.compile(r"(\d+(?:\.\d+)?)(?:\s*(k)|\s+(thousand)|\s+(million))\b", re.I)
+
+
+def _unscaled(found: re.Match) -> str:
+    return f"{round(float(found.group(1)) * (1_000_000 if found.group(4) else 1000))}"
+
+
 def numbers(text: str) -> set[str]:
-    """Numbers written with digits, normalised: "$40,000" -> "40000", "15th" -> "15"."""
+    """Numbers written with digits, normalised: "$40,000", "$40k" and "40 thousand" -> "40000", "15th" -> "15"."""
+    text = _SCALED.sub(_unscaled, text)
     return {n for tok in _WORD.findall(text) if tok[0].isdigit() or tok[0] in "$£€" if (n := _number(tok))}
 
 

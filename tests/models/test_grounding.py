@@ -44,3 +44,10 @@ def test_grounding_drops_a_whole_sentence_never_a_lone_title():
     kept, dropped = keep_supported("Mr. Brown will send the report. The budget is approved.",
                                    "the budget is approved and the report goes out")
     assert dropped == ["Mr. Brown will send the report."] and kept == "The budget is approved."
+
+
+def test_an_amount_in_thousands_is_the_same_number_as_in_digits():
+    from models.grounding import numbers, unsupported_terms
+
+    assert numbers("36 thousand pounds, 2.5 million, $40,000, $12k") == {"36000", "2500000", "40000", "12000"}
+    assert unsupported_terms("It was approved at 36 thousand pounds.", "The quote is 36,000 pounds.") == []
