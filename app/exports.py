@@ -37,7 +37,7 @@ def _notes(result: Result) -> list[tuple[str, list[str]]]:
     due = lambda a: f" (due {a['due']})" if a.get("due") else ""  # noqa: E731
     return [(title, lines) for title, lines in (
         ("Decisions", [f"[{clock(d['start'])}] {d['text']}" for d in notes.get("decisions", [])]),
-        ("Action items", [f"[{clock(a['start'])}] {a['owner']}: {a['text']}{due(a)}"
+        ("Action items", [f"[{clock(a['start'])}] {a['owner'] + ': ' if a['owner'] else ''}{a['text']}{due(a)}"
                           for a in notes.get("action_items", [])]),
     ) if lines]
 

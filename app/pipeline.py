@@ -26,7 +26,7 @@ from models.serving import (
     load_student_summarizer,
     load_summarizer,
 )
-from models.sources import ModelSource, ModelSourceError, resolve_asr, resolve_llm
+from models.sources import LIGHT_LLM, ModelSource, ModelSourceError, resolve_asr, resolve_llm
 from models.student import StudentError
 from models.summarizer import Summary
 from storage import registry, schema
@@ -114,8 +114,10 @@ class Result:
 
 
 def prepare_models(settings: Settings) -> list[ModelSource]:
-    """Builds the offline model cache (a no-op once built) and checks that each model loads."""
-    sources = [resolve_asr(settings.asr_model, settings.models_dir), resolve_llm(settings.llm_model, settings.models_dir)]
+    """Builds the offline model cache (a no-op once built) and checks that each model loads; the light LM
+    too, which the student and its training use."""
+    sources = [resolve_asr(settings.asr_model, settings.models_dir), resolve_llm(settings.llm_model, settings.models_dir),
+               resolve_llm(LIGHT_LLM, settings.models_dir)]
     load_recognizer(settings)
     load_summarizer(settings)
     return sources

@@ -1,10 +1,10 @@
 """Meeting notes: what was decided, and who does what by when, each linked to the moment it was said.
 
 Notes come from two places, and every item ends up tied to a transcript sentence, with its time:
-- the model's own notes, when it writes them in the trained form ("Decisions:" and "Action items:"
-  with "- Owner: task, due date" lines): an item is kept only where the transcript supports it
-  (models.grounding), and linked to the sentence that shares most of its words; the rest go to
-  "dropped";
+- the model's own notes, when it writes them in the form `notes_prompt` asks for ("Decisions:" and
+  "Action items:" with "- Owner: task, due date" lines, then "Summary:"): an item is kept only where
+  the transcript supports it (models.grounding), and linked to the sentence that shares most of its
+  words; the rest go to "dropped";
 - the transcript itself: a sentence with a decision cue ("decided", "agreed", "approved", "go with",
   "moved to") is a decision; a commitment ("I'll", "can you", "will") is an action item, owned by
   the speaker who commits or the person asked by name, due when a day or date is said in it or in
@@ -32,6 +32,46 @@ DUE = re.compile(rf"\b(?:by |on |before |until )?(?:(?:next |this )?(?:{DAYS})|(
                  rf"(?:the )?\w+(?:st|nd|rd|th) of (?:{MONTHS})|tomorrow|next week|end of (?:the )?(?:week|month))\b",
                  re.I)
 CORRECTION = re.compile(r"\b(actually|correction|sorry|not|instead|make that|moved)\b", re.I)
+
+
+NOTES_SYSTEM = ("You write meeting notes from a transcript. Use only what the transcript says. Copy names, dates and "
+                "amounts exactly as said. When a value is corrected later in the meeting, write only the corrected value.")
+# One worked example shows the form and a correction winning; untuned, the 1.5B model otherwise
+# writes a paragraph. Its people, tasks and values are in neither generator of meetings.
+NOTES_EXAMPLE = """Transcript:
+Speaker 1: Morning. First, the kitchen refit. The quote was 4,000 dollars.
+Speaker 2: Actually the final quote is 4,500 dollars, not 4,000.
+Speaker 1: Fine, we approve 4,500 for the kitchen refit. Jo, can you book the plumber?
+Speaker 2: Sure, I'll book him by Wednesday.
+Speaker 1: And the open day is on the 3rd of June.
+
+Notes:
+Decisions:
+- 4,500 dollars approved for the kitchen refit.
+- The open day is on June 3.
+Action items (owner: task, due date):
+- Jo: book the plumber, due Wednesday.
+Summary: The kitchen refit was approved at 4,500 dollars, and Jo books the plumber by Wednesday."""
+
+
+def notes_prompt(text: str) -> list[dict[str, str]]:
+    """The chat that asks an instruct LM for the notes of a transcript (a focus question is asked apart)."""
+    return [{"role": "system", "content": NOTES_SYSTEM},
+            {"role": "user", "content": f"Example:\n{NOTES_EXAMPLE}\n\nNow the real meeting.\nTranscript:\n{text}"
+                                        "\n\nWrite its notes in the same form (Decisions, Action items, Summary)."}]
+
+
+def answer_prompt(text: str, query: str) -> list[dict[str, str]]:
+    """The chat that asks for the value a focus question wants, from the transcript or a long one's notes."""
+    return [{"role": "system", "content": NOTES_SYSTEM},
+            {"role": "user", "content": f"{text}\n\nQuestion: {query}\nAnswer in one sentence that states the "
+                                        "exact value (name, amount or date), as finally agreed."}]
+
+
+def overview_of(generated: str) -> str:
+    """The "Summary:" part of notes the model wrote (empty when it wrote none)."""
+    found = re.search(r"^Summary:\s*(.+(?:\n(?![A-Z][\w ()/,:]*:\s*$).+)*)", generated, re.M)
+    return " ".join(found.group(1).split()) if found else ""
 
 
 @dataclass
@@ -112,9 +152,9 @@ def from_transcript(segments: list[Segment], names: dict[str, str] | None = None
     return _latest_per_topic(decisions)[-MAX_ITEMS:], _latest_per_topic(actions)[-MAX_ITEMS:]
 
 
-def _section(text: str, title: str) -> list[str]:
+def section(text: str, title: str) -> list[str]:
     """The "- ..." lines under a "Title:" line of the model's notes."""
-    found = re.search(rf"^{title}:\s*\n((?:\s*[-*].*\n?)*)", text, re.I | re.M)
+    found = re.search(rf"^{title}[^\n]*:\s*\n((?:\s*[-*].*\n?)*)", text, re.I | re.M)
     return [line.strip().lstrip("-*").strip() for line in found.group(1).splitlines() if line.strip()] if found else []
 
 
@@ -132,14 +172,18 @@ def from_model(generated: str, segments: list[Segment], source: str) -> tuple[li
     units, dropped = sentence_units(segments), []
     out: dict[str, list[NoteItem]] = {"Decisions": [], "Action items": []}
     for title, found in out.items():
-        for line in _section(generated, title):
+        for line in section(generated, title):
             at = _anchor(line, units)
             if at is None or unsupported_terms(line, source):
                 dropped.append(line)
                 continue
             owner, _, task = line.partition(":") if title == "Action items" else ("", "", line)
-            found.append(NoteItem(line, at.start, at.end, at.speaker, owner.strip() if task else "",
-                                  _due(task or line)))
+            due = _due(task or line)
+            if due:  # "book the plumber, due Wednesday": the date goes to its own field
+                task = re.sub(r",?\s*\bdue\b[^,]*$", "", task).rstrip(" ,.") + "." if task else task
+            text = (task or line).strip()
+            found.append(NoteItem(text[:1].upper() + text[1:], at.start, at.end, at.speaker, owner.strip() if task else "",
+                                  due))
     return out["Decisions"][:MAX_ITEMS], out["Action items"][:MAX_ITEMS], dropped
 
 
@@ -153,11 +197,13 @@ def meeting_notes(overview: str, generated: str, segments: list[Segment], source
 
 def markdown(notes: Notes, clock) -> str:
     """The notes as the page and the Markdown export show them, each item with its time."""
-    lines = []
+    def action(a: NoteItem) -> str:
+        owner = f"**{a.owner}**: " if a.owner else ""
+        return f"- [{clock(a.start)}] {owner}{a.text}" + (f" (due {a.due})" if a.due else "")
+
+    parts = []
     if notes.decisions:
-        lines += ["**Decisions**", *(f"- [{clock(d.start)}] {d.text}" for d in notes.decisions)]
+        parts.append("\n".join(["**Decisions**", *(f"- [{clock(d.start)}] {d.text}" for d in notes.decisions)]))
     if notes.action_items:
-        lines += ["**Action items**", *(f"- [{clock(a.start)}] **{a.owner}**: {a.text}" + (f" (due {a.due})" if a.due
-                                                                                           else "")
-                                        for a in notes.action_items)]
-    return "\n".join(lines)
+        parts.append("\n".join(["**Action items**", *map(action, notes.action_items)]))
+    return "\n\n".join(parts)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from models.asr import SpeechRecognizer
 from models.llm import ChatLM
-from models.sources import ModelSource, resolve_asr, resolve_llm
+from models.sources import LIGHT_LLM, ModelSource, resolve_asr, resolve_llm
 from models.student import Student, StudentError, load_student
 from models.summarizer import CascadeSummarizer, StudentSummarizer, reading_prompt
 from storage import registry
@@ -68,7 +68,8 @@ def served_version(settings: Settings, kind: str, name: str | None = None) -> Se
 
 def load_summarizer(settings: Settings, teacher: str = "served") -> CascadeSummarizer:
     """The cascade: the configured LM alone ("raw"), with the served fine-tuned teacher's adapter when
-    there is one ("served"), or with a named teacher version's; a teacher gets the prompt it learned."""
+    there is one ("served"), or with a named teacher version's; a teacher gets the prompt it learned.
+    An LM alone writes the meeting notes itself, except the light SmolLM2, which cannot follow their form."""
     source = resolve_llm(settings.llm_model, settings.models_dir)
     named = None if teacher in ("raw", "served") else teacher
     teacher = None if teacher == "raw" else served_version(settings, "teacher", named)
@@ -76,7 +77,7 @@ def load_summarizer(settings: Settings, teacher: str = "served") -> CascadeSumma
         teacher = None  # an adapter trained on another LM than the configured one cannot serve it
     if teacher is None:
         return CascadeSummarizer(_chat_lm(source, settings.device), chunk_tokens=settings.chunk_tokens,
-                                 n_key_points=settings.key_points)
+                                 n_key_points=settings.key_points, notes=source.name != LIGHT_LLM)
     llm = _chat_lm(source, settings.device, str(teacher.checkpoint), f"teacher:{teacher.name}")
     return CascadeSummarizer(llm, chunk_tokens=settings.chunk_tokens, n_key_points=settings.key_points,
                              prompt=reading_prompt, model_version_id=teacher.version_id)

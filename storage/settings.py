@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     model_cache: Path | None = Field(None, description="converted model weights; default <data dir>/models")
     database_url: str = Field("", description="any SQLAlchemy URL; empty: SQLite at <data dir>/speechsum.db")
     asr_model: str = Field("base", description="'base' or 'tiny.en' (packaged), a CTranslate2 Whisper dir, or a hub id")
-    llm_model: str = Field("smollm2-135m-instruct", description="the packaged LM, a local model dir, or a hub id")
+    llm_model: str = Field("qwen2.5-coder-1.5b-instruct", description="the cascade's LM: the packaged "
+                           "qwen2.5-coder-1.5b-instruct (writes the notes) or smollm2-135m-instruct (light), "
+                           "a local model dir, or a hub id")
     device: str = Field("cpu", description="'cpu' or 'cuda'")
     max_upload_mb: float = Field(500.0, gt=0, description="largest accepted file")
     max_duration_min: float = Field(240.0, gt=0, description="longest accepted recording")

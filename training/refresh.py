@@ -120,7 +120,7 @@ def refresh(settings: Settings, cfg: RefreshConfig = RefreshConfig(), progress=N
     if run_kd:
         report(0.02, f"distilling on {seen['uploads']} new uploads")
         kd_cfg = KDConfig(steps=0, minutes=minutes, parent=parent, uploads_since=since.isoformat(),
-                          teacher_model=settings.llm_model, seed=cfg.seed, epochs=cfg.epochs)
+                          seed=cfg.seed, epochs=cfg.epochs)
         parent = kd(settings, kd_cfg, scaled(progress, 0.02, 0.4), data=([], []))
     if run_dpo:
         report(0.4, f"DPO on {seen['votes']} new votes and {cfg.auto_items} items' automatic pairs")

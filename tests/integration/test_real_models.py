@@ -121,3 +121,21 @@ def test_database_failure_after_asr_leaves_no_file_and_no_row(data_env, tmp_path
     assert stored_files(settings) == []
     with session_scope(settings.db_url) as s:
         assert s.scalar(select(func.count()).select_from(schema.Recording)) == 0
+
+
+def test_the_default_notes_model_writes_decisions_and_owned_dated_action_items(data_env, meeting_wav, monkeypatch):
+    """The packaged Qwen2.5-Coder-1.5B (the default LM) writes the notes: the amount and the new launch
+    date among the decisions, and the owners among the action items, each at its moment. (Whisper hears
+    "Priya" as "per you" here, so her item cannot have her name.)"""
+    monkeypatch.delenv("SPEECHSUM_LLM_MODEL")  # the default, not the tests' light LM
+    done = speechsum("summarize", str(meeting_wav), "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["model_version"].startswith("qwen2.5-coder-1.5b-instruct")
+    notes = out["notes"]
+    decisions = " ".join(d["text"] for d in notes["decisions"]).lower()
+    assert "40,000" in decisions and ("may 15" in decisions or "15th of may" in decisions), notes
+    assert {"Tom", "Daniel"} <= {a["owner"] for a in notes["action_items"]}, notes
+    said = {p["start"] for p in out["key_points"]} | {s["start"] for s in out["transcript"]["segments"]}
+    assert all(item["start"] in said for item in notes["decisions"] + notes["action_items"])
+    assert unsupported_terms(out["summary"], out["transcript"]["text"]) == []

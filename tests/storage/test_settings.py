@@ -9,7 +9,7 @@ def test_defaults_point_into_the_data_dir(tmp_path):
     s = load_settings({"SPEECHSUM_DATA_DIR": str(tmp_path)})
     assert s.db_url == f"sqlite:///{tmp_path / 'speechsum.db'}"
     assert s.models_dir == tmp_path / "models"
-    assert (s.asr_model, s.llm_model) == ("base", "smollm2-135m-instruct")
+    assert (s.asr_model, s.llm_model) == ("base", "qwen2.5-coder-1.5b-instruct")
 
 
 def test_environment_overrides_toml(tmp_path):

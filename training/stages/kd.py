@@ -52,8 +52,8 @@ class KDConfig(LoopConfig):
     upload_max_s: float = option(600.0, "longest user recording that joins, in seconds", gt=0)
     uploads_since: str = option("", "ISO time: only recordings uploaded after it (a refresh's new uploads)")
     teacher: str = option("", "a teacher version (default: the newest fine-tuned teacher, else the raw LM)")
-    teacher_model: str = option("smollm2-135m-instruct", "the teacher's base LM: a packaged name, a dir or a hub id "
-                                                        "of the student's tokenizer")
+    teacher_model: str = option("", "the teacher's base LM: a packaged name, a dir or a hub id of the student's "
+                                    "tokenizer (default: the student's own LM)")
     parent: str | None = option(None, "the SFT student version to start from (default: the newest)")
 
 
@@ -90,8 +90,9 @@ def load_kd_teacher(settings: Settings, cfg: KDConfig, student: Student) -> Teac
     ensure_schema(settings.db_url)
     with session_scope(settings.db_url) as session:
         version = registry.get(session, cfg.teacher) if cfg.teacher else registry.latest(session, "teacher")
-        adapter, name = (version.checkpoint, version.name) if version else (None, cfg.teacher_model)
-    return load_teacher(settings, cfg.teacher_model, adapter, name, student_tokenizer=student.tokenizer)
+        model = cfg.teacher_model or student.config.llm
+        adapter, name = (version.checkpoint, version.name) if version else (None, model)
+    return load_teacher(settings, model, adapter, name, student_tokenizer=student.tokenizer)
 
 
 def sample(student: Student, embeds: list[torch.Tensor], prompts: list[str], cfg: KDConfig) -> list[list[int]]:

@@ -1,0 +1,86 @@
+"""The cascade with an LM that writes the notes itself (the packaged Qwen): the calls it makes, what it
+keeps, and how a long recording's chapters and a focus question are handled. The LM's replies are
+scripted on the tiny random-weight model, so each rule is checked on a known reply."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.asr import Transcript
+from models.llm import Decoding
+from models.summarizer import CascadeSummarizer, merge_notes
+from tests.models.test_summarizer import MEETING, long_meeting, tiny_llm  # noqa: F401 (fixture)
+
+NOTES = """Decisions:
+- We spend $40,000 on the mobile app redesign.
+- A refund of $3 million.
+
+Action items (owner: task, due date):
+- Priya: investigate the slow login page.
+- Sarah: book a hotel in Zurich, due Friday.
+Summary: The team decided to hire two backend engineers for the mobile app."""
+
+
+@pytest.fixture
+def script(tiny_llm, monkeypatch):  # noqa: F811
+    """Replies the scripted notes (or the given replies in turn) and records each call's messages."""
+    calls: list[list[dict]] = []
+    replies: list[str] = []
+
+    def chat(messages, decoding):
+        calls.append(messages)
+        return replies.pop(0) if replies else NOTES
+
+    monkeypatch.setattr(tiny_llm, "chat", chat)
+    return calls, replies
+
+
+def short() -> Transcript:
+    return Transcript(list(MEETING), "en", 1.0, 19.0, "asr-test")
+
+
+def test_a_short_recording_gets_one_call_and_grounded_notes(tiny_llm, script):  # noqa: F811
+    calls, _ = script
+    summary = CascadeSummarizer(tiny_llm, notes=True).summarize(short(), decoding=Decoding(max_new_tokens=40))
+    assert len(calls) == 1 and calls[0][0]["role"] == "system" and "Sarah proposed" in calls[0][1]["content"]
+    assert summary.text == "The team decided to hire two backend engineers for the mobile app."
+    notes = summary.notes
+    assert notes["overview"] == summary.text
+    assert [d["text"] for d in notes["decisions"]] == ["We spend $40,000 on the mobile app redesign."]
+    assert notes["decisions"][0]["start"] == 2.0  # linked to the sentence that said it
+    # the transcript has no such amount, and no Zurich or Friday
+    assert notes["dropped"] == ["A refund of $3 million.", "Sarah: book a hotel in Zurich, due Friday."]
+    assert [(a["owner"], a["text"], a["start"]) for a in notes["action_items"]] == [
+        ("Priya", "Investigate the slow login page.", 15.0)]
+    assert summary.decoding["max_new_tokens"] >= 300 and summary.raw == NOTES
+
+
+def test_an_overview_with_nothing_supported_gives_way_to_the_decisions(tiny_llm, script):  # noqa: F811
+    _, replies = script
+    replies.append(NOTES.replace("two backend engineers", "two engineers from Zurich for $2 million"))
+    summary = CascadeSummarizer(tiny_llm, notes=True).summarize(short())
+    assert summary.text == "We spend $40,000 on the mobile app redesign."
+    assert any("Zurich" in d for d in summary.dropped)
+
+
+def test_a_focus_question_is_answered_in_its_own_call_and_the_notes_keep_the_overview(tiny_llm, script):  # noqa: F811
+    calls, replies = script
+    replies += [NOTES, "Priya investigates the slow login page."]
+    summary = CascadeSummarizer(tiny_llm, notes=True).summarize(short(), query="Who looks at the login page?")
+    assert len(calls) == 2 and "Question: Who looks at the login page?" in calls[1][1]["content"]
+    assert "Sarah proposed" in calls[1][1]["content"]  # a short recording's answer reads the transcript
+    assert summary.text == "Priya investigates the slow login page." and summary.query == "Who looks at the login page?"
+    assert summary.notes["overview"].startswith("The team decided")
+
+
+def test_a_long_recording_gets_notes_per_chapter_merged_and_one_overview(tiny_llm, script):  # noqa: F811
+    calls, _ = script
+    transcript = Transcript(long_meeting(), "en", 1.0, 1200.0, "asr")
+    summary = CascadeSummarizer(tiny_llm, notes=True).summarize(transcript)
+    chapters = len(summary.chapters)
+    assert 3 <= chapters <= 5 and len(calls) == chapters + 1  # a call per chapter, then the overview's
+    assert "The team decided to hire" in calls[-1][0]["content"]  # made from the chapters' summaries
+    assert {a["owner"] for a in summary.notes["action_items"]} == {"Priya"}
+    merged = merge_notes([NOTES, NOTES.replace("Priya", "Tom")])
+    assert merged.count("Decisions:") == 1 and merged.count("- We spend $40,000") == 1  # said in both: once
+    assert merged.count("- Priya:") == 1 and merged.count("- Tom:") == 1
