@@ -231,6 +231,8 @@ def table_row(system: str, rows: list[dict]) -> dict:
             "facts_right": share(rows), "stated_wrong": sum(r["wrong"] for r in rows) / max(1, stated),
             "focus_right": sum(r["focus_right"] for r in rows) / max(1, sum(r["focus"] for r in rows)),
             "meetings_without_wrong": sum(r["wrong"] == 0 for r in rows) / max(1, len(rows)),
+            "s_per_audio_minute": 60 * sum(r.get("latency_s", 0) for r in rows) / max(1, sum(r.get("audio_s", 0)
+                                                                                            for r in rows)),
             "facts_right_short": share(short_rows), "facts_right_long": share(long_rows)}
 
 
@@ -239,16 +241,28 @@ def markdown(report: dict) -> str:
              f"{len(report['meetings'])} meetings written from templates, {report['audio_minutes']:.0f} minutes spoken "
              "(flite and espeak-ng voices, one per speaker).", "",
              "| system | facts right | stated facts wrong | focus answers right | meetings with no wrong fact "
-             "| facts right, < 10 min | facts right, >= 10 min |", "|---|---|---|---|---|---|---|"]
+             "| facts right, < 10 min | facts right, >= 10 min | notes: s per audio minute |",
+             "|---|---|---|---|---|---|---|---|"]
     pct = lambda x: f"{100 * x:.0f}%"  # noqa: E731
     for row in report["rows"]:
         lines.append(f"| {row['system']} | {pct(row['facts_right'])} | {pct(row['stated_wrong'])} | "
                      f"{pct(row['focus_right'])} | {pct(row['meetings_without_wrong'])} | "
-                     f"{pct(row['facts_right_short'])} | {pct(row['facts_right_long'])} |")
+                     f"{pct(row['facts_right_short'])} | {pct(row['facts_right_long'])} | "
+                     f"{row['s_per_audio_minute']:.1f} |")
     return "\n".join(lines) + "\n"
 
 
 LEAD_WORDS = 60  # the trivial baseline: the meeting's first words, about a summary's length
+
+
+def stated(summary) -> str:
+    """What a summary states: its text, then its notes' decisions and action items (owner, task, due date).
+    Key points are transcript quotes and are left out: quoting the meeting is the lead baseline's job."""
+    notes = summary.notes or {}
+    items = [d["text"] for d in notes.get("decisions", [])]
+    items += [f"{a['owner']}: {a['text'].rstrip('.')}" + (f", due {a['due']}." if a["due"] else ".")
+              for a in notes.get("action_items", [])]
+    return "\n".join([summary.text, *items])
 
 
 def _version(summarizer) -> str:
@@ -281,15 +295,20 @@ def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Pa
         transcript = cached_transcript(recognizer, samples, len(samples) / SAMPLE_RATE, wav, reuse=True)
         transcript = label_speakers(transcript, diarizer.turns(samples))
         for name, summarizer in summarizers.items():
-            def said(query: str | None) -> str:
+            def said(query: str | None) -> tuple[str, float]:
                 if name == "lead":
-                    return " ".join(" ".join(text for _, text in meeting.turns).split()[:LEAD_WORDS])
+                    return " ".join(" ".join(text for _, text in meeting.turns).split()[:LEAD_WORDS]), 0.0
                 if name == "student":
-                    return summarizer.summarize(samples, transcript, query, decoding).text
-                return summarizer.summarize(transcript, query, decoding).text
+                    summary = summarizer.summarize(samples, transcript, query, decoding)
+                else:
+                    summary = summarizer.summarize(transcript, query, decoding)
+                return (summary.text if query else stated(summary)), summary.latency_s
 
-            answers = {f.question: said(f.question) for f in meeting.questions}
-            rows[name].append(score_rows(meeting, said(None), answers))
+            answers = {f.question: said(f.question)[0] for f in meeting.questions}
+            text, latency = said(None)
+            seconds = len(samples) / SAMPLE_RATE
+            rows[name].append(score_rows(meeting, text, answers) | {
+                "latency_s": latency, "audio_s": round(seconds, 1), "s_per_audio_minute": round(60 * latency / seconds, 1)})
     report = {"date": date.today().isoformat(), "audio_minutes": round(minutes, 1),
               "meetings": [asdict(m) for m, _ in spoken],
               "rows": [table_row(f"{name} ({_version(summarizers[name])})", rs) for name, rs in rows.items()],
