@@ -4,18 +4,27 @@ A job row is created when work is asked for (by the admin tab, the CLI or the be
 then handed to a worker by id. `run` wraps the work: it claims the job (taking the job's lock if
 its kind has one), passes a progress callback that also checks for a cancel between steps, and
 records the outcome. Training kinds share one lock, so only one of them runs at a time, across
-processes; a lock left behind by a killed worker is freed when its process is gone (same host) or
-its heartbeat is older than `STALE_S`.
+processes.
+
+The rule for a dead worker: while a job runs, a thread of its worker writes a heartbeat every
+`HEARTBEAT_S` (5 s), whatever the work is doing. A running job whose worker process is gone (same
+host; a zombie counts as gone) or whose heartbeat is older than `STALE_S` (45 s) is ended "failed"
+and its lock freed, by the next worker start, job claim, lock check or job listing: so within a
+minute of the kill for anyone who looks. A cancel reaches the work at its next progress report
+(each training step, each summary chunk); a cancel of a job whose worker is dead ends it at once.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 import time
 import traceback
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -26,8 +35,10 @@ from storage.schema import Job, aware, utcnow
 
 JOB_KINDS = ("summarize", "build_data", "train", "evaluate", "refresh")
 LOCKS = {"train": "training", "refresh": "training", "build_data": "training"}
-STALE_S = 15 * 60  # a running job whose worker has not reported for this long is taken as dead
+HEARTBEAT_S = 5.0
+STALE_S = 45.0
 LOG_CHARS = 6000
+log = logging.getLogger("speechsum.jobs")
 
 
 class JobError(ValueError):
@@ -57,7 +68,16 @@ def _alive(worker: str) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a killed child its parent has not reaped yet is a zombie: it answers signals but runs nothing
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _dead(job: Job) -> bool:
+    """Whether the running job's worker is gone: no such process, or no heartbeat for `STALE_S`."""
+    beat = aware(job.heartbeat_at) if job.heartbeat_at else None
+    return not _alive(job.worker) or (beat is not None and beat < utcnow() - timedelta(seconds=STALE_S))
 
 
 def _append(log: str, line: str) -> str:
@@ -82,11 +102,13 @@ def get(session: Session, job_id: int) -> Job:
 
 
 def listing(session: Session, limit: int = 50) -> list[Job]:
+    free_dead_locks(session)
     return list(session.scalars(select(Job).order_by(Job.id.desc()).limit(limit)))
 
 
 def busy(session: Session, kind: str) -> str | None:
     """Why a job of `kind` cannot run now (another job holds its lock), or None."""
+    free_dead_locks(session)
     holder = session.scalar(select(Job).where(Job.lock == LOCKS[kind])) if kind in LOCKS else None
     return f"another training job is running (job {holder.id}, {holder.kind})" if holder else None
 
@@ -98,11 +120,9 @@ def _end(job: Job, status: str, message: str) -> None:
 
 def free_dead_locks(session: Session) -> list[int]:
     """Fails the running jobs whose worker is gone (killed, crashed, host lost): frees their locks."""
-    stale_before = utcnow() - timedelta(seconds=STALE_S)
     freed = []
     for job in session.scalars(select(Job).where(Job.status == "running")):
-        beat = aware(job.heartbeat_at) if job.heartbeat_at else None
-        if not _alive(job.worker) or (beat is not None and beat < stale_before):
+        if _dead(job):
             _end(job, "failed", f"the worker {job.worker} stopped while running this job (killed or crashed)")
             freed.append(job.id)
     session.flush()
@@ -155,10 +175,13 @@ def finish(url: str, job_id: int, status: str, message: str, result: dict | None
 
 
 def cancel(session: Session, job_id: int) -> Job:
-    """A queued job is cancelled at once; a running one stops at its next step."""
+    """A queued job is cancelled at once, and a running one whose worker is dead; a running one stops
+    at its next step."""
     job = get(session, job_id)
     if job.status == "queued":
         _end(job, "cancelled", "cancelled before it started")
+    elif job.status == "running" and _dead(job):
+        _end(job, "cancelled", f"cancelled; its worker {job.worker} had stopped")
     elif job.status == "running":
         job.cancel_requested = True
         job.log = _append(job.log, "cancel requested")
@@ -171,6 +194,35 @@ def cancel(session: Session, job_id: int) -> Job:
 Work = Callable[[Callable[[float, str], None]], dict]
 
 
+class Heartbeat(threading.Thread):
+    """Writes the running job's heartbeat every `HEARTBEAT_S`, also while a long step holds the work,
+    and notices a cancel; `with Heartbeat(...)` beats while the block runs."""
+
+    def __init__(self, url: str, job_id: int):
+        super().__init__(name=f"heartbeat-{job_id}", daemon=True)
+        self.url, self.job_id = url, job_id
+        self.stopped, self.cancelled = threading.Event(), threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(HEARTBEAT_S):
+            try:
+                with session_scope(self.url) as session:
+                    job = get(session, self.job_id)
+                    job.heartbeat_at = utcnow()
+                    if job.cancel_requested:
+                        self.cancelled.set()
+            except Exception:  # noqa: BLE001 - a database hiccup: the next beat tries again
+                log.warning("job %s: heartbeat not written", self.job_id, exc_info=True)
+
+    def __enter__(self) -> Heartbeat:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.stopped.set()
+        self.join()
+
+
 def run(url: str, job_id: int, work: Work, worker: str | None = None) -> dict:
     """Claims the job, runs `work(progress)` and records how it ended; returns the job's result.
 
@@ -179,15 +231,19 @@ def run(url: str, job_id: int, work: Work, worker: str | None = None) -> dict:
     is raised to the caller except JobBusy (the lock is held) and a cancel before the start."""
     claim(url, job_id, worker)
     state = {"last": 0.0}
+    heartbeat = Heartbeat(url, job_id)
 
     def progress(fraction: float, message: str) -> None:
+        if heartbeat.cancelled.is_set():
+            raise JobCancelled(f"job {job_id} was cancelled")
         now = time.monotonic()
         if now - state["last"] >= 0.5 or fraction >= 1.0:  # at most two writes a second
             state["last"] = now
             report(url, job_id, fraction, message)
 
     try:
-        result = work(progress) or {}
+        with heartbeat:
+            result = work(progress) or {}
     except JobCancelled as exc:
         finish(url, job_id, "cancelled", str(exc))
         return {"status": "cancelled"}

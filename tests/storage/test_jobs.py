@@ -110,3 +110,50 @@ def test_unknown_kinds_and_jobs_are_refused(settings):
             jobs.create(s, "mine-bitcoin")
         with pytest.raises(jobs.JobError, match="no job 999"):
             jobs.get(s, 999)
+
+
+def test_a_heartbeat_is_written_while_a_long_step_holds_the_work(settings, monkeypatch):
+    monkeypatch.setattr(jobs, "HEARTBEAT_S", 0.1)
+    job_id, beats = new_job(settings), []
+
+    def one_long_step(progress):
+        for _ in range(3):
+            time.sleep(0.4)  # no progress report in here
+            beats.append(job(settings, job_id).heartbeat_at)
+        return {}
+
+    assert jobs.run(settings.db_url, job_id, one_long_step)["status"] == "succeeded"
+    assert beats == sorted(beats) and len(set(beats)) == 3
+
+
+def test_a_stale_heartbeat_frees_the_lock_and_so_does_a_zombie_worker(settings):
+    import subprocess
+    from datetime import timedelta
+
+    from storage.schema import utcnow
+
+    stale = new_job(settings)
+    jobs.claim(settings.db_url, stale, worker=jobs.this_worker())  # this process: alive, but silent
+    with session_scope(settings.db_url) as s:
+        jobs.get(s, stale).heartbeat_at = utcnow() - timedelta(seconds=jobs.STALE_S + 1)
+    with session_scope(settings.db_url) as s:
+        assert jobs.busy(s, "train") is None
+    assert job(settings, stale).status == "failed" and job(settings, stale).lock is None
+
+    killed = subprocess.Popen(["sleep", "60"])
+    killed.kill()
+    time.sleep(0.3)  # dead, and not reaped: a zombie, which still answers kill(pid, 0)
+    zombie = new_job(settings)
+    jobs.claim(settings.db_url, zombie, worker=f"{socket.gethostname()}:{killed.pid}")
+    with session_scope(settings.db_url) as s:
+        assert [j.id for j in jobs.listing(s) if j.status == "running"] == []
+    assert job(settings, zombie).status == "failed"
+    killed.wait()
+
+
+def test_cancelling_a_job_whose_worker_died_ends_it_at_once(settings):
+    job_id = new_job(settings)
+    jobs.claim(settings.db_url, job_id, worker=f"{socket.gethostname()}:999999999")
+    with session_scope(settings.db_url) as s:
+        done = jobs.cancel(s, job_id)
+        assert done.status == "cancelled" and done.lock is None and "had stopped" in done.message
