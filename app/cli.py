@@ -95,17 +95,18 @@ def cmd_models_prepare(_args: argparse.Namespace) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     from app.web import serve
-    from app.worker import start_worker
+    from app.worker import Supervisor
 
     settings = load_settings(host=args.host, port=args.port)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so the worker below is stopped too
-    worker = start_worker() if settings.worker else None
+    worker = Supervisor() if settings.worker else None  # restarted when it dies
+    if worker is not None:
+        worker.start()
     try:
         serve(settings)
     finally:
         if worker is not None:
-            worker.terminate()
-            worker.wait(30)
+            worker.stop()
 
 
 def cmd_models_list(args: argparse.Namespace) -> None:

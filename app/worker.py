@@ -15,11 +15,13 @@ import logging
 import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from datetime import timedelta
 from functools import cache
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import beat_embedded_init, worker_ready
 
 from storage import jobs
 from storage.db import ensure_schema, session_scope
@@ -211,9 +213,43 @@ def _die_with_parent() -> None:
         pass
 
 
+@beat_embedded_init.connect
+def _beat_dies_with_its_worker(**_kwargs) -> None:
+    """The beat runs in a child process of the worker: a `kill -9` of the worker must not orphan it."""
+    _die_with_parent()
+
+
 def start_worker() -> subprocess.Popen:
     """One worker with the beat schedule beside the web app, so `make serve` starts everything."""
     return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], preexec_fn=_die_with_parent)
+
+
+class Supervisor(threading.Thread):
+    """Keeps the worker that `serve` starts alive: one that exits (killed, crashed) is started again
+    after `restart_s`, so queued summaries and jobs go on; `stop()` ends it for good."""
+
+    def __init__(self, start: Callable[[], subprocess.Popen] = start_worker, restart_s: float = 2.0):
+        super().__init__(name="worker-supervisor", daemon=True)
+        self.start_worker, self.restart_s, self.restarts = start, restart_s, 0
+        self.stopping = threading.Event()
+        self.proc = start()
+
+    def run(self) -> None:
+        while not self.stopping.wait(0.5):
+            if self.proc.poll() is None:
+                continue
+            log.warning("the worker (pid %s) exited with status %s; starting another in %.0f s",
+                        self.proc.pid, self.proc.returncode, self.restart_s)
+            if self.stopping.wait(self.restart_s):
+                return
+            self.proc, self.restarts = self.start_worker(), self.restarts + 1
+
+    def stop(self, timeout_s: float = 30) -> None:
+        self.stopping.set()
+        if self.is_alive():
+            self.join()
+        self.proc.terminate()
+        self.proc.wait(timeout_s)
 
 
 def worker_argv(beat: bool = True) -> list[str]:

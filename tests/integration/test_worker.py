@@ -178,3 +178,54 @@ def test_two_refreshes_at_once_one_runs_the_other_is_refused(loop, tmp_path):
     finally:
         stop(worker)
     assert job_of(loop, second).status == "failed" and "refused" in job_of(loop, second).message
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _until(check, timeout_s: float):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
+        time.sleep(0.2)
+    return check()
+
+
+def test_serve_restarts_a_killed_worker_and_its_beat_goes_with_it(data_env, monkeypatch):
+    """What `speechsum serve` runs: a supervised worker with the beat inside. After `kill -9` of the
+    worker, its beat process ends too (no orphan) and a new worker with a new beat is running."""
+    from app.worker import Supervisor
+
+    monkeypatch.chdir(REPO)
+    upgrade(load_settings().db_url)
+    supervisor = Supervisor(restart_s=0.5)
+    supervisor.start()
+    try:
+        first = supervisor.proc.pid
+        beat = _until(lambda: _children(first), 60)
+        assert beat, "the worker started no beat process"
+        os.kill(first, signal.SIGKILL)
+        assert _until(lambda: not any(map(_running, beat)), 10), f"the beat {beat} outlived its worker"
+        assert _until(lambda: supervisor.proc.pid != first and supervisor.proc.poll() is None, 10)
+        assert _until(lambda: _children(supervisor.proc.pid), 60)  # the new worker's beat
+        assert supervisor.restarts == 1
+    finally:
+        supervisor.stop()
+    assert supervisor.proc.poll() is not None
