@@ -16,12 +16,13 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from functools import cache
 
 from celery import Celery
-from celery.signals import beat_embedded_init, worker_ready
+from celery.signals import beat_embedded_init, worker_ready, worker_shutdown
 
 from storage import jobs
 from storage.db import ensure_schema, session_scope
@@ -158,28 +159,44 @@ def submit(settings: Settings, kind: str, params: dict | None = None, actor: str
     return job_id
 
 
+NO_WORKER = ("no worker is running, so this long recording cannot be summarized now: start one with "
+             "`speechsum worker` (`speechsum serve` restarts its own within seconds)")
+NO_WORKER_GRACE_S = 20.0  # a worker being restarted is missing this long at most
+
+
 def summarize_in_background(settings: Settings, path: str, progress, poll_s: float = 1.0, **summary) -> int:
     """Summarizes a recording in a worker and follows the job: returns the summary's id, or raises
     JobError with the job's message. The file is validated and copied into the store first, since a
-    worker may not see the web app's temporary uploads (another container)."""
-    import time
-
+    worker may not see the web app's temporary uploads (another container). With no worker alive
+    it answers at once; a job whose worker dies is sent again once (a summary is safe to redo)."""
     from storage.audio import inspect_audio
     from storage.files import store_audio
 
+    with session_scope(settings.db_url) as session:
+        if not jobs.workers_alive(session):
+            raise jobs.JobError(NO_WORKER)
     info = inspect_audio(path, settings.max_upload_bytes, settings.max_duration_s)
     stored, _ = store_audio(info.path, info.sha256, settings.audio_dir)
-    job_id = submit(settings, "summarize", {"path": str(stored)} | summary, actor=summary.get("uploader", ""))
+    params, uploader = {"path": str(stored)} | summary, summary.get("uploader", "")
+    job_id, tries, seen_worker = submit(settings, "summarize", params, actor=uploader), 1, time.monotonic()
     while True:
         with session_scope(settings.db_url) as session:
+            jobs.free_dead_locks(session)
             job = jobs.get(session, job_id)
             status, fraction, message, result = job.status, job.progress, job.message, dict(job.result)
+            if jobs.workers_alive(session):
+                seen_worker = time.monotonic()
         if status == "queued":
+            if time.monotonic() - seen_worker > NO_WORKER_GRACE_S:
+                raise jobs.JobError(f"{NO_WORKER}; job {job_id} stays queued and runs when a worker starts")
             progress(0.0, f"waiting for a worker (job {job_id})")
         elif status == "running":
             progress(fraction, message)
         elif status == "succeeded":
             return result["summary_id"]
+        elif "stopped while running" in message and tries == 1:
+            log.warning("summary job %s lost its worker; sending it again", job_id)
+            job_id, tries = submit(settings, "summarize", params, actor=uploader), 2
         else:
             raise jobs.JobError(f"the summary job {job_id} {status}: {message}")
         time.sleep(poll_s)
@@ -197,12 +214,30 @@ def scheduled_refresh() -> dict:
 
 @worker_ready.connect
 def _free_dead_locks(**_kwargs) -> None:
-    """A worker killed mid-job left its job "running" with the lock held: end it as failed."""
+    """A worker killed mid-job left its job "running" with the lock held: end it as failed. Then
+    this worker starts beating, so the page knows a worker is alive."""
     settings = load_settings()
     ensure_schema(settings.db_url)
     with session_scope(settings.db_url) as session:
         for job_id in jobs.free_dead_locks(session):
             log.warning("job %s ended failed: its worker stopped while running it", job_id)
+    threading.Thread(target=_beat_while_alive, args=(settings.db_url,), name="worker-heartbeat", daemon=True).start()
+
+
+def _beat_while_alive(url: str) -> None:
+    while True:
+        try:
+            with session_scope(url) as session:
+                jobs.worker_beat(session)
+        except Exception:  # noqa: BLE001 - a database hiccup: the next beat tries again
+            log.warning("worker heartbeat not written", exc_info=True)
+        time.sleep(jobs.HEARTBEAT_S)
+
+
+@worker_shutdown.connect
+def _gone(**_kwargs) -> None:
+    with session_scope(load_settings().db_url) as session:
+        jobs.worker_beat(session, stopping=True)
 
 
 def _die_with_parent() -> None:

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.db import session_scope
-from storage.schema import Job, aware, utcnow
+from storage.schema import Job, Worker, aware, utcnow
 
 JOB_KINDS = ("summarize", "build_data", "train", "evaluate", "refresh")
 LOCKS = {"train": "training", "refresh": "training", "build_data": "training"}
@@ -78,6 +78,27 @@ def _dead(job: Job) -> bool:
     """Whether the running job's worker is gone: no such process, or no heartbeat for `STALE_S`."""
     beat = aware(job.heartbeat_at) if job.heartbeat_at else None
     return not _alive(job.worker) or (beat is not None and beat < utcnow() - timedelta(seconds=STALE_S))
+
+
+def worker_beat(session: Session, name: str | None = None, stopping: bool = False) -> None:
+    """Records that the worker `name` (this process) is alive, or, when stopping, that it is gone."""
+    name = name or this_worker()
+    worker = session.get(Worker, name)
+    if stopping:
+        if worker is not None:
+            session.delete(worker)
+    elif worker is None:
+        session.add(Worker(name=name))
+    else:
+        worker.heartbeat_at = utcnow()
+    session.flush()
+
+
+def workers_alive(session: Session) -> list[str]:
+    """The workers that beat within `STALE_S` (and whose process, on this host, still runs)."""
+    since = utcnow() - timedelta(seconds=STALE_S)
+    return [w.name for w in session.scalars(select(Worker).order_by(Worker.name))
+            if aware(w.heartbeat_at) >= since and _alive(w.name)]
 
 
 def _append(log: str, line: str) -> str:

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import socket
 import time
 from pathlib import Path
 
@@ -229,3 +230,33 @@ def test_serve_restarts_a_killed_worker_and_its_beat_goes_with_it(data_env, monk
     finally:
         supervisor.stop()
     assert supervisor.proc.poll() is not None
+
+
+def test_the_page_knows_at_once_whether_a_worker_is_alive(data_env, tmp_path):
+    """A worker beats while it runs; after `kill -9` it counts as gone at once, and a long recording
+    sent from the page is answered within 5 s with what to do, instead of waiting forever."""
+    from app.worker import NO_WORKER, summarize_in_background
+
+    settings = load_settings()
+    upgrade(settings.db_url)
+    worker = start_worker(tmp_path / "worker.log")
+    try:
+        name = f"{socket.gethostname()}:{worker.pid}"
+        deadline = time.monotonic() + 60
+        while name not in _alive_now(settings) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert name in _alive_now(settings), (tmp_path / "worker.log").read_text()[-2000:]
+        worker.kill()
+        worker.wait()
+        assert name not in _alive_now(settings)
+        started = time.monotonic()
+        with pytest.raises(jobs.JobError, match="no worker is running"):
+            summarize_in_background(settings, str(tmp_path / "long.wav"), lambda *_: None)
+        assert time.monotonic() - started < 5 and NO_WORKER.startswith("no worker")
+    finally:
+        worker.kill()
+
+
+def _alive_now(settings) -> list[str]:
+    with session_scope(settings.db_url) as session:
+        return jobs.workers_alive(session)

@@ -157,3 +157,21 @@ def test_cancelling_a_job_whose_worker_died_ends_it_at_once(settings):
     with session_scope(settings.db_url) as s:
         done = jobs.cancel(s, job_id)
         assert done.status == "cancelled" and done.lock is None and "had stopped" in done.message
+
+
+def test_a_worker_counts_as_alive_while_it_beats_and_is_gone_when_stopped_silent_or_dead(settings):
+    from datetime import timedelta
+
+    from storage.schema import Worker, utcnow
+
+    with session_scope(settings.db_url) as s:
+        assert jobs.workers_alive(s) == []
+        jobs.worker_beat(s)  # this process
+        jobs.worker_beat(s, f"{socket.gethostname()}:999999999")  # no such process
+        jobs.worker_beat(s, "other-host:7")
+        jobs.worker_beat(s, "silent-host:8")
+        s.get(Worker, "silent-host:8").heartbeat_at = utcnow() - timedelta(seconds=jobs.STALE_S + 1)
+    with session_scope(settings.db_url) as s:
+        assert jobs.workers_alive(s) == sorted([jobs.this_worker(), "other-host:7"])
+        jobs.worker_beat(s, "other-host:7", stopping=True)
+        assert jobs.workers_alive(s) == [jobs.this_worker()]
