@@ -123,9 +123,15 @@ def _version_id(settings: Settings, name: str) -> int:
 
 
 def execute(job_id: int) -> dict:
-    """Runs job `job_id` here and now (what every task does; the CLI's `jobs run --here` too)."""
+    """Runs job `job_id` here and now (what every task does; the CLI's `jobs run --here` too). A
+    summary message runs the fair queue's next summary instead, which may be another user's: one
+    message per job, so every queued summary runs, in turn (storage.jobs.fair_queue)."""
     settings = load_settings()
     ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        fair = jobs.get(session, job_id).kind == "summarize"
+    if fair and (job_id := jobs.take_next(settings.db_url, "summarize")) is None:
+        return {"status": "refused", "message": "no summary is waiting"}
     with session_scope(settings.db_url) as session:
         job = jobs.get(session, job_id)
         kind, params = job.kind, dict(job.params)
@@ -148,12 +154,24 @@ def _task(kind: str):
 summarize, build_data, train, evaluate, refresh = (_task(kind) for kind in jobs.JOB_KINDS)
 
 
+def _within_quota(session, settings: Settings, actor: str) -> None:
+    """Refuses a summary past the user's quota of waiting ones, or when the whole queue is full."""
+    mine, everyone = jobs.queued_by(session, "summarize", actor), len(jobs.fair_queue(session, "summarize"))
+    if mine >= settings.queue_per_user:
+        raise jobs.JobError(f"you already have {mine} summaries waiting (the limit is {settings.queue_per_user}); "
+                            "try again when one is done")
+    if everyone >= settings.queue_max:
+        raise jobs.JobError(f"the queue is full ({everyone} summaries waiting); try again in a few minutes")
+
+
 def submit(settings: Settings, kind: str, params: dict | None = None, actor: str = "") -> int:
     """Queues a job: a row in SQL (what the admin tab and the CLI read), then a message to the workers."""
     ensure_schema(settings.db_url)
     with session_scope(settings.db_url) as session:
         if reason := jobs.busy(session, kind):
             raise jobs.JobBusy(f"{reason}; wait for it or cancel it")
+        if kind == "summarize":
+            _within_quota(session, settings, actor)
         job_id = jobs.create(session, kind, params, actor).id
     app_for(settings).send_task(f"speechsum.{kind}", args=[job_id], task_id=f"job-{job_id}")
     return job_id
@@ -184,12 +202,13 @@ def summarize_in_background(settings: Settings, path: str, progress, poll_s: flo
             jobs.free_dead_locks(session)
             job = jobs.get(session, job_id)
             status, fraction, message, result = job.status, job.progress, job.message, dict(job.result)
+            place = jobs.position(session, job_id) if status == "queued" else None
             if jobs.workers_alive(session):
                 seen_worker = time.monotonic()
         if status == "queued":
             if time.monotonic() - seen_worker > NO_WORKER_GRACE_S:
                 raise jobs.JobError(f"{NO_WORKER}; job {job_id} stays queued and runs when a worker starts")
-            progress(0.0, f"waiting for a worker (job {job_id})")
+            progress(0.0, f"waiting for a worker: number {place or '?'} in line (job {job_id})")
         elif status == "running":
             progress(fraction, message)
         elif status == "succeeded":

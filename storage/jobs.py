@@ -22,11 +22,12 @@ import socket
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -125,6 +126,46 @@ def get(session: Session, job_id: int) -> Job:
 def listing(session: Session, limit: int = 50) -> list[Job]:
     free_dead_locks(session)
     return list(session.scalars(select(Job).order_by(Job.id.desc()).limit(limit)))
+
+
+def fair_queue(session: Session, kind: str = "summarize") -> list[Job]:
+    """The queued jobs of `kind` in the order they run, in rounds: every user's oldest waiting job,
+    then every user's second, and so on; within a round the user served longest ago goes first. So
+    nobody waits behind more than one job of each other user, however many one user queues."""
+    served = dict(session.execute(select(Job.actor, func.max(Job.started_at))
+                                  .where(Job.kind == kind, Job.started_at.is_not(None)).group_by(Job.actor)).all())
+    never = datetime.min.replace(tzinfo=timezone.utc)
+    turn: Counter[str] = Counter()
+    ranked = []
+    for job in session.scalars(select(Job).where(Job.kind == kind, Job.status == "queued").order_by(Job.id)):
+        last = served.get(job.actor)
+        ranked.append(((turn[job.actor], aware(last) if last else never, job.id), job))
+        turn[job.actor] += 1
+    return [job for _, job in sorted(ranked, key=lambda r: r[0])]
+
+
+def position(session: Session, job_id: int) -> int | None:
+    """Where a queued job stands in its kind's fair queue (1: next), or None when it is not queued."""
+    job = get(session, job_id)
+    order = [j.id for j in fair_queue(session, job.kind)]
+    return order.index(job_id) + 1 if job_id in order else None
+
+
+def queued_by(session: Session, kind: str, actor: str) -> int:
+    return len([j for j in fair_queue(session, kind) if j.actor == actor])
+
+
+def take_next(url: str, kind: str = "summarize", worker: str | None = None) -> int | None:
+    """Takes the fair queue's first job for this worker (an atomic queued -> running, so two workers
+    never take the same one); None when nothing is queued."""
+    with session_scope(url) as session:
+        for job in fair_queue(session, kind):
+            taken = session.execute(update(Job).where(Job.id == job.id, Job.status == "queued")
+                                    .values(status="running", worker=worker or this_worker(),
+                                            started_at=utcnow(), heartbeat_at=utcnow()))
+            if taken.rowcount == 1:
+                return job.id
+    return None
 
 
 def busy(session: Session, kind: str) -> str | None:

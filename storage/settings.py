@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     broker_url: str = Field("", description="Celery broker and result backend; empty: embedded, in the data dir")
     worker: bool = Field(True, description="`speechsum serve` also starts a worker with the beat schedule")
     background_min: float = Field(10.0, ge=0, description="recordings longer than this go to a worker (0: never)")
+    queue_per_user: int = Field(3, ge=1, description="summaries one user may have waiting for a worker")
+    queue_max: int = Field(200, ge=1, description="summaries all users together may have waiting")
     admins: str = Field("", description="logged-in users who see the admin tab, 'alice,bob'")
     login_attempts: int = Field(5, ge=1, description="failed logins a name or an address may make per window")
     login_window_min: float = Field(5.0, gt=0, description="the window of failed logins, in minutes")

@@ -260,3 +260,19 @@ def test_the_page_knows_at_once_whether_a_worker_is_alive(data_env, tmp_path):
 def _alive_now(settings) -> list[str]:
     with session_scope(settings.db_url) as session:
         return jobs.workers_alive(session)
+
+
+def test_a_user_past_the_quota_of_waiting_summaries_is_told_and_nothing_is_queued(data_env, monkeypatch):
+    monkeypatch.setenv("SPEECHSUM_QUEUE_PER_USER", "2")
+    monkeypatch.setenv("SPEECHSUM_QUEUE_MAX", "3")
+    settings = load_settings()
+    upgrade(settings.db_url)
+    for _ in range(2):
+        submit(settings, "summarize", {"path": "x.wav", "uploader": "alice"}, actor="alice")
+    with pytest.raises(jobs.JobError, match="you already have 2 summaries waiting"):
+        submit(settings, "summarize", {"path": "x.wav", "uploader": "alice"}, actor="alice")
+    submit(settings, "summarize", {"path": "y.wav", "uploader": "bob"}, actor="bob")
+    with pytest.raises(jobs.JobError, match="the queue is full"):
+        submit(settings, "summarize", {"path": "z.wav", "uploader": "carol"}, actor="carol")
+    with session_scope(settings.db_url) as session:
+        assert [j.actor for j in jobs.fair_queue(session)] == ["alice", "bob", "alice"]

@@ -175,3 +175,35 @@ def test_a_worker_counts_as_alive_while_it_beats_and_is_gone_when_stopped_silent
         assert jobs.workers_alive(s) == sorted([jobs.this_worker(), "other-host:7"])
         jobs.worker_beat(s, "other-host:7", stopping=True)
         assert jobs.workers_alive(s) == [jobs.this_worker()]
+
+
+def test_summaries_are_taken_round_robin_across_users_and_never_twice(settings):
+    with session_scope(settings.db_url) as s:
+        ids = [(who, jobs.create(s, "summarize", {}, actor=who).id) for who in "AAAAABCC"]
+    order = {job_id: f"{who}{n}" for n, (who, job_id) in enumerate(ids)}
+    with session_scope(settings.db_url) as s:
+        assert [order[j.id] for j in jobs.fair_queue(s)] == ["A0", "B5", "C6", "A1", "C7", "A2", "A3", "A4"]
+        assert jobs.position(s, ids[5][1]) == 2 and jobs.queued_by(s, "summarize", "A") == 5
+    taken = [jobs.take_next(settings.db_url, "summarize", worker=f"w{i}") for i in range(9)]
+    assert [order[t] for t in taken[:8]] == ["A0", "B5", "C6", "A1", "C7", "A2", "A3", "A4"] and taken[8] is None
+
+    with session_scope(settings.db_url) as s:  # A has been served: a newcomer D, and B again, go before A
+        late = {jobs.create(s, "summarize", {}, actor=who).id: who for who in "AADB"}
+    assert [late[jobs.take_next(settings.db_url)] for _ in range(4)] == ["D", "B", "A", "A"]
+    with session_scope(settings.db_url) as s:
+        assert jobs.position(s, ids[0][1]) is None and jobs.get(s, ids[0][1]).worker == "w0"
+
+
+def test_two_workers_taking_at_once_never_take_the_same_summary(settings):
+    with session_scope(settings.db_url) as s:
+        for who in "ABCDEFGH":
+            jobs.create(s, "summarize", {}, actor=who)
+    taken: list[int | None] = []
+    threads = [threading.Thread(target=lambda: taken.extend(jobs.take_next(settings.db_url) for _ in range(3)))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    got = [t for t in taken if t is not None]
+    assert len(got) == 8 and len(set(got)) == 8
