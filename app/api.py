@@ -20,7 +20,8 @@ from gradio import FileData
 
 from app import exports
 from app.library import delete_recording, history, rename_speaker, vote_ab, vote_thumb
-from app.pipeline import USER_ERRORS, Result, compare_file, load_result, summarize_file
+from app.pipeline import USER_ERRORS, Result, compare_file, load_result
+from app.worker import summarize_upload
 from storage.settings import Settings
 
 log = logging.getLogger("speechsum.web")
@@ -112,9 +113,9 @@ def register(settings: Settings) -> None:
     def summarize(audio: FileData, query: str = "", client_id: str = "", system: str = "cascade",
                   request: gr.Request = None) -> dict:
         """Transcribes and summarizes a recording (system: cascade or student); answers `query` if given."""
-        with shown_to_user():
-            result = summarize_file(settings, audio_path(audio), query=query or None, system=system,
-                                    original_name=original_name(audio), uploader=owner(request, client_id=client_id))
+        with shown_to_user():  # a long recording goes to a worker, as from the page
+            result = summarize_upload(settings, audio_path(audio), None, query=query or None, system=system,
+                                      original_name=original_name(audio), uploader=owner(request, client_id=client_id))
         return result.as_dict()
 
     def compare(audio: FileData, query: str = "", client_id: str = "", pair: str = "samples",

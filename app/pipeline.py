@@ -116,8 +116,8 @@ class Result:
 def prepare_models(settings: Settings) -> list[ModelSource]:
     """Builds the offline model cache (a no-op once built) and checks that each model loads; the light LM
     too, which the student and its training use."""
-    sources = [resolve_asr(settings.asr_model, settings.models_dir), resolve_llm(settings.llm_model, settings.models_dir),
-               resolve_llm(LIGHT_LLM, settings.models_dir)]
+    sources = [resolve_asr(settings.asr_model, settings.models_dir),
+               resolve_llm(settings.llm_model, settings.models_dir), resolve_llm(LIGHT_LLM, settings.models_dir)]
     load_recognizer(settings)
     load_summarizer(settings)
     return sources

@@ -10,7 +10,6 @@ import os
 import secrets
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -39,9 +38,9 @@ from app.library import (  # noqa: E402
     vote_ab,
     vote_thumb,
 )
-from app.pipeline import Result, compare_file, load_result, summarize_file  # noqa: E402
+from app.pipeline import Result, compare_file, load_result  # noqa: E402
 from app.versions import student_served  # noqa: E402
-from app.worker import summarize_in_background  # noqa: E402
+from app.worker import summarize_upload  # noqa: E402
 from models.summarizer import clock  # noqa: E402
 from storage.settings import Settings  # noqa: E402
 
@@ -76,18 +75,6 @@ def summary_markdown(result: Result, key_points: bool = True) -> str:
     question = f"**Question:** {s.query}\n\n" if s.query else ""
     body = s.markdown(result.speakers) if key_points else s.text
     return f"{question}{body}\n\n{details(result)}"
-
-
-def long_for_the_page(settings: Settings, path: str) -> bool:
-    """Whether a worker should make this summary: a long recording, when there is a worker."""
-    if not (settings.background_min and settings.has_workers):
-        return False
-    from storage.audio import declared_s, inspect_audio
-
-    seconds = declared_s(Path(path))  # the headers say it, without decoding the whole file
-    if seconds is None:  # a stream that declares no length: decode it to know
-        seconds = inspect_audio(path, settings.max_upload_bytes, settings.max_duration_s).duration_s
-    return seconds > settings.background_min * 60
 
 
 def web_secret(settings: Settings) -> str:
@@ -205,13 +192,8 @@ def summarize_tab(settings: Settings, browser: gr.BrowserState) -> tuple[gr.Audi
                   progress=gr.Progress()):
         who, path, follow = owner(request, browser_id), audio_path(audio_in), lambda f, msg: progress(f, desc=msg)
         with shown_to_user():
-            if long_for_the_page(settings, path):  # a worker makes it; the page follows the job
-                summary_id = summarize_in_background(settings, path, follow, query=question or None, system=chosen,
-                                                     uploader=who, original_name=original_name(audio_in))
-                result = load_result(settings, summary_id, who)
-            else:
-                result = summarize_file(settings, path, query=question or None, system=chosen, uploader=who,
-                                        original_name=original_name(audio_in), progress=follow)
+            result = summarize_upload(settings, path, follow, query=question or None, system=chosen, uploader=who,
+                                      original_name=original_name(audio_in))
         return current.values(result, None)
 
     go.click(summarize, [audio, query, system, browser], current.outputs, concurrency_id=MODELS, concurrency_limit=1,

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from functools import cache
+from pathlib import Path
 
 from celery import Celery
 from celery.signals import beat_embedded_init, worker_ready, worker_shutdown
@@ -177,9 +178,45 @@ def submit(settings: Settings, kind: str, params: dict | None = None, actor: str
     return job_id
 
 
+def goes_to_a_worker(settings: Settings, path: str) -> bool:
+    """Whether a worker should make this summary: a long recording, when there are workers."""
+    if not (settings.background_min and settings.has_workers):
+        return False
+    from storage.audio import declared_s, inspect_audio
+
+    seconds = declared_s(Path(path))  # the headers say it, without decoding the whole file
+    if seconds is None:  # a stream that declares no length: decode it to know
+        seconds = inspect_audio(path, settings.max_upload_bytes, settings.max_duration_s).duration_s
+    return seconds > settings.background_min * 60
+
+
+def summarize_upload(settings: Settings, path: str, progress=None, **summary):
+    """What the page and the API call: a long recording is summarized by a worker while this follows
+    its job, anything else here. Returns the pipeline's Result."""
+    from app.pipeline import load_result, summarize_file
+
+    if not goes_to_a_worker(settings, path):
+        return summarize_file(settings, path, progress=progress, **summary)
+    summary_id = summarize_in_background(settings, path, progress or (lambda *_: None), **summary)
+    return load_result(settings, summary_id, summary.get("uploader", ""))
+
+
 NO_WORKER = ("no worker is running, so this long recording cannot be summarized now: start one with "
              "`speechsum worker` (`speechsum serve` restarts its own within seconds)")
 NO_WORKER_GRACE_S = 20.0  # a worker being restarted is missing this long at most
+NO_WORKER_WAIT_S = 3.0  # how long a new request waits for a worker to appear before it is refused
+
+
+def _worker_within(settings: Settings, seconds: float) -> bool:
+    """Whether a worker is alive, or comes alive within `seconds` (one being started or restarted)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with session_scope(settings.db_url) as session:
+            if jobs.workers_alive(session):
+                return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
 
 
 def summarize_in_background(settings: Settings, path: str, progress, poll_s: float = 1.0, **summary) -> int:
@@ -190,9 +227,8 @@ def summarize_in_background(settings: Settings, path: str, progress, poll_s: flo
     from storage.audio import inspect_audio
     from storage.files import store_audio
 
-    with session_scope(settings.db_url) as session:
-        if not jobs.workers_alive(session):
-            raise jobs.JobError(NO_WORKER)
+    if not _worker_within(settings, NO_WORKER_WAIT_S):
+        raise jobs.JobError(NO_WORKER)
     info = inspect_audio(path, settings.max_upload_bytes, settings.max_duration_s)
     stored, _ = store_audio(info.path, info.sha256, settings.audio_dir)
     params, uploader = {"path": str(stored)} | summary, summary.get("uploader", "")

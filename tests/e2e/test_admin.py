@@ -119,6 +119,7 @@ def test_a_long_recording_is_summarized_by_the_worker_while_the_page_follows_it(
     env = speechsum_env(tmp_path) | {"SPEECHSUM_WORKER": "1", "SPEECHSUM_BACKGROUND_MIN": "0.01"}
     wav = synthesize(SPEECH, tmp_path / "long.wav")
     with running_app(env) as url, browsing(url) as page:
+        _wait_for_a_worker(load_settings(env))
         upload(page, wav)
         page.locator("#summarize").click()
         expect(page.locator("#current-up")).to_be_visible(timeout=240_000)
@@ -127,3 +128,18 @@ def test_a_long_recording_is_summarized_by_the_worker_while_the_page_follows_it(
     with session_scope(settings.db_url) as s:
         done = s.scalars(select(schema.Job)).all()
     assert [(j.kind, j.status) for j in done] == [("summarize", "succeeded")]
+
+
+def _wait_for_a_worker(settings, timeout_s: float = 90) -> None:
+    """The worker that serve starts beats once it is ready (a few seconds after the page is up)."""
+    import time
+
+    from storage import jobs
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with session_scope(settings.db_url) as session:
+            if jobs.workers_alive(session):
+                return
+        time.sleep(0.5)
+    pytest.fail("no worker started")
