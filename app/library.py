@@ -13,6 +13,7 @@ from storage.history import (
     owned_summary,
     recordings_of,
     thumb_of,
+    unsummarized,
 )
 from storage.history import delete_recording as history_delete
 from storage.settings import Settings
@@ -55,6 +56,23 @@ def rename_speaker(settings: Settings, summary_id: int, owner: str, label: str, 
 def history(settings: Settings, owner: str, text: str = "", limit: int = 50) -> list[Listing]:
     with session_scope(settings.db_url) as session:
         return find_summaries(session, owner, text, limit)
+
+
+def interrupted(settings: Settings, owner: str) -> list[tuple[str, int]]:
+    """(label, recording id) of the owner's recordings that have no summary (one was interrupted)."""
+    with session_scope(settings.db_url) as session:
+        return [(f"{r.original_name} · {r.created_at:%Y-%m-%d %H:%M} · {r.duration_s:.0f} s", r.id)
+                for r in unsummarized(session, owner)]
+
+
+def summarize_again(settings: Settings, recording_id: int, owner: str, progress=None):
+    """Summarizes one of the owner's stored recordings again (its transcript is reused when it has one)."""
+    from app.worker import summarize_upload
+
+    with session_scope(settings.db_url) as session:
+        recording = owned_recording(session, recording_id, owner)
+        path, name = recording.stored_path, recording.original_name
+    return summarize_upload(settings, path, progress, uploader=owner, original_name=name)
 
 
 def vote_thumb(settings: Settings, summary_id: int, voter: str, value: int) -> None:

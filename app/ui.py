@@ -31,10 +31,12 @@ from app.exports import FORMATS  # noqa: E402
 from app.library import (  # noqa: E402
     delete_recording,
     history,
+    interrupted,
     my_recordings,
     my_thumb,
     recording_file,
     rename_speaker,
+    summarize_again,
     vote_ab,
     vote_thumb,
 )
@@ -269,13 +271,28 @@ def history_tab(settings: Settings, browser: gr.BrowserState) -> None:
                                 placeholder="a word from the file name, question, summary or transcript")
             search_button = gr.Button("Search", scale=1, elem_id="search-button")
         listing = gr.Radio(label="Your summaries, newest first", choices=[], elem_id="listing")
+        with gr.Row(visible=False) as unfinished:
+            stopped = gr.Radio(label="Recordings without a summary (one was interrupted)", choices=[], scale=4,
+                               elem_id="interrupted")
+            again = gr.Button("Summarize again", scale=1, elem_id="summarize-again")
         past = SummaryPanel.build("past", "Pick a summary above to see it again.")
         remove = gr.Button("Delete this recording and all made from it", variant="stop", elem_id="delete-recording")
         removed = gr.Markdown(elem_id="deleted")
 
     def find(text: str, browser_id: str | None, request: gr.Request):
-        items = history(settings, owner(request, browser_id), text)
-        return gr.Radio(choices=[(item.label(), item.summary_id) for item in items], value=None)
+        who = owner(request, browser_id)
+        items, left = history(settings, who, text), interrupted(settings, who)
+        return (gr.Radio(choices=[(item.label(), item.summary_id) for item in items], value=None),
+                gr.Radio(choices=left, value=None), gr.Row(visible=bool(left)))
+
+    def resume(recording_id: int | None, text: str, browser_id: str | None, request: gr.Request,
+               progress=gr.Progress()):
+        who = owner(request, browser_id)
+        if not recording_id:
+            raise user_error("Pick a recording first.")
+        with shown_to_user():
+            result = summarize_again(settings, recording_id, who, lambda f, msg: progress(f, desc=msg))
+        return *past.values(result, None), *find(text, browser_id, request)
 
     def open_past(summary_id: int | None, browser_id: str | None, request: gr.Request):
         who = owner(request, browser_id)
@@ -289,11 +306,14 @@ def history_tab(settings: Settings, browser: gr.BrowserState) -> None:
             raise user_error("Pick a summary first.")
         with shown_to_user():
             said = delete_recording(settings, load_result(settings, summary_id, who).recording_id, who)
-        return said + ".", find(text, browser_id, request)
+        return said + ".", *find(text, browser_id, request)
 
+    lists = [listing, stopped, unfinished]
     for trigger in (search.submit, search_button.click, tab.select):
-        trigger(find, [search, browser], [listing], **PRIVATE)
-    remove.click(delete, [listing, search, browser], [removed, listing], **PRIVATE)
+        trigger(find, [search, browser], lists, **PRIVATE)
+    remove.click(delete, [listing, search, browser], [removed, *lists], **PRIVATE)
+    again.click(resume, [stopped, search, browser], [*past.outputs, *lists], concurrency_id=MODELS,
+                concurrency_limit=1, **PRIVATE)
     listing.input(open_past, [listing, browser], past.outputs, **PRIVATE)
     past.wire_votes(settings, browser)
     past.wire_rename(settings, browser)

@@ -78,6 +78,13 @@ def find_summaries(session: Session, owner: str, text: str = "", limit: int = 50
     ]
 
 
+def unsummarized(session: Session, owner: str, limit: int = 20) -> list[Recording]:
+    """The owner's recordings with no summary, newest first: a summary that was killed halfway left them."""
+    has_summary = select(Summary.id).where(Summary.recording_id == Recording.id).exists()
+    return list(session.scalars(select(Recording).where(Recording.uploader == owner, ~has_summary)
+                                .order_by(Recording.created_at.desc(), Recording.id.desc()).limit(limit)))
+
+
 MAX_ID = 2**63 - 1  # the largest id either database stores: a larger one is refused, not sent to SQL
 
 

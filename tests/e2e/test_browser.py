@@ -211,3 +211,24 @@ def test_a_seven_minute_meeting_gets_timestamped_chapters(tmp_path):
         expect(summary).to_contain_text("Chapters")
         expect(summary).to_contain_text(re.compile(r"00:00–0[4-6]:\d\d"))
         expect(summary).to_contain_text(re.compile(r"0[4-6]:\d\d–0[6-7]:\d\d"))
+
+
+@pytest.mark.real
+def test_a_recording_whose_summary_was_killed_is_summarized_again_from_history(app, page, tmp_path):
+    from sqlalchemy import delete
+
+    _, settings = app
+    upload(page, synthesize("The kitchen refit costs four thousand dollars, and Jo books the plumber.",
+                            tmp_path / "refit.wav"))
+    page.locator("#summarize").click()
+    expect(page.locator("#current-up")).to_be_visible(timeout=MODEL_RUN_MS)
+    summary_id = shown_id(page, "#current-summary")
+    with session_scope(settings.db_url) as s:  # as a kill during the summary step leaves it
+        s.execute(delete(schema.Summary).where(schema.Summary.id == summary_id))
+
+    page.get_by_role("tab", name="History").click()
+    page.locator("#interrupted label", has_text="refit.wav").click()
+    page.locator("#summarize-again").click()
+    expect(page.locator("#past-summary")).to_contain_text("Key points", timeout=MODEL_RUN_MS)
+    expect(page.locator("#interrupted")).to_be_hidden()
+    expect(page.locator("#listing label", has_text="refit.wav")).to_have_count(1)

@@ -58,3 +58,20 @@ def test_thumb_of_reads_the_current_vote(settings):
         record_thumb(s, sid, "user:ann", -1)
         assert thumb_of(s, sid, "user:ann") == -1
         assert thumb_of(s, sid, "user:bob") is None
+
+
+def test_recordings_left_without_a_summary_are_found_for_their_owner_only(settings):
+    from sqlalchemy import delete
+
+    from storage import schema
+    from storage.history import unsummarized
+
+    kept = add_summary(settings, "ann", "Kept.", name="kept.wav")
+    cut = add_summary(settings, "ann", "Killed halfway.", name="cut.wav")
+    add_summary(settings, "bob", "Bob's.", name="cut.wav")
+    with session_scope(settings.db_url) as s:
+        s.execute(delete(schema.Summary).where(schema.Summary.id.in_([cut, cut + 1])))
+    with session_scope(settings.db_url) as s:
+        assert [r.original_name for r in unsummarized(s, "ann")] == ["cut.wav"]
+        assert [r.original_name for r in unsummarized(s, "bob")] == ["cut.wav"]
+        assert kept and unsummarized(s, "carl") == []
