@@ -157,7 +157,8 @@ summarize, build_data, train, evaluate, refresh = (_task(kind) for kind in jobs.
 
 def _within_quota(session, settings: Settings, actor: str) -> None:
     """Refuses a summary past the user's quota of waiting ones, or when the whole queue is full."""
-    mine, everyone = jobs.queued_by(session, "summarize", actor), len(jobs.fair_queue(session, "summarize"))
+    queued = jobs.waiting(session, "summarize")
+    mine, everyone = queued[actor], sum(queued.values())
     if mine >= settings.queue_per_user:
         raise jobs.JobError(f"you already have {mine} summaries waiting (the limit is {settings.queue_per_user}); "
                             "try again when one is done")
@@ -276,17 +277,7 @@ def _free_dead_locks(**_kwargs) -> None:
     with session_scope(settings.db_url) as session:
         for job_id in jobs.free_dead_locks(session):
             log.warning("job %s ended failed: its worker stopped while running it", job_id)
-    threading.Thread(target=_beat_while_alive, args=(settings.db_url,), name="worker-heartbeat", daemon=True).start()
-
-
-def _beat_while_alive(url: str) -> None:
-    while True:
-        try:
-            with session_scope(url) as session:
-                jobs.worker_beat(session)
-        except Exception:  # noqa: BLE001 - a database hiccup: the next beat tries again
-            log.warning("worker heartbeat not written", exc_info=True)
-        time.sleep(jobs.HEARTBEAT_S)
+    jobs.Beat(settings.db_url, jobs.worker_beat, "worker heartbeat").start()
 
 
 @worker_shutdown.connect

@@ -151,8 +151,14 @@ def position(session: Session, job_id: int) -> int | None:
     return order.index(job_id) + 1 if job_id in order else None
 
 
+def waiting(session: Session, kind: str = "summarize") -> Counter[str]:
+    """How many jobs of `kind` each user has queued."""
+    return Counter(dict(session.execute(select(Job.actor, func.count()).where(Job.kind == kind, Job.status == "queued")
+                                        .group_by(Job.actor)).all()))
+
+
 def queued_by(session: Session, kind: str, actor: str) -> int:
-    return len([j for j in fair_queue(session, kind) if j.actor == actor])
+    return waiting(session, kind)[actor]
 
 
 def take_next(url: str, kind: str = "summarize", worker: str | None = None) -> int | None:
@@ -170,8 +176,10 @@ def take_next(url: str, kind: str = "summarize", worker: str | None = None) -> i
 
 def busy(session: Session, kind: str) -> str | None:
     """Why a job of `kind` cannot run now (another job holds its lock), or None."""
+    if kind not in LOCKS:
+        return None
     free_dead_locks(session)
-    holder = session.scalar(select(Job).where(Job.lock == LOCKS[kind])) if kind in LOCKS else None
+    holder = session.scalar(select(Job).where(Job.lock == LOCKS[kind]))
     return f"another training job is running (job {holder.id}, {holder.kind})" if holder else None
 
 
@@ -256,33 +264,45 @@ def cancel(session: Session, job_id: int) -> Job:
 Work = Callable[[Callable[[float, str], None]], dict]
 
 
-class Heartbeat(threading.Thread):
-    """Writes the running job's heartbeat every `HEARTBEAT_S`, also while a long step holds the work,
-    and notices a cancel; `with Heartbeat(...)` beats while the block runs."""
+class Beat(threading.Thread):
+    """Calls `write(session)` now and every `HEARTBEAT_S`, in a thread of its own so that a long step
+    does not silence it: a worker's beat (`worker_beat`) and a running job's (`_job_beat`). A failed
+    write (a database hiccup) is logged and tried again at the next beat. `with Beat(...)` beats while
+    the block runs; a started Beat outside a `with` beats until the process ends."""
 
-    def __init__(self, url: str, job_id: int):
-        super().__init__(name=f"heartbeat-{job_id}", daemon=True)
-        self.url, self.job_id = url, job_id
-        self.stopped, self.cancelled = threading.Event(), threading.Event()
+    def __init__(self, url: str, write: Callable[[Session], None], name: str):
+        super().__init__(name=name, daemon=True)
+        self.url, self.write = url, write
+        self.stopped = threading.Event()
 
     def run(self) -> None:
-        while not self.stopped.wait(HEARTBEAT_S):
+        while True:
             try:
                 with session_scope(self.url) as session:
-                    job = get(session, self.job_id)
-                    job.heartbeat_at = utcnow()
-                    if job.cancel_requested:
-                        self.cancelled.set()
+                    self.write(session)
             except Exception:  # noqa: BLE001 - a database hiccup: the next beat tries again
-                log.warning("job %s: heartbeat not written", self.job_id, exc_info=True)
+                log.warning("%s not written", self.name, exc_info=True)
+            if self.stopped.wait(HEARTBEAT_S):
+                return
 
-    def __enter__(self) -> Heartbeat:
+    def __enter__(self) -> Beat:
         self.start()
         return self
 
     def __exit__(self, *_exc) -> None:
         self.stopped.set()
         self.join()
+
+
+def _job_beat(job_id: int, cancelled: threading.Event) -> Callable[[Session], None]:
+    """A running job's heartbeat, which also notices a cancel."""
+    def write(session: Session) -> None:
+        job = get(session, job_id)
+        job.heartbeat_at = utcnow()
+        if job.cancel_requested:
+            cancelled.set()
+
+    return write
 
 
 def run(url: str, job_id: int, work: Work, worker: str | None = None) -> dict:
@@ -293,10 +313,10 @@ def run(url: str, job_id: int, work: Work, worker: str | None = None) -> dict:
     is raised to the caller except JobBusy (the lock is held) and a cancel before the start."""
     claim(url, job_id, worker)
     state = {"last": 0.0}
-    heartbeat = Heartbeat(url, job_id)
+    cancelled = threading.Event()
 
     def progress(fraction: float, message: str) -> None:
-        if heartbeat.cancelled.is_set():
+        if cancelled.is_set():
             raise JobCancelled(f"job {job_id} was cancelled")
         now = time.monotonic()
         if now - state["last"] >= 0.5 or fraction >= 1.0:  # at most two writes a second
@@ -304,7 +324,7 @@ def run(url: str, job_id: int, work: Work, worker: str | None = None) -> dict:
             report(url, job_id, fraction, message)
 
     try:
-        with heartbeat:
+        with Beat(url, _job_beat(job_id, cancelled), f"heartbeat of job {job_id}"):
             result = work(progress) or {}
     except JobCancelled as exc:
         finish(url, job_id, "cancelled", str(exc))
