@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -296,8 +297,14 @@ def _die_with_parent() -> None:
 
 @beat_embedded_init.connect
 def _beat_dies_with_its_worker(**_kwargs) -> None:
-    """The beat runs in a child process of the worker: a `kill -9` of the worker must not orphan it."""
+    """The beat runs in a child process of the worker: a `kill -9` of the worker must not orphan it.
+    A worker killed while this child was starting (before the line above) has already gone: then
+    the child's parent is no longer the worker, and it ends itself."""
+    from billiard.process import current_process  # celery's multiprocessing: it made this child
+
     _die_with_parent()
+    if os.getppid() != current_process()._parent_pid:
+        os._exit(0)
 
 
 def start_worker() -> subprocess.Popen:
