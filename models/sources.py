@@ -36,7 +36,9 @@ class PackagedLM:
 
     @property
     def version(self) -> str:
-        return f"{self.dist % 1 if self.parts else self.dist} {_dist_version(self.dist % 1 if self.parts else self.dist)}"
+        """The package (the first part's, for a split one) and its version."""
+        package = self.dist % 1 if self.parts else self.dist
+        return f"{package} {_dist_version(package)}"
 
 
 PACKAGED_LLMS = {
@@ -58,18 +60,22 @@ class ModelSource:
     version: str
 
 
-def _dist_file(dist: str, relpath: str) -> Path:
+def _distribution(dist: str) -> importlib.metadata.Distribution:
     try:
-        path = Path(importlib.metadata.distribution(dist).locate_file(relpath))
+        return importlib.metadata.distribution(dist)
     except importlib.metadata.PackageNotFoundError as exc:
         raise ModelSourceError(f"package {dist} is not installed (run `make install`)") from exc
+
+
+def _dist_file(dist: str, relpath: str) -> Path:
+    path = Path(_distribution(dist).locate_file(relpath))
     if not path.exists():
         raise ModelSourceError(f"package {dist} is installed but lacks {relpath}")
     return path
 
 
 def _dist_version(dist: str) -> str:
-    return importlib.metadata.version(dist)
+    return _distribution(dist).version
 
 
 def _build_once(target: Path, build: Callable[[Path], None]) -> Path:
@@ -122,11 +128,8 @@ def _gguf(packaged: PackagedLM, scratch: Path) -> Path:
     joined = scratch / "model.gguf"
     with open(joined, "wb") as dst:
         for n in range(1, packaged.parts + 1):
+            _distribution(packaged.dist % n)  # a missing part is named, before its import would fail
             module = importlib.import_module((packaged.dist % n).replace("-", "_"))
-            try:
-                _dist_version(packaged.dist % n)
-            except importlib.metadata.PackageNotFoundError as exc:
-                raise ModelSourceError(f"package {packaged.dist % n} is not installed (run `make install`)") from exc
             with open(module.get_part_path(), "rb") as src:
                 shutil.copyfileobj(src, dst, 1 << 24)
     return joined
