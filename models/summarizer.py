@@ -265,12 +265,13 @@ class CascadeSummarizer:
             if len(sections) > 1:
                 chapters.append(grounded_chapter(overview_of(parts[-1]), part, self.n_key_points))
         generated = merge_notes(parts)
-        overview = overview_of(generated)
-        if len(sections) > 1:
+        if chapters:
             if progress:
                 progress(len(sections) / calls, "writing the overview")
             ask = summary_prompt("\n".join(c.summary for c in chapters), None)
             overview = self.llm.chat([{"role": "user", "content": ask}], decoding)
+        else:
+            overview = overview_of(generated)
         source = transcript.labelled_text()
         overview, dropped = keep_supported(drop_repeats(_complete_sentences(overview))[0], source,
                                            MIN_SUPPORT if chapters else 0.0)
