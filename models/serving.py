@@ -13,10 +13,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from models.asr import SpeechRecognizer
+from models.cascade import CascadeSummarizer
 from models.llm import ChatLM
 from models.sources import LIGHT_LLM, ModelSource, resolve_asr, resolve_llm
 from models.student import Student, StudentError, load_student
-from models.summarizer import CascadeSummarizer, StudentSummarizer, reading_prompt
+from models.summarizer import StudentSummarizer, reading_prompt
 from storage import registry
 from storage.db import ensure_schema, session_scope
 from storage.settings import Settings

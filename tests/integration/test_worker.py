@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
-import socket
 import time
 from pathlib import Path
 

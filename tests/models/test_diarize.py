@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from models.asr import Segment, Transcript, Word
+from models.cascade import chunk_segments
 from models.diarize import Turn, diarization_error, label_speakers, label_turns, named, speaker_at
 from models.grounding import keep_supported
-from models.summarizer import chunk_segments, key_points
+from models.summarizer import key_points
 
 TURNS = [Turn("Speaker 1", 0.0, 4.0), Turn("Speaker 2", 4.2, 9.0)]
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from models.asr import Segment, Transcript
+from models.cascade import CascadeSummarizer, chunk_segments
 from models.llm import ChatLM, Decoding
-from models.summarizer import CascadeSummarizer, chunk_segments, key_points
+from models.summarizer import key_points
 from tests.helpers.tiny import tiny_chat_lm
 
 MEETING = [

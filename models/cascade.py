@@ -1,0 +1,176 @@
+"""The cascade: a recording's ASR transcript in, a summary (or meeting notes) written by a text LM out.
+
+- Summary mode (a small LM such as SmolLM2): the LM summarizes, with the user's focus question in the
+  prompt when there is one; transcripts longer than `chunk_tokens` are summarized chunk by chunk,
+  then the partial summaries again (map-reduce) until one summary remains.
+- Notes mode (an LM that follows the form, Qwen2.5-Coder-1.5B by default): the LM writes decisions,
+  action items and an overview per chapter (models.notes); the chapters' notes are merged, and a
+  focus question gets its own call.
+
+Either way the result goes through models.summarizer.grounded_summary: unsupported sentences and
+items are dropped, key points are quoted from the transcript.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from models.asr import Segment, Transcript
+from models.chapters import MIN_SUPPORT, spans
+from models.grounding import drop_repeats, keep_supported
+from models.llm import ChatLM, Decoding
+from models.notes import answer_prompt, meeting_notes, notes_prompt, overview_of, section
+from models.progress import Progress, scaled
+from models.summarizer import (
+    NOTES_TOKENS,
+    Summary,
+    complete_sentences,
+    grounded_chapter,
+    grounded_summary,
+    summary_prompt,
+    without_loops,
+)
+
+
+def chunk_segments(segments: list[Segment], max_tokens: int, count: Callable[[str], int]) -> list[str]:
+    """Groups consecutive segments into texts of at most `max_tokens` (a long segment is split by words);
+    speaker turns ("Speaker: ...") go one per line, as the teacher learned to read them."""
+    chunks, current, used = [], [], 0
+    sep = "\n" if any(seg.speaker for seg in segments) else " "
+    for seg in segments:
+        pieces = [seg.text]
+        if count(seg.text) > max_tokens:
+            words = seg.text.split()
+            step = max(1, len(words) * max_tokens // (count(seg.text) + 1))
+            pieces = [" ".join(words[i : i + step]) for i in range(0, len(words), step)]
+        for piece in pieces:
+            n = count(piece)
+            if current and used + n > max_tokens:
+                chunks.append(sep.join(current))
+                current, used = [], 0
+            current.append(piece)
+            used += n
+    if current:
+        chunks.append(sep.join(current))
+    return chunks
+
+
+@dataclass
+class CascadeSummarizer:
+    llm: ChatLM
+    chunk_tokens: int = 1500
+    n_key_points: int = 5
+    system: str = "cascade"
+    prompt: Callable[[str, str | None], str] = summary_prompt  # reading_prompt for a fine-tuned teacher
+    model_version_id: int | None = None
+    notes: bool = False  # the LM writes the notes itself (models.notes.notes_prompt): an LM that follows the form
+
+    def _summarize_text(self, text: str, query: str | None, decoding: Decoding) -> str:
+        reply = self.llm.chat([{"role": "user", "content": self.prompt(text, query)}], without_loops(decoding))
+        return complete_sentences(reply)
+
+    def _map_reduce(self, segments: list[Segment], query: str | None, decoding: Decoding,
+                    progress: Progress | None = None) -> str:
+        """One summary of the segments: chunk by chunk, then the partial summaries again, until one is left."""
+        texts = chunk_segments(segments, self.chunk_tokens, self.llm.count_tokens) or [""]
+        calls_expected = len(texts) + (len(texts) > 1)
+        calls = 0
+        while True:
+            partials = []
+            for text in texts:
+                if progress:
+                    progress(min(calls / calls_expected, 0.99), "summarizing")
+                partials.append(self._summarize_text(text, query, decoding))
+                calls += 1
+            if len(partials) == 1:
+                return partials[0]
+            merged = [Segment(0.0, 0.0, p) for p in partials if p]
+            texts = chunk_segments(merged, self.chunk_tokens, self.llm.count_tokens) or [""]
+            calls_expected = calls + len(texts)
+
+    def summarize(
+        self,
+        transcript: Transcript,
+        query: str | None = None,
+        decoding: Decoding = Decoding(),
+        progress: Progress | None = None,
+    ) -> Summary:
+        started = time.perf_counter()
+        query = (query or "").strip() or None
+        if self.notes:
+            return self._write_notes(transcript, query, decoding, progress, started)
+        sections = spans(transcript.segments)
+        chapters = []
+        if len(sections) > 1:  # a long recording: a grounded summary per section, then one of them
+            for k, section in enumerate(sections):
+                part = replace(transcript, segments=section, words=[])
+                text = self._map_reduce(part.turns(), query, decoding,
+                                        scaled(progress, k / (len(sections) + 1), (k + 1) / (len(sections) + 1)))
+                chapters.append(grounded_chapter(text, part, self.n_key_points))
+            segments = [Segment(c.start, c.end, c.summary) for c in chapters if c.summary]
+        else:
+            segments = transcript.turns()
+        text = self._map_reduce(segments, query, decoding, scaled(progress, len(chapters) / (len(sections) + 1), 1.0))
+        if progress:
+            progress(1.0, "summarized")
+        return grounded_summary(text, transcript, query, self.n_key_points, self.system, self.llm.version,
+                                decoding, started, self.model_version_id, chapters)
+
+    def _write_notes(self, transcript: Transcript, query: str | None, decoding: Decoding,
+                     progress: Progress | None, started: float) -> Summary:
+        """Notes written by the LM: one call per chapter (map), the chapters' items put together
+        (reduce) and, for a long recording, one more call for the overview; a focus question gets its
+        own call, on the transcript of a short recording or on the notes of a long one."""
+        sections = spans(transcript.segments)
+        decoding = without_loops(replace(decoding, max_new_tokens=max(decoding.max_new_tokens, NOTES_TOKENS)))
+        calls = len(sections) + (len(sections) > 1) + bool(query)
+        parts, chapters = [], []
+        for k, section in enumerate(sections):
+            if progress:
+                progress(k / calls, "writing the notes")
+            part = replace(transcript, segments=section, words=[])
+            parts.append(self.llm.chat(notes_prompt(part.labelled_text()), decoding))
+            if len(sections) > 1:
+                chapters.append(grounded_chapter(overview_of(parts[-1]), part, self.n_key_points))
+        generated = merge_notes(parts)
+        if chapters:
+            if progress:
+                progress(len(sections) / calls, "writing the overview")
+            ask = summary_prompt("\n".join(c.summary for c in chapters), None)
+            overview = self.llm.chat([{"role": "user", "content": ask}], decoding)
+        else:
+            overview = overview_of(generated)
+        source = transcript.labelled_text()
+        overview, dropped = keep_supported(drop_repeats(complete_sentences(overview))[0], source,
+                                           MIN_SUPPORT if chapters else 0.0)
+        # An overview with nothing supported: the first decisions say what the meeting settled.
+        overview = overview or " ".join(d.text for d in meeting_notes("", generated, transcript.segments,
+                                                                        source).decisions[:2])
+        text = overview
+        if query:
+            if progress:
+                progress((calls - 1) / calls, "answering the question")
+            text = complete_sentences(self.llm.chat(answer_prompt(source if len(sections) == 1 else generated,
+                                                                   query), decoding))
+        if progress:
+            progress(1.0, "summarized")
+        summary = grounded_summary(text, transcript, query, self.n_key_points, self.system, self.llm.version,
+                                   decoding, started, self.model_version_id, chapters, notes_text=generated)
+        summary.notes["overview"], summary.dropped = overview, dropped + summary.dropped
+        summary.raw = generated if not query else f"{generated}\n\nAnswer: {text}"
+        return summary
+
+
+def merge_notes(parts: list[str]) -> str:
+    """The notes of a recording's chapters as one: their decisions and action items (each once), the
+    summaries joined."""
+    if len(parts) == 1:
+        return parts[0]
+    decisions = dict.fromkeys(f"- {line}" for part in parts for line in section(part, "Decisions"))
+    actions = dict.fromkeys(f"- {line}" for part in parts for line in section(part, "Action items"))
+    overviews = " ".join(overview_of(part) for part in parts)
+    return "\n".join(["Decisions:", *decisions, "Action items:", *actions, f"Summary: {overviews}"])
+
+
