@@ -5,6 +5,8 @@ SQLite by default; any SQLAlchemy URL (PostgreSQL in production) through `databa
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.files import private_dir
@@ -62,9 +64,27 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+@contextmanager
+def _one_migrator(url: str, conn) -> Iterator[None]:
+    """One process migrates at a time (workers starting together on a new database): a file lock
+    beside a SQLite file, an advisory lock (freed at commit) on PostgreSQL."""
+    if url.startswith("sqlite:///"):
+        lock = Path(url.removeprefix("sqlite:///")).with_suffix(".migrating")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(2509196310)"))  # the paper's arXiv number
+    yield
+
+
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at `url` to the newest schema (creates it if missing)."""
-    with get_engine(url).begin() as conn:
+    with get_engine(url).begin() as conn, _one_migrator(url, conn):
         cfg = alembic_config(url)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
