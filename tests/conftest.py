@@ -3,16 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 import wave
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +11,7 @@ import platformdirs
 import pytest
 from sqlalchemy import func, select
 
+from bench.services import SPEECHSUM, free_port, running_app  # noqa: F401 (the tests' names for them)
 from storage import schema
 from storage.db import session_scope, upgrade
 from storage.settings import load_settings
@@ -27,7 +19,6 @@ from storage.settings import load_settings
 SR = 16_000
 # Converted model weights are shared by all tests (and with `make serve`): building them takes ~30 s.
 MODEL_CACHE = Path(platformdirs.user_cache_dir("speechsum")) / "models"
-SPEECHSUM = str(Path(sys.executable).parent / "speechsum")
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
 
 
@@ -61,38 +52,6 @@ def data_env(tmp_path, monkeypatch):
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     return tmp_path / "data"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def running_app(env: dict[str, str], timeout_s: float = 120, log_path: Path | None = None) -> Iterator[str]:
-    """The real `speechsum serve` in a subprocess on a free port; yields its URL (its output goes to
-    `log_path` when given)."""
-    port = free_port()
-    full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | env
-    with (open(log_path, "w+b") if log_path else tempfile.TemporaryFile()) as log:
-        proc = subprocess.Popen([SPEECHSUM, "serve", "--port", str(port)], env=full_env, stdout=log, stderr=log)
-        url = f"http://127.0.0.1:{port}/"
-        try:
-            deadline = time.monotonic() + timeout_s
-            while True:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(f"speechsum serve did not come up:\n{log.read().decode()[-3000:]}")
-                try:
-                    urllib.request.urlopen(url, timeout=2)
-                    break
-                except OSError:
-                    time.sleep(0.5)
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
 
 
 @pytest.fixture
