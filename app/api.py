@@ -20,8 +20,8 @@ from gradio import FileData
 
 from app import exports
 from app.library import delete_recording, history, rename_speaker, vote_ab, vote_thumb
-from app.pipeline import USER_ERRORS, Result, compare_file, load_result
-from app.worker import summarize_upload
+from app.pipeline import USER_ERRORS, Result, load_result
+from app.worker import compare_upload, summarize_upload
 from storage.settings import Settings
 
 log = logging.getLogger("speechsum.web")
@@ -40,8 +40,17 @@ def user_error(message: str) -> gr.Error:
     return gr.Error(f"{shown} (error {ref})", print_exception=False)
 
 
-# One model run at a time: two at once only make both slower on a small CPU.
 MODELS = "models"
+
+
+def model_slots(settings: Settings) -> dict:
+    """How many model requests the web process serves at once. With workers, each request only
+    follows its job, and the workers' fair queue decides the order: as many as the queue holds.
+    Without workers the web process runs the models itself: one at a time, as two at once only
+    make both slower on a small CPU."""
+    return {"concurrency_id": MODELS, "concurrency_limit": settings.queue_max if settings.has_workers else 1}
+
+
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 # What an A/B comparison pits against what.
 PAIRS = {"samples": ("cascade", "cascade"), "student-vs-cascade": ("student", "cascade")}
@@ -113,7 +122,7 @@ def register(settings: Settings) -> None:
     def summarize(audio: FileData, query: str = "", client_id: str = "", system: str = "cascade",
                   request: gr.Request = None) -> dict:
         """Transcribes and summarizes a recording (system: cascade or student); answers `query` if given."""
-        with shown_to_user():  # a long recording goes to a worker, as from the page
+        with shown_to_user():  # made by a worker, as from the page
             result = summarize_upload(settings, audio_path(audio), None, query=query or None, system=system,
                                       original_name=original_name(audio), uploader=owner(request, client_id=client_id))
         return result.as_dict()
@@ -123,8 +132,9 @@ def register(settings: Settings) -> None:
         """Two candidate summaries of a recording, as `left` and `right`, for an A/B vote; `pair` is
         "samples" (two cascade samples) or "student-vs-cascade"."""
         with shown_to_user():
-            left, right = compare_file(settings, audio_path(audio), query=query or None, systems=systems_of(pair),
-                                       original_name=original_name(audio), uploader=owner(request, client_id=client_id))
+            left, right = compare_upload(settings, audio_path(audio), None, query=query or None,
+                                         systems=systems_of(pair), original_name=original_name(audio),
+                                         uploader=owner(request, client_id=client_id))
         return {"left": left.as_dict(), "right": right.as_dict()}
 
     def thumb(summary_id: int, value: int, client_id: str = "", request: gr.Request = None) -> dict:
@@ -163,7 +173,7 @@ def register(settings: Settings) -> None:
             return rename_speaker(settings, summary_id, owner(request, client_id=client_id), label, name).as_dict()
 
     for fn in (summarize, compare):
-        gr.api(fn, api_name=fn.__name__, concurrency_id=MODELS, concurrency_limit=1)
+        gr.api(fn, api_name=fn.__name__, **model_slots(settings))
     def delete(recording_id: int, client_id: str = "", request: gr.Request = None) -> dict:
         """Deletes one of your recordings and all that was made from it: the audio file, the transcript,
         the summaries, the speaker names and the votes on them."""

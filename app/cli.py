@@ -99,7 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     settings = load_settings(host=args.host, port=args.port)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so the worker below is stopped too
-    worker = Supervisor() if settings.worker else None  # restarted when it dies
+    worker = Supervisor(settings.worker_count) if settings.worker else None  # each restarted when it dies
     if worker is not None:
         worker.start()
     try:
@@ -188,7 +188,11 @@ def cmd_models_release(args: argparse.Namespace) -> None:
 def cmd_worker(args: argparse.Namespace) -> None:
     from app.worker import celery_app, worker_argv
 
-    celery_app.worker_main(worker_argv(beat=not args.no_beat))
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    celery_app.worker_main(worker_argv(beat=not args.no_beat, name=args.name))
 
 
 def _job_params(pairs: list[str]) -> dict:
@@ -313,6 +317,8 @@ def build_parser(stages: bool = True) -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", help="run a background worker (with the beat schedule of the refresh)")
     p.add_argument("--no-beat", action="store_true", help="no schedule in this worker (another one has it)")
+    p.add_argument("--name", default="speechsum", help="the worker's name (unique per host), shown on its jobs")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default, all cores)")
     p.set_defaults(func=cmd_worker)
     jobs = sub.add_parser("jobs", help="background jobs").add_subparsers(dest="jobs_command", required=True)
     p = jobs.add_parser("list", help="the newest jobs, with status and progress")

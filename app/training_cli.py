@@ -50,6 +50,15 @@ def cmd_bench(args: argparse.Namespace) -> None:
                   f"{100 * row['stated_wrong']:.0f}%, focus answers right {100 * row['focus_right']:.0f}%")
         print(f"wrote bench/results/{report['date']}-facts.{{json,md}}")
         return
+    if args.load:
+        from bench.load import run as run_load
+
+        report = run_load()
+        for row in report["rows"]:
+            print(f"{row['setup']}: {row['completed']} completed, {row['lost']} lost, {row['duplicated']} duplicated; "
+                  f"makespan {row['makespan_ratio']} of serial; single job waited {row['single_wait_jobs']} jobs")
+        print(f"wrote bench/results/{report['date']}-load.{{json,md}}")
+        return
     if args.speakers:
         from bench.speakers import bench_speakers
 
@@ -158,6 +167,8 @@ def add_parsers(sub, stages: bool = True) -> None:
                    help="the stage table: lead, cascade and teacher (raw, fine-tuned), the student after each stage")
     p.add_argument("--facts", action="store_true",
                    help="the facts benchmark: 12 written meetings, facts right / wrong, focus answers (cascade, student)")
+    p.add_argument("--load", action="store_true",
+                   help="20 users at once against `speechsum serve` (embedded broker, then Redis + PostgreSQL)")
     p.add_argument("--speakers", action="store_true",
                    help="diarization error on --items flite-voiced held-out meetings and one of real speech")
     _eval_arguments(p)

@@ -17,9 +17,9 @@ import gradio as gr  # noqa: E402  (the analytics switch must be set before the 
 
 from app import admin_tab  # noqa: E402
 from app.api import (  # noqa: E402
-    MODELS,
     audio_path,
     export_file,
+    model_slots,
     original_name,
     owner,
     register,
@@ -40,9 +40,9 @@ from app.library import (  # noqa: E402
     vote_ab,
     vote_thumb,
 )
-from app.pipeline import Result, compare_file, load_result  # noqa: E402
+from app.pipeline import Result, load_result  # noqa: E402
 from app.versions import student_served  # noqa: E402
-from app.worker import summarize_upload  # noqa: E402
+from app.worker import compare_upload, summarize_upload  # noqa: E402
 from models.summarizer import clock  # noqa: E402
 from storage.settings import Settings  # noqa: E402
 
@@ -198,7 +198,7 @@ def summarize_tab(settings: Settings, browser: gr.BrowserState) -> tuple[gr.Audi
                                       original_name=original_name(audio_in))
         return current.values(result, None)
 
-    go.click(summarize, [audio, query, system, browser], current.outputs, concurrency_id=MODELS, concurrency_limit=1,
+    go.click(summarize, [audio, query, system, browser], current.outputs, **model_slots(settings),
              **PRIVATE)
     current.wire_votes(settings, browser)
     current.wire_rename(settings, browser)
@@ -233,8 +233,8 @@ def compare_tab(settings: Settings, browser: gr.BrowserState, audio: gr.Audio) -
                 path, name = recording_file(settings, int(recording_id), who)
             else:
                 path, name = audio_path(audio_in), original_name(audio_in)
-            a, b = compare_file(settings, path, query=question or None, original_name=name,
-                                systems=systems_of(kind), uploader=who, progress=lambda f, msg: progress(f, desc=msg))
+            a, b = compare_upload(settings, path, lambda f, msg: progress(f, desc=msg), query=question or None,
+                                  original_name=name, systems=systems_of(kind), uploader=who)
         enabled = [gr.Button(interactive=True) for _ in AB_BUTTONS]
         asked = f" · question: *{question}*" if question else ""
         return ((a.summary_id, b.summary_id), f"Comparing **{name}**{asked}",
@@ -257,7 +257,7 @@ def compare_tab(settings: Settings, browser: gr.BrowserState, audio: gr.Audio) -
     tab.select(offer_recordings, [browser], [source], **PRIVATE)
     make_pair.click(candidates, [audio, source, question_box, pair_kind, browser],
                     [pair, comparing, left, right, ab_note, *ab_buttons],
-                    concurrency_id=MODELS, concurrency_limit=1, **PRIVATE)
+                    **model_slots(settings), **PRIVATE)
     for button, (choice, _) in zip(ab_buttons, AB_BUTTONS, strict=True):
         button.click(ab_vote(choice), [pair, browser], [ab_note, *ab_buttons], **PRIVATE)
     return pair_kind
@@ -312,8 +312,7 @@ def history_tab(settings: Settings, browser: gr.BrowserState) -> None:
     for trigger in (search.submit, search_button.click, tab.select):
         trigger(find, [search, browser], lists, **PRIVATE)
     remove.click(delete, [listing, search, browser], [removed, *lists], **PRIVATE)
-    again.click(resume, [stopped, search, browser], [*past.outputs, *lists], concurrency_id=MODELS,
-                concurrency_limit=1, **PRIVATE)
+    again.click(resume, [stopped, search, browser], [*past.outputs, *lists], **model_slots(settings), **PRIVATE)
     listing.input(open_past, [listing, browser], past.outputs, **PRIVATE)
     past.wire_votes(settings, browser)
     past.wire_rename(settings, browser)

@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from functools import cache
-from pathlib import Path
 
 from celery import Celery
 from celery.signals import beat_embedded_init, worker_ready, worker_shutdown
@@ -78,14 +77,7 @@ celery_app = app_for(load_settings())  # what `celery -A app.worker` runs
 def work_for(settings: Settings, kind: str, params: dict):
     """The library call that does a job of `kind`, as a function of a progress callback."""
     if kind == "summarize":
-        from app.pipeline import summarize_file
-
-        def summarize(progress):
-            result = summarize_file(settings, params["path"], query=params.get("query"),
-                                    system=params.get("system", "cascade"), uploader=params["uploader"],
-                                    original_name=params.get("original_name"), progress=progress)
-            return {"summary_id": result.summary_id, "message": f"summary #{result.summary_id}"}
-        return summarize
+        return lambda progress: summary_work(settings, params, progress)
     if kind == "refresh":
         from training.refresh import RefreshConfig, refresh
 
@@ -180,31 +172,50 @@ def submit(settings: Settings, kind: str, params: dict | None = None, actor: str
     return job_id
 
 
-def goes_to_a_worker(settings: Settings, path: str) -> bool:
-    """Whether a worker should make this summary: a long recording, when there are workers."""
-    if not (settings.background_min and settings.has_workers):
-        return False
-    from storage.audio import declared_s, inspect_audio
+def summary_work(settings: Settings, params: dict, progress) -> dict:
+    """A summary job: one summary of the recording, or two candidates for an A/B vote when `systems`
+    names two. What the user did wrong (a bad file, an unknown system) fails the job with a message
+    the user reads as it is; anything else stays in the job's log for the admin."""
+    from app.pipeline import USER_ERRORS, compare_file, summarize_file
 
-    seconds = declared_s(Path(path))  # the headers say it, without decoding the whole file
-    if seconds is None:  # a stream that declares no length: decode it to know
-        seconds = inspect_audio(path, settings.max_upload_bytes, settings.max_duration_s).duration_s
-    return seconds > settings.background_min * 60
+    common = {"query": params.get("query"), "uploader": params["uploader"],
+              "original_name": params.get("original_name"), "progress": progress}
+    try:
+        if systems := params.get("systems"):
+            made = compare_file(settings, params["path"], systems=tuple(systems), **common)
+        else:
+            made = (summarize_file(settings, params["path"], system=params.get("system", "cascade"), **common),)
+    except USER_ERRORS as exc:
+        raise jobs.JobError(str(exc)) from exc
+    ids = [result.summary_id for result in made]
+    return {"summary_ids": ids, "summary_id": ids[0], "message": "summary " + " and ".join(f"#{i}" for i in ids)}
 
 
 def summarize_upload(settings: Settings, path: str, progress=None, **summary):
-    """What the page and the API call: a long recording is summarized by a worker while this follows
-    its job, anything else here. Returns the pipeline's Result."""
+    """What the page and the API call for a summary: a worker makes it while this follows the job,
+    so the web process runs no model. Without workers (`SPEECHSUM_WORKER=0` and no broker: one
+    process, as in development) it is made here. Returns the pipeline's Result."""
     from app.pipeline import load_result, summarize_file
 
-    if not goes_to_a_worker(settings, path):
+    if not settings.has_workers:
         return summarize_file(settings, path, progress=progress, **summary)
-    summary_id = summarize_in_background(settings, path, progress or (lambda *_: None), **summary)
+    (summary_id,) = in_background(settings, path, progress, **summary)
     return load_result(settings, summary_id, summary.get("uploader", ""))
 
 
-NO_WORKER = ("no worker is running, so this long recording cannot be summarized now: start one with "
-             "`speechsum worker` (`speechsum serve` restarts its own within seconds)")
+def compare_upload(settings: Settings, path: str, progress=None, systems=("cascade", "cascade"), **summary):
+    """Two candidate summaries for an A/B vote, made like any summary (by a worker when there are
+    workers). Returns the two Results in the order to show them."""
+    from app.pipeline import compare_file, load_result
+
+    if not settings.has_workers:
+        return compare_file(settings, path, progress=progress, systems=systems, **summary)
+    left, right = in_background(settings, path, progress, systems=list(systems), **summary)
+    return tuple(load_result(settings, i, summary.get("uploader", "")) for i in (left, right))
+
+
+NO_WORKER = ("no worker is running, so nothing can be summarized now: start one with `speechsum worker` "
+             "(`speechsum serve` restarts its own within seconds)")
 NO_WORKER_GRACE_S = 20.0  # a worker being restarted is missing this long at most
 NO_WORKER_WAIT_S = 3.0  # how long a new request waits for a worker to appear before it is refused
 
@@ -221,19 +232,21 @@ def _worker_within(settings: Settings, seconds: float) -> bool:
         time.sleep(0.5)
 
 
-def summarize_in_background(settings: Settings, path: str, progress, poll_s: float = 1.0, **summary) -> int:
-    """Summarizes a recording in a worker and follows the job: returns the summary's id, or raises
-    JobError with the job's message. The file is validated and copied into the store first, since a
-    worker may not see the web app's temporary uploads (another container). With no worker alive
-    it answers at once; a job whose worker dies is sent again once (a summary is safe to redo)."""
+def in_background(settings: Settings, path: str, progress=None, poll_s: float = 0.5, **params) -> list[int]:
+    """Has a worker summarize a recording and follows the job: returns the ids of the summaries
+    made, or raises JobError with a message fit for the user. The file is validated and copied into
+    the store first, since a worker may not see the web app's temporary uploads (another container).
+    With no worker alive it answers at once; a job whose worker dies is sent again once (a summary
+    is safe to redo)."""
     from storage.audio import inspect_audio
     from storage.files import store_audio
 
+    progress = progress or (lambda *_: None)
     if not _worker_within(settings, NO_WORKER_WAIT_S):
         raise jobs.JobError(NO_WORKER)
     info = inspect_audio(path, settings.max_upload_bytes, settings.max_duration_s)
     stored, _ = store_audio(info.path, info.sha256, settings.audio_dir)
-    params, uploader = {"path": str(stored)} | summary, summary.get("uploader", "")
+    params, uploader = {"path": str(stored)} | params, params.get("uploader", "")
     job_id, tries, seen_worker = submit(settings, "summarize", params, actor=uploader), 1, time.monotonic()
     while True:
         with session_scope(settings.db_url) as session:
@@ -250,12 +263,16 @@ def summarize_in_background(settings: Settings, path: str, progress, poll_s: flo
         elif status == "running":
             progress(fraction, message)
         elif status == "succeeded":
-            return result["summary_id"]
+            return result["summary_ids"]
         elif "stopped while running" in message and tries == 1:
             log.warning("summary job %s lost its worker; sending it again", job_id)
             job_id, tries = submit(settings, "summarize", params, actor=uploader), 2
-        else:
-            raise jobs.JobError(f"the summary job {job_id} {status}: {message}")
+        elif result.get("shown") or status == "cancelled":
+            raise jobs.JobError(message)
+        else:  # the details (SQL, paths, a traceback) are on the job, for the admin, not for the user
+            log.error("summary job %s %s: %s", job_id, status, message)
+            raise jobs.JobError(f"the summary failed on the server (error: job {job_id}); "
+                                "the operator finds the details under that job")
         time.sleep(poll_s)
 
 
@@ -307,41 +324,49 @@ def _beat_dies_with_its_worker(**_kwargs) -> None:
         os._exit(0)
 
 
-def start_worker() -> subprocess.Popen:
-    """One worker with the beat schedule beside the web app, so `make serve` starts everything."""
-    return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], preexec_fn=_die_with_parent)
+def start_worker(index: int = 0, settings: Settings | None = None) -> subprocess.Popen:
+    """Worker `index` of those `serve` starts beside the web app; the first one runs the beat schedule."""
+    settings = settings or load_settings()
+    argv = [sys.executable, "-m", "app.cli", "worker", "--name", f"speechsum{index}",
+            "--threads", str(settings.worker_threads)]
+    return subprocess.Popen(argv + ([] if index == 0 else ["--no-beat"]), preexec_fn=_die_with_parent)
 
 
 class Supervisor(threading.Thread):
-    """Keeps the worker that `serve` starts alive: one that exits (killed, crashed) is started again
-    after `restart_s`, so queued summaries and jobs go on; `stop()` ends it for good."""
+    """Keeps the `count` workers that `serve` starts alive: one that exits (killed, crashed) is
+    started again after `restart_s`, in its own place (so the beat's worker stays the only beat),
+    and queued summaries and jobs go on; `stop()` ends them for good."""
 
-    def __init__(self, start: Callable[[], subprocess.Popen] = start_worker, restart_s: float = 2.0):
+    def __init__(self, count: int = 1, start: Callable[[int], subprocess.Popen] = start_worker,
+                 restart_s: float = 2.0):
         super().__init__(name="worker-supervisor", daemon=True)
         self.start_worker, self.restart_s, self.restarts = start, restart_s, 0
         self.stopping = threading.Event()
-        self.proc = start()
+        self.procs = [start(i) for i in range(count)]
 
     def run(self) -> None:
         while not self.stopping.wait(0.5):
-            if self.proc.poll() is None:
-                continue
-            log.warning("the worker (pid %s) exited with status %s; starting another in %.0f s",
-                        self.proc.pid, self.proc.returncode, self.restart_s)
-            if self.stopping.wait(self.restart_s):
-                return
-            self.proc, self.restarts = self.start_worker(), self.restarts + 1
+            for i, proc in enumerate(self.procs):
+                if proc.poll() is None:
+                    continue
+                log.warning("worker %d (pid %s) exited with status %s; starting another in %.0f s",
+                            i, proc.pid, proc.returncode, self.restart_s)
+                if self.stopping.wait(self.restart_s):
+                    return
+                self.procs[i], self.restarts = self.start_worker(i), self.restarts + 1
 
     def stop(self, timeout_s: float = 30) -> None:
         self.stopping.set()
         if self.is_alive():
             self.join()
-        self.proc.terminate()
-        self.proc.wait(timeout_s)
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(timeout_s)
 
 
-def worker_argv(beat: bool = True) -> list[str]:
+def worker_argv(beat: bool = True, name: str = "speechsum") -> list[str]:
     """The worker's command line: one process (solo pool: a kill takes the job with it), beat inside
-    (its schedule file is `beat_schedule_filename`, in the data dir)."""
-    argv = ["worker", "--pool", "solo", "--loglevel", "INFO", "--hostname", "speechsum@%h"]
+    (its schedule file is `beat_schedule_filename`, in the data dir) unless another worker has it."""
+    argv = ["worker", "--pool", "solo", "--loglevel", "INFO", "--hostname", f"{name}@%h"]
     return argv + (["--beat"] if beat else [])

@@ -309,7 +309,8 @@ def run(url: str, job_id: int, work: Work, worker: str | None = None) -> dict:
     """Claims the job, runs `work(progress)` and records how it ended; returns the job's result.
 
     `work` returns a dict (its `version_id`, when it made a version, is kept on the job). A cancel
-    ends the job "cancelled"; any other error ends it "failed" with the error in its log. Nothing
+    ends the job "cancelled"; a JobError ends it "failed" with its message marked `shown` (fit for the
+    user who asked); any other error ends it "failed" with the error and traceback for the admin. Nothing
     is raised to the caller except JobBusy (the lock is held) and a cancel before the start."""
     claim(url, job_id, worker)
     state = {"last": 0.0}
@@ -329,6 +330,9 @@ def run(url: str, job_id: int, work: Work, worker: str | None = None) -> dict:
     except JobCancelled as exc:
         finish(url, job_id, "cancelled", str(exc))
         return {"status": "cancelled"}
+    except JobError as exc:  # says what to do: the user who asked may read it as it is
+        finish(url, job_id, "failed", str(exc), {"shown": True})
+        return {"status": "failed", "error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - recorded on the job, which is what the admin reads
         finish(url, job_id, "failed", f"{type(exc).__name__}: {exc}",
                {"traceback": traceback.format_exc()[-LOG_CHARS:]})

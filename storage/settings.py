@@ -61,8 +61,10 @@ class Settings(BaseSettings):
     shared_data: Path = Field(default_factory=_default_shared_data,
                               description="the QMSum items (training side and held-out evaluation)")
     broker_url: str = Field("", description="Celery broker and result backend; empty: embedded, in the data dir")
-    worker: bool = Field(True, description="`speechsum serve` also starts a worker with the beat schedule")
-    background_min: float = Field(10.0, ge=0, description="recordings longer than this go to a worker (0: never)")
+    worker: bool = Field(True, description="`speechsum serve` also starts the workers (the first with the beat "
+                         "schedule); with workers, every summary is a worker's job and the web process runs no model")
+    worker_processes: int = Field(0, ge=0, le=64, description="how many workers `serve` starts, each with its own "
+                                  "models; 0: one per two cores, as memory allows")
     queue_per_user: int = Field(3, ge=1, description="summaries one user may have waiting for a worker")
     queue_max: int = Field(200, ge=1, description="summaries all users together may have waiting")
     admins: str = Field("", description="logged-in users who see the admin tab, 'alice,bob'")
@@ -114,6 +116,20 @@ class Settings(BaseSettings):
     @property
     def has_workers(self) -> bool:
         return self.worker or bool(self.broker_url)
+
+    @property
+    def worker_count(self) -> int:
+        """`worker_processes`, or what fits: one worker per two cores, and 6 GB of memory each (the
+        notes LM takes 3.4 GB, Whisper and the diarizer about 1 GB)."""
+        if self.worker_processes:
+            return self.worker_processes
+        memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        return max(1, min(len(os.sched_getaffinity(0)) // 2, int(memory_gb // 6)))
+
+    @property
+    def worker_threads(self) -> int:
+        """Torch threads per worker: the cores shared among the workers."""
+        return max(1, len(os.sched_getaffinity(0)) // self.worker_count)
 
     @property
     def max_upload_bytes(self) -> int:

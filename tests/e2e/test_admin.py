@@ -107,27 +107,34 @@ def test_the_admin_handlers_check_on_the_server_not_only_in_the_page(app):
 
 
 @pytest.mark.real
-def test_a_long_recording_is_summarized_by_the_worker_while_the_page_follows_it(tmp_path):
-    """With a worker, a recording over `background_min` is a job: the page shows its progress and its
-    summary, and the jobs table has it. (The limit is lowered here so a 5-second clip counts as long.)"""
+def test_with_workers_every_summary_is_a_workers_job_and_the_web_process_runs_no_model(tmp_path):
+    """With workers, a summary from the page, one from the API and an A/B pair are each a job run by
+    a worker (the web process loads no model): the page shows the job's progress and its summary."""
+    from gradio_client import Client, handle_file
     from sqlalchemy import select
 
     from storage import schema
     from tests.helpers.browser import SPEECH, upload
     from training.data.tts import synthesize
 
-    env = speechsum_env(tmp_path) | {"SPEECHSUM_WORKER": "1", "SPEECHSUM_BACKGROUND_MIN": "0.01"}
-    wav = synthesize(SPEECH, tmp_path / "long.wav")
+    env = speechsum_env(tmp_path) | {"SPEECHSUM_WORKER": "1", "SPEECHSUM_WORKER_PROCESSES": "1"}
+    wav = synthesize(SPEECH, tmp_path / "clip.wav")
     with running_app(env) as url, browsing(url) as page:
         _wait_for_a_worker(load_settings(env))
         upload(page, wav)
         page.locator("#summarize").click()
         expect(page.locator("#current-up")).to_be_visible(timeout=240_000)
         expect(page.locator("#current-transcript textarea")).to_have_value(re.compile(r"40,000"))
+        api = Client(url, verbose=False)
+        made = api.predict(handle_file(str(wav)), "", "api-user", "cascade", api_name="/summarize")
+        pair = api.predict(handle_file(str(wav)), "", "api-user", "samples", api_name="/compare")
     settings = load_settings(env)
     with session_scope(settings.db_url) as s:
-        done = s.scalars(select(schema.Job)).all()
-    assert [(j.kind, j.status) for j in done] == [("summarize", "succeeded")]
+        done = s.scalars(select(schema.Job).order_by(schema.Job.id)).all()
+        assert [(j.kind, j.status) for j in done] == [("summarize", "succeeded")] * 3
+        assert done[1].result["summary_ids"] == [made["summary_id"]]
+        assert sorted(done[2].result["summary_ids"]) == sorted([pair["left"]["summary_id"],
+                                                                pair["right"]["summary_id"]])
 
 
 def _wait_for_a_worker(settings, timeout_s: float = 90) -> None:

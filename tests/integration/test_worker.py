@@ -7,22 +7,20 @@ loads them from their checkpoints as it would real ones."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from app.worker import submit
+from bench import services
 from storage import jobs, registry
 from storage.db import session_scope, upgrade
 from storage.settings import load_settings
-from tests.conftest import free_port
 from tests.helpers.store import FAST, add_upload_with_thumbs
 from tests.helpers.tiny import served_disk_student, tiny_bases, write_gate_data
 
@@ -33,28 +31,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def redis_url():
-    server = shutil.which("redis-server")
-    if not server:
-        pytest.fail("redis-server is not installed (apt-get install redis-server); .ci/run installs it")
-    port, folder = free_port(), tempfile.mkdtemp(prefix="speechsum-redis-")
-    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", folder], stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    import redis
-
-    while True:
-        try:
-            redis.Redis(port=port).ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("redis-server did not start")
-            time.sleep(0.1)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(10)
-    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        with services.redis_server() as url:
+            yield url
+    except services.ServiceError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(params=["embedded", "redis"])
@@ -209,33 +190,37 @@ def _until(check, timeout_s: float):
     return check()
 
 
-def test_serve_restarts_a_killed_worker_and_its_beat_goes_with_it(data_env, monkeypatch):
-    """What `speechsum serve` runs: a supervised worker with the beat inside. After `kill -9` of the
-    worker, its beat process ends too (no orphan) and a new worker with a new beat is running."""
+def test_serve_runs_two_workers_and_restarts_a_killed_one_whose_beat_goes_with_it(data_env, monkeypatch):
+    """What `speechsum serve` runs with `SPEECHSUM_WORKER_PROCESSES=2`: two supervised workers, the
+    beat inside the first only. After `kill -9` of that worker, its beat process ends too (no
+    orphan), a new first worker with a new beat runs, and the second worker was left alone."""
     from app.worker import Supervisor
 
     monkeypatch.chdir(REPO)
-    upgrade(load_settings().db_url)
-    supervisor = Supervisor(restart_s=0.5)
+    monkeypatch.setenv("SPEECHSUM_WORKER_PROCESSES", "2")
+    settings = load_settings()
+    supervisor = Supervisor(settings.worker_count, restart_s=0.5)
     supervisor.start()
     try:
-        first = supervisor.proc.pid
+        first, second = (proc.pid for proc in supervisor.procs)
         beat = _until(lambda: _children(first), 60)
-        assert beat, "the worker started no beat process"
+        assert beat, "the first worker started no beat process"
+        assert _until(lambda: len(_alive_now(settings)) == 2, 60), _alive_now(settings)
+        assert not _children(second), "only the first worker runs the beat"
         os.kill(first, signal.SIGKILL)
         assert _until(lambda: not any(map(_running, beat)), 10), f"the beat {beat} outlived its worker"
-        assert _until(lambda: supervisor.proc.pid != first and supervisor.proc.poll() is None, 10)
-        assert _until(lambda: _children(supervisor.proc.pid), 60)  # the new worker's beat
-        assert supervisor.restarts == 1
+        assert _until(lambda: supervisor.procs[0].pid != first and supervisor.procs[0].poll() is None, 10)
+        assert _until(lambda: _children(supervisor.procs[0].pid), 60)  # the new worker's beat
+        assert supervisor.restarts == 1 and supervisor.procs[1].pid == second
     finally:
         supervisor.stop()
-    assert supervisor.proc.poll() is not None
+    assert all(proc.poll() is not None for proc in supervisor.procs)
 
 
 def test_the_page_knows_at_once_whether_a_worker_is_alive(data_env, tmp_path):
     """A worker beats while it runs; after `kill -9` it counts as gone at once, and a long recording
     sent from the page is answered within 5 s with what to do, instead of waiting forever."""
-    from app.worker import NO_WORKER, summarize_in_background
+    from app.worker import NO_WORKER, in_background
 
     settings = load_settings()
     upgrade(settings.db_url)
@@ -251,7 +236,7 @@ def test_the_page_knows_at_once_whether_a_worker_is_alive(data_env, tmp_path):
         assert name not in _alive_now(settings)
         started = time.monotonic()
         with pytest.raises(jobs.JobError, match="no worker is running"):
-            summarize_in_background(settings, str(tmp_path / "long.wav"), lambda *_: None)
+            in_background(settings, str(tmp_path / "long.wav"))
         assert time.monotonic() - started < 5 and NO_WORKER.startswith("no worker")
     finally:
         worker.kill()
