@@ -6,7 +6,7 @@
   `SPEECHSUM_LOGIN_WINDOW_MIN`, that name or address gets "too many failed logins" until the window
   has passed.
 - Upload size: a request whose declared length is over `SPEECHSUM_MAX_UPLOAD_MB` is refused before
-  its body is read.
+  its body is read; a body that declares no length (chunked) is cut where it passes the limit.
 """
 
 from __future__ import annotations
@@ -51,6 +51,43 @@ def login_check(settings: Settings, limiter: users.Limiter):
     return check
 
 
+class BodyCap:
+    """ASGI middleware: a request body that declares no length is counted as it arrives; where it
+    passes `limit` the client gets 413 at once and the app sees the client gone (the rest is never
+    read)."""
+
+    def __init__(self, app, limit: int, shown_mb: float):
+        self.app, self.limit, self.shown_mb = app, limit, shown_mb
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or any(k == b"content-length" for k, _ in scope["headers"]):
+            return await self.app(scope, receive, send)
+        seen, started, cut = 0, False, False
+
+        async def counted():
+            nonlocal seen, cut
+            if cut:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                cut = True
+                log.warning("cut a body that declared no length at %d bytes (limit %d)", seen, self.limit)
+                if not started:
+                    await JSONResponse({"detail": f"The file is over the {self.shown_mb:g} MB limit."},
+                                       status_code=413)(scope, receive, send)
+                return {"type": "http.disconnect"}
+            return message
+
+        async def sending(message):
+            nonlocal started
+            if not cut:  # after a cut, the 413 was the answer
+                started = True
+                await send(message)
+
+        await self.app(scope, counted, sending)
+
+
 def make_app(settings: Settings) -> FastAPI:
     limiter = users.Limiter(settings.login_attempts, settings.login_window_min * 60)
     app = FastAPI()
@@ -75,6 +112,7 @@ def make_app(settings: Settings) -> FastAPI:
             log.warning("failed login from %s", address)
         return response
 
+    app.add_middleware(BodyCap, limit=settings.max_upload_bytes + SLACK_BYTES, shown_mb=settings.max_upload_mb)
     page = build(settings).queue(default_concurrency_limit=4)
     return gr.mount_gradio_app(
         app, page, path="/", auth=login_check(settings, limiter) if logins_configured(settings) else None,
