@@ -10,18 +10,22 @@ import logging
 import re
 import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from functools import cache
 from pathlib import Path
 
 import gradio as gr
 from gradio import FileData
+from gradio.utils import get_upload_folder
 
 from app import exports
-from app.library import delete_recording, history, rename_speaker, vote_ab, vote_thumb
+from app.library import delete_recording, history, recording_file, rename_speaker, vote_ab, vote_thumb
 from app.pipeline import USER_ERRORS, Result, load_result
 from app.worker import compare_upload, summarize_upload
+from models.asr import NoSpeechError
+from storage.audio import AudioError
 from storage.settings import Settings
 
 log = logging.getLogger("speechsum.web")
@@ -95,15 +99,50 @@ def shown_to_user() -> Iterator[None]:
 
 
 def audio_path(audio: str | dict | None) -> str:
+    """The file behind an upload: Gradio's temporary copy, or the store's copy once that was deleted."""
     if not audio:
         raise user_error("Upload or record a recording first.")
-    return audio if isinstance(audio, str) else audio["path"]
+    path = audio if isinstance(audio, str) else audio["path"]
+    return path if Path(path).exists() else _STORED.get(path, path)
+
+
+_STORED: OrderedDict[str, str] = OrderedDict()  # a deleted temporary upload -> the store's copy of it
+_STORED_MAX = 10_000
+
+
+@contextmanager
+def upload_used(settings: Settings, path: str, who: str) -> Iterator[Callable[[Result], None]]:
+    """Deletes Gradio's temporary copy of an upload as soon as the file is refused (bad audio, no
+    speech) or stored (the request calls the yielded function with its result). The page may send
+    the same upload again (another question, an A/B pair): that reads the store's copy. A file
+    outside Gradio's upload folder (a stored recording, a CLI path) is never touched."""
+    stored: list[Result] = []
+    try:
+        yield stored.append
+    except (AudioError, NoSpeechError):
+        _discard(path)
+        raise
+    if stored and _discard(path):
+        _STORED[path], _ = recording_file(settings, stored[0].recording_id, who)
+        while len(_STORED) > _STORED_MAX:
+            _STORED.popitem(last=False)
+
+
+def _discard(path: str) -> bool:
+    folder, file = Path(get_upload_folder()).resolve(), Path(path).resolve()
+    if folder not in file.parents:
+        return False
+    file.unlink(missing_ok=True)
+    if file.parent != folder:
+        with suppress(OSError):  # not empty (another upload of the same content): it stays
+            file.parent.rmdir()  # Gradio keeps each upload in a folder of its own
+    return True
 
 
 def original_name(audio: str | dict) -> str:
     if isinstance(audio, dict) and audio.get("orig_name"):
         return audio["orig_name"]
-    return Path(audio_path(audio)).name
+    return Path(audio if isinstance(audio, str) else audio["path"]).name  # the upload's name, not the store's
 
 
 @cache
@@ -122,19 +161,22 @@ def register(settings: Settings) -> None:
     def summarize(audio: FileData, query: str = "", client_id: str = "", system: str = "cascade",
                   request: gr.Request = None) -> dict:
         """Transcribes and summarizes a recording (system: cascade or student); answers `query` if given."""
-        with shown_to_user():  # made by a worker, as from the page
-            result = summarize_upload(settings, audio_path(audio), None, query=query or None, system=system,
-                                      original_name=original_name(audio), uploader=owner(request, client_id=client_id))
+        who, path = owner(request, client_id=client_id), audio_path(audio)
+        with shown_to_user(), upload_used(settings, path, who) as stored:  # made by a worker, as from the page
+            result = summarize_upload(settings, path, None, query=query or None, system=system,
+                                      original_name=original_name(audio), uploader=who)
+            stored(result)
         return result.as_dict()
 
     def compare(audio: FileData, query: str = "", client_id: str = "", pair: str = "samples",
                 request: gr.Request = None) -> dict:
         """Two candidate summaries of a recording, as `left` and `right`, for an A/B vote; `pair` is
         "samples" (two cascade samples) or "student-vs-cascade"."""
-        with shown_to_user():
-            left, right = compare_upload(settings, audio_path(audio), None, query=query or None,
-                                         systems=systems_of(pair), original_name=original_name(audio),
-                                         uploader=owner(request, client_id=client_id))
+        who, path = owner(request, client_id=client_id), audio_path(audio)
+        with shown_to_user(), upload_used(settings, path, who) as stored:
+            left, right = compare_upload(settings, path, None, query=query or None, systems=systems_of(pair),
+                                         original_name=original_name(audio), uploader=who)
+            stored(left)
         return {"left": left.as_dict(), "right": right.as_dict()}
 
     def thumb(summary_id: int, value: int, client_id: str = "", request: gr.Request = None) -> dict:

@@ -25,6 +25,7 @@ from app.api import (  # noqa: E402
     register,
     shown_to_user,
     systems_of,
+    upload_used,
     user_error,
 )
 from app.exports import FORMATS  # noqa: E402
@@ -193,9 +194,10 @@ def summarize_tab(settings: Settings, browser: gr.BrowserState) -> tuple[gr.Audi
     def summarize(audio_in, question: str, chosen: str, browser_id: str | None, request: gr.Request,
                   progress=gr.Progress()):
         who, path, follow = owner(request, browser_id), audio_path(audio_in), lambda f, msg: progress(f, desc=msg)
-        with shown_to_user():
+        with shown_to_user(), upload_used(settings, path, who) as stored:
             result = summarize_upload(settings, path, follow, query=question or None, system=chosen, uploader=who,
                                       original_name=original_name(audio_in))
+            stored(result)
         return current.values(result, None)
 
     go.click(summarize, [audio, query, system, browser], current.outputs, **model_slots(settings),
@@ -233,8 +235,10 @@ def compare_tab(settings: Settings, browser: gr.BrowserState, audio: gr.Audio) -
                 path, name = recording_file(settings, int(recording_id), who)
             else:
                 path, name = audio_path(audio_in), original_name(audio_in)
+        with shown_to_user(), upload_used(settings, path, who) as stored:
             a, b = compare_upload(settings, path, lambda f, msg: progress(f, desc=msg), query=question or None,
                                   original_name=name, systems=systems_of(kind), uploader=who)
+            stored(a)
         enabled = [gr.Button(interactive=True) for _ in AB_BUTTONS]
         asked = f" · question: *{question}*" if question else ""
         return ((a.summary_id, b.summary_id), f"Comparing **{name}**{asked}",

@@ -124,3 +124,17 @@ def test_expected_errors_reach_the_user_and_log_one_line_not_a_traceback(server)
     assert re.search(r"refused \[[0-9a-f]{8}\]: summary 424242 was not found", log)
     assert re.search(r"refused \[[0-9a-f]{8}\]: unknown format 'docx'", log)
     assert "Traceback" not in log
+
+
+def test_a_refused_upload_leaves_nothing_in_the_upload_folder(server, tmp_path):
+    """Random bytes sent to /summarize: refused in one line, and Gradio's temporary copy is deleted
+    at once (not after Gradio's 24 hours)."""
+    from gradio_client import handle_file
+
+    url, settings = server
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(bytes(range(256)) * 400)
+    with pytest.raises(AppError, match="(?i)audio|decode|not a"):
+        client(url, "alice").predict(handle_file(str(junk)), "", "", "cascade", api_name="/summarize")
+    uploads = settings.data_dir.parent / "gradio"
+    assert uploads.is_dir() and not [p for p in uploads.rglob("*") if p.is_file()]

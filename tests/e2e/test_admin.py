@@ -109,7 +109,8 @@ def test_the_admin_handlers_check_on_the_server_not_only_in_the_page(app):
 @pytest.mark.real
 def test_with_workers_every_summary_is_a_workers_job_and_the_web_process_runs_no_model(tmp_path):
     """With workers, a summary from the page, one from the API and an A/B pair are each a job run by
-    a worker (the web process loads no model): the page shows the job's progress and its summary."""
+    a worker (the web process loads no model): the page shows the job's progress and its summary.
+    Gradio's temporary copies of the uploads are deleted once the recordings are stored."""
     from gradio_client import Client, handle_file
     from sqlalchemy import select
 
@@ -127,6 +128,8 @@ def test_with_workers_every_summary_is_a_workers_job_and_the_web_process_runs_no
         expect(page.locator("#current-transcript textarea")).to_have_value(re.compile(r"40,000"))
         api = Client(url, verbose=False)
         made = api.predict(handle_file(str(wav)), "", "api-user", "cascade", api_name="/summarize")
+        uploads = tmp_path / "gradio"
+        assert not [p for p in uploads.rglob("*") if p.is_file() and p.suffix == ".wav"]  # stored, then deleted
         pair = api.predict(handle_file(str(wav)), "", "api-user", "samples", api_name="/compare")
     settings = load_settings(env)
     with session_scope(settings.db_url) as s:
