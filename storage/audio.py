@@ -57,8 +57,15 @@ def _open(path: Path) -> av.container.InputContainer:
     return container
 
 
-def decode(path: str | os.PathLike, block_s: float = 30.0) -> Iterator[np.ndarray]:
-    """Yields the recording as 16 kHz mono float32 blocks of about `block_s` seconds."""
+def clean(samples: np.ndarray) -> np.ndarray:
+    """NaN and infinite samples (a broken float file) become silence, and any sample is kept within
+    full scale: one bad sample must neither hide the speech around it nor reach a model."""
+    return np.clip(np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
+
+
+def decode(path: str | os.PathLike, block_s: float = 30.0, raw: bool = False) -> Iterator[np.ndarray]:
+    """Yields the recording as 16 kHz mono float32 blocks of about `block_s` seconds, `clean`ed
+    unless `raw`."""
     path = Path(path)
     import av
 
@@ -76,14 +83,14 @@ def decode(path: str | os.PathLike, block_s: float = 30.0) -> Iterator[np.ndarra
                     n_pending += samples.size
                     if n_pending >= block:
                         joined = np.concatenate(pending)
-                        yield joined[:block]
+                        yield joined[:block] if raw else clean(joined[:block])
                         pending, n_pending = [joined[block:]], joined.size - block
         except av.error.FFmpegError as exc:
             if n_pending:  # what decoded before the damage, so a caller can say how much there was
-                yield np.concatenate(pending)
+                yield np.concatenate(pending) if raw else clean(np.concatenate(pending))
             raise AudioError(f"{path.name}: corrupt audio data ({exc.strerror or exc})") from exc
     if n_pending:
-        yield np.concatenate(pending)
+        yield np.concatenate(pending) if raw else clean(np.concatenate(pending))
 
 
 def read_samples(path: str | os.PathLike) -> np.ndarray:
@@ -171,11 +178,12 @@ def inspect_audio(path: str | os.PathLike, max_bytes: int, max_duration_s: float
         raise AudioError(f"{path.name}: the recording is {_fmt_duration(declared)} long{too_long}")
 
     truncated = f"{path.name}: the file looks truncated: it declares {{:.1f}} s but only {{:.1f}} s could be decoded"
-    n_samples, peak = 0, 0.0
+    n_samples, n_invalid, peak = 0, 0, 0.0
     try:
-        for block in decode(path):
+        for block in decode(path, raw=True):
             n_samples += block.size
-            peak = max(peak, float(np.abs(block).max(initial=0.0)))
+            n_invalid += int(block.size - np.isfinite(block).sum())
+            peak = max(peak, float(np.abs(clean(block)).max(initial=0.0)))
             if n_samples / SAMPLE_RATE > max_duration_s:
                 raise AudioError(f"{path.name}: the recording is longer than allowed{too_long}")
     except AudioError as exc:
@@ -191,6 +199,8 @@ def inspect_audio(path: str | os.PathLike, max_bytes: int, max_duration_s: float
     if ogg_ends_properly(path) is False:
         raise AudioError(f"{path.name}: the file looks truncated: it ends before its last page "
                          f"(only {duration:.1f} s could be decoded)")
+    if n_invalid > n_samples // 2:
+        raise AudioError(f"{path.name}: most samples are not numbers (NaN or infinite): the file is broken")
     if peak < SILENCE_PEAK:
         raise AudioError(f"{path.name}: the recording is silent (no sound above -50 dBFS)")
     return AudioInfo(path=path, sha256=sha256_file(path), size_bytes=size, duration_s=duration)

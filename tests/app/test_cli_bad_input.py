@@ -81,3 +81,26 @@ def test_complete_mp3_passes_validation(settings, tmp_path):
 
     info = inspect_audio(write_mp3(tmp_path / "ok.mp3", tone(12.0)), settings.max_upload_bytes, 60)
     assert info.duration_s == pytest.approx(12.0, abs=0.1)
+
+
+def test_nan_samples_are_refused_as_broken_not_as_silent(settings, capsys, tmp_path):
+    import soundfile as sf
+
+    path = tmp_path / "nan.wav"
+    sf.write(path, np.full(32_000, np.nan, np.float32), 16_000, subtype="FLOAT")
+    assert_rejected(settings, capsys, path, "not numbers (NaN or infinite)")
+
+
+@pytest.mark.parametrize("rate", [16_000, 44_100])
+def test_a_tone_with_a_few_infinite_samples_is_accepted_and_read_clean(tmp_path, rate):
+    """A few Inf samples in a float WAV (resampled or not) are silence, not a "silent" refusal."""
+    import soundfile as sf
+
+    from storage.audio import inspect_audio, read_samples
+
+    samples = (0.3 * np.sin(2 * np.pi * 440 * np.arange(3 * rate) / rate)).astype(np.float32)
+    samples[[100, 5_000, 9_000]], samples[7_000] = np.inf, -np.inf
+    sf.write(tmp_path / "inf.wav", samples, rate, subtype="FLOAT")
+    assert inspect_audio(tmp_path / "inf.wav", 10**9, 3600).duration_s == pytest.approx(3.0, abs=0.05)
+    cleaned = read_samples(tmp_path / "inf.wav")
+    assert np.isfinite(cleaned).all() and np.abs(cleaned).max() <= 1.0
