@@ -6,8 +6,10 @@ shells over app.pipeline, like the page and the CLI.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
+import secrets
 import tempfile
 import uuid
 from collections import OrderedDict
@@ -45,6 +47,27 @@ def user_error(message: str) -> gr.Error:
 
 
 MODELS = "models"
+
+
+def web_secret(settings: Settings) -> str:
+    """The key that encrypts the browser id in local storage and signs recording links; kept so
+    both survive a restart."""
+    path = settings.data_dir / "web-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(16))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def recording_token(settings: Settings, recording_id: int) -> str:
+    return hmac.new(web_secret(settings).encode(), f"recording:{recording_id}".encode(), "sha256").hexdigest()[:32]
+
+
+def recording_url(settings: Settings, recording_id: int) -> str:
+    """A link to one recording's audio, signed for the page that shows its summary (relative, so it
+    works under any root path)."""
+    return f"recording/{recording_id}?token={recording_token(settings, recording_id)}"
 
 
 def model_slots(settings: Settings) -> dict:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.pipeline import Result, load_result
+from storage import schema
 from storage.db import ensure_schema, session_scope
 from storage.history import (
+    MAX_ID,
     Listing,
     find_summaries,
     owned_recording,
@@ -43,6 +45,14 @@ def recording_file(settings: Settings, recording_id: int, owner: str) -> tuple[s
     with session_scope(settings.db_url) as session:
         recording = owned_recording(session, recording_id, owner)
         return recording.stored_path, recording.original_name
+
+
+def recording_audio_path(settings: Settings, recording_id: int) -> str | None:
+    """Where a recording's audio is stored, if the recording and its file exist."""
+    with session_scope(settings.db_url) as session:
+        recording = session.get(schema.Recording, recording_id) if 0 < recording_id <= MAX_ID else None
+        path = recording.stored_path if recording else None
+    return path if path and Path(path).is_file() else None
 
 
 def rename_speaker(settings: Settings, summary_id: int, owner: str, label: str, name: str) -> Result:

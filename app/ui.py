@@ -6,8 +6,8 @@ is on (SPEECHSUM_USERS), else a random id this browser keeps in its local storag
 
 from __future__ import annotations
 
+import html
 import os
-import secrets
 import uuid
 from dataclasses import dataclass
 
@@ -22,11 +22,13 @@ from app.api import (  # noqa: E402
     model_slots,
     original_name,
     owner,
+    recording_url,
     register,
     shown_to_user,
     systems_of,
     upload_used,
     user_error,
+    web_secret,
 )
 from app.exports import FORMATS  # noqa: E402
 from app.library import (  # noqa: E402
@@ -73,29 +75,49 @@ def details(result: Result) -> str:
             f"summary #{result.summary_id}.</details>")
 
 
+def seek_link(seconds: float) -> str:
+    """A time in the notes and key points that moves the panel's player there (SEEK_JS)."""
+    return f"[[{clock(seconds)}]](#t={seconds:.1f})"
+
+
 def summary_markdown(result: Result, key_points: bool = True) -> str:
     s = result.summary
     question = f"**Question:** {s.query}\n\n" if s.query else ""
-    body = s.markdown(result.speakers) if key_points else s.text
+    body = s.markdown(result.speakers, stamp=seek_link) if key_points else s.text
     return f"{question}{body}\n\n{details(result)}"
 
 
-def web_secret(settings: Settings) -> str:
-    """The key that encrypts the browser id in local storage; kept so ids survive a restart."""
-    path = settings.data_dir / "web-secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(16))
-        path.chmod(0o600)
-    return path.read_text().strip()
+def player_html(settings: Settings, result: Result) -> str:
+    """The recording's own player, fed by the web server from the store (app.web), so it plays
+    after Gradio's temporary copy of the upload is gone, and in History too."""
+    return (f'<audio controls preload="metadata" style="width:100%" '
+            f'src="{html.escape(recording_url(settings, result.recording_id))}"></audio>')
+
+
+# A click on a time link ("#t=35.0") in a summary moves the player of the same panel there and plays.
+SEEK_JS = """<script>
+document.addEventListener("click", (event) => {
+  const link = event.target.closest('a[href^="#t="]');
+  const panel = link && link.closest('[id$="-summary"]');
+  if (!panel) return;
+  event.preventDefault();
+  event.stopPropagation();
+  const player = document.querySelector("#" + panel.id.replace(/-summary$/, "-player") + " audio");
+  if (!player) return;
+  player.currentTime = parseFloat(link.getAttribute("href").slice(3));
+  player.play().catch(() => {});
+}, true);
+</script>"""
 
 
 @dataclass
 class SummaryPanel:
     """A summary with its transcript, thumbs and downloads; the Summarize and History tabs each have one."""
 
+    settings: Settings
     summary_id: gr.State
     summary: gr.Markdown
+    player: gr.HTML
     transcript: gr.Textbox
     actions: gr.Column
     up: gr.Button
@@ -108,9 +130,10 @@ class SummaryPanel:
     rename: gr.Button
 
     @classmethod
-    def build(cls, name: str, placeholder: str) -> SummaryPanel:
+    def build(cls, settings: Settings, name: str, placeholder: str) -> SummaryPanel:
         summary_id = gr.State(None)
         summary = gr.Markdown(f"*{placeholder}*", elem_id=f"{name}-summary")
+        player = gr.HTML(elem_id=f"{name}-player")
         with gr.Column(visible=False) as actions:
             with gr.Row():
                 up = gr.Button("Good summary", size="sm", elem_id=f"{name}-up")
@@ -123,17 +146,18 @@ class SummaryPanel:
             speaker = gr.Dropdown(label="Speaker", choices=[], elem_id=f"{name}-speaker", scale=2)
             speaker_name = gr.Textbox(label="Their name", placeholder="Priya", elem_id=f"{name}-speaker-name", scale=2)
             rename = gr.Button("Rename", size="sm", elem_id=f"{name}-rename", scale=1)
-        return cls(summary_id, summary, transcript, actions, up, down, vote_note, downloads, speakers, speaker,
-                   speaker_name, rename)
+        return cls(settings, summary_id, summary, player, transcript, actions, up, down, vote_note, downloads,
+                   speakers, speaker, speaker_name, rename)
 
     @property
     def outputs(self) -> list:
-        return [self.summary_id, self.summary, self.transcript, self.actions, self.vote_note, *self.downloads,
-                self.speakers, self.speaker]
+        return [self.summary_id, self.summary, self.player, self.transcript, self.actions, self.vote_note,
+                *self.downloads, self.speakers, self.speaker]
 
     def values(self, result: Result, thumb: int | None) -> list:
-        return [result.summary_id, summary_markdown(result), transcript_text(result), gr.Column(visible=True),
-                THUMB_NOTE.get(thumb, ""), *self.files(result), *self.speaker_values(result)]
+        return [result.summary_id, summary_markdown(result), player_html(self.settings, result),
+                transcript_text(result), gr.Column(visible=True), THUMB_NOTE.get(thumb, ""), *self.files(result),
+                *self.speaker_values(result)]
 
     @staticmethod
     def files(result: Result) -> list:
@@ -189,7 +213,7 @@ def summarize_tab(settings: Settings, browser: gr.BrowserState) -> tuple[gr.Audi
                 no_student = gr.Markdown(NO_STUDENT, elem_id="no-student")
                 go = gr.Button("Summarize", variant="primary", elem_id="summarize")
             with gr.Column(scale=3):
-                current = SummaryPanel.build("current", "The summary appears here.")
+                current = SummaryPanel.build(settings, "current", "The summary appears here.")
 
     def summarize(audio_in, question: str, chosen: str, browser_id: str | None, request: gr.Request,
                   progress=gr.Progress()):
@@ -279,7 +303,7 @@ def history_tab(settings: Settings, browser: gr.BrowserState) -> None:
             stopped = gr.Radio(label="Recordings without a summary (one was interrupted)", choices=[], scale=4,
                                elem_id="interrupted")
             again = gr.Button("Summarize again", scale=1, elem_id="summarize-again")
-        past = SummaryPanel.build("past", "Pick a summary above to see it again.")
+        past = SummaryPanel.build(settings, "past", "Pick a summary above to see it again.")
         remove = gr.Button("Delete this recording and all made from it", variant="stop", elem_id="delete-recording")
         removed = gr.Markdown(elem_id="deleted")
 

@@ -11,14 +11,18 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
+import mimetypes
 
 import gradio as gr
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 
-from app.ui import CSS, build
+from app.api import recording_token
+from app.library import recording_audio_path
+from app.ui import CSS, SEEK_JS, build
 from storage import users
 from storage.db import ensure_schema, session_scope
 from storage.settings import Settings
@@ -112,12 +116,21 @@ def make_app(settings: Settings) -> FastAPI:
             log.warning("failed login from %s", address)
         return response
 
+    @app.get("/recording/{recording_id}")
+    def recording_audio(recording_id: int, token: str = ""):
+        """A recording's audio for the page's player, with Range requests for seeking; the token
+        (app.api.recording_token) is what the page got with the summary."""
+        path = recording_audio_path(settings, recording_id)
+        if path is None or not hmac.compare_digest(token, recording_token(settings, recording_id)):
+            return JSONResponse({"detail": "No such recording."}, status_code=404)
+        return FileResponse(path, media_type=mimetypes.guess_type(path)[0] or "application/octet-stream")
+
     app.add_middleware(BodyCap, limit=settings.max_upload_bytes + SLACK_BYTES, shown_mb=settings.max_upload_mb)
     page = build(settings).queue(default_concurrency_limit=4)
     return gr.mount_gradio_app(
         app, page, path="/", auth=login_check(settings, limiter) if logins_configured(settings) else None,
         auth_message="Sign in to speechsum: your votes and history are kept under your name.",
-        max_file_size=settings.max_upload_bytes, show_error=True, css=CSS)
+        max_file_size=settings.max_upload_bytes, show_error=True, css=CSS, head=SEEK_JS)
 
 
 def serve(settings: Settings) -> None:

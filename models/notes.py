@@ -14,6 +14,7 @@ Notes come from two places, and every item ends up tied to a transcript sentence
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from models.asr import Segment, sentence_units
@@ -195,15 +196,16 @@ def meeting_notes(overview: str, generated: str, segments: list[Segment], source
     return Notes(overview, decisions or quoted[0], actions or quoted[1], dropped)
 
 
-def markdown(notes: Notes, clock) -> str:
-    """The notes as the page and the Markdown export show them, each item with its time."""
+def markdown(notes: Notes, stamp: Callable[[float], str]) -> str:
+    """The notes as the page and the Markdown export show them, each item with its time as `stamp`
+    writes it ("[00:35]", or a link that moves the page's player there)."""
     def action(a: NoteItem) -> str:
         owner = f"**{a.owner}**: " if a.owner else ""
-        return f"- [{clock(a.start)}] {owner}{a.text}" + (f" (due {a.due})" if a.due else "")
+        return f"- {stamp(a.start)} {owner}{a.text}" + (f" (due {a.due})" if a.due else "")
 
     parts = []
     if notes.decisions:
-        parts.append("\n".join(["**Decisions**", *(f"- [{clock(d.start)}] {d.text}" for d in notes.decisions)]))
+        parts.append("\n".join(["**Decisions**", *(f"- {stamp(d.start)} {d.text}" for d in notes.decisions)]))
     if notes.action_items:
         parts.append("\n".join(["**Action items**", *map(action, notes.action_items)]))
     return "\n\n".join(parts)

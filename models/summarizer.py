@@ -16,6 +16,7 @@ import math
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -77,15 +78,18 @@ class Summary:
         empty = (("dropped", []), ("raw", ""), ("chapters", []), ("notes", {}))
         return cls(**values | {k: values[k] or nothing for k, nothing in empty})
 
-    def markdown(self, names: dict[str, str] | None = None) -> str:
+    def markdown(self, names: dict[str, str] | None = None, stamp: Callable[[float], str] | None = None) -> str:
+        """The summary, its notes, chapters and key points; `stamp` writes each item's time (default
+        "[00:35]"; the page makes it a link that moves its player there)."""
+        stamp = stamp or (lambda seconds: f"[{clock(seconds)}]")
         out = self.text
         notes = Notes.from_dict(self.notes)
         if notes and (notes.decisions or notes.action_items):
-            out += "\n\n" + notes_markdown(notes, clock)
+            out += "\n\n" + notes_markdown(notes, stamp)
         if self.chapters:
             out += "\n\n**Chapters**\n" + "\n".join(
                 f"- **{clock(c['start'])}–{clock(c['end'])}** {c['summary']}" for c in self.chapters)
-        points = "\n".join(f"- [{clock(p['start'])}] {point_text(p, names)}" for p in self.key_points)
+        points = "\n".join(f"- {stamp(p['start'])} {point_text(p, names)}" for p in self.key_points)
         return f"{out}\n\n**Key points**\n{points}" if points else out
 
 
@@ -109,8 +113,6 @@ def _content_words(text: str) -> list[str]:
 # Words that mark decisions and actions, the points meeting notes exist for.
 _CUES = frozenset(stem(w) for w in "decide decision agree approve will must deadline plan action assign "
                   "budget deliver conclude propose".split())
-
-
 
 
 def key_points(segments: list[Segment], k: int, query: str | None = None) -> list[dict]:

@@ -138,3 +138,27 @@ def test_a_refused_upload_leaves_nothing_in_the_upload_folder(server, tmp_path):
         client(url, "alice").predict(handle_file(str(junk)), "", "", "cascade", api_name="/summarize")
     uploads = settings.data_dir.parent / "gradio"
     assert uploads.is_dir() and not [p for p in uploads.rglob("*") if p.is_file()]
+
+
+def test_a_recordings_audio_is_served_only_with_its_token(server, tmp_path):
+    """The page's player link (app.api.recording_url): the signed link plays, a guessed one does not."""
+    import urllib.error
+    import urllib.request
+
+    from app.api import recording_token
+
+    url, settings = server
+    sid = add_summary(settings, "user:alice", "A summary.", name="played.wav")
+    audio = settings.audio_dir / "played.wav"
+    audio.parent.mkdir(parents=True, exist_ok=True)
+    audio.write_bytes(b"RIFF....WAVE")
+    with session_scope(settings.db_url) as s:
+        recording = s.get(schema.Summary, sid).recording
+        recording.stored_path, rid = str(audio), recording.id
+    good = f"{url}recording/{rid}?token={recording_token(settings, rid)}"
+    with urllib.request.urlopen(good, timeout=10) as answer:
+        assert answer.read() == b"RIFF....WAVE" and answer.headers["accept-ranges"] == "bytes"
+    for bad in (f"{url}recording/{rid}?token={'0' * 32}", f"{url}recording/{rid}", f"{url}recording/{rid + 99}"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(bad, timeout=10)
+        assert refused.value.code == 404

@@ -66,6 +66,18 @@ def test_summarize_vote_download_compare_and_find_again(app, page, tmp_path):
     expect(page.locator("#current-summary")).to_contain_text("What did we decide about the budget?")
     expect(page.locator("#current-transcript textarea")).to_have_value(re.compile(r"\[00:00 – 00:0\d\] .*40,000"))
     summary_id = shown_id(page, "#current-summary")
+    # The panel's own player plays the stored recording; a time link in the key points moves it there.
+    ready = "(id) => document.querySelector(id + ' audio') && document.querySelector(id + ' audio').readyState >= 1"
+    page.wait_for_function(ready, arg="#current-player", timeout=20_000)
+    link = page.locator('#current-summary a[href^="#t="]').last
+    at = float(link.get_attribute("href")[3:])
+    page.evaluate("(t) => { document.querySelector('#current-player audio').currentTime = t; }", at + 3)
+    page.wait_for_function("(t) => document.querySelector('#current-player audio').currentTime > t", arg=at + 2)
+    link.click()
+    page.wait_for_function("(at) => Math.abs(document.querySelector('#current-player audio').currentTime - at) < 0.8",
+                           arg=at, timeout=10_000)
+    uploads = settings.data_dir.parent / "gradio"
+    assert not [p for p in uploads.rglob("*.wav")], "the upload's temporary copy outlived its storing"
 
     page.locator("#current-up").click()
     expect(page.locator("#current-vote-note")).to_contain_text("good")
@@ -100,6 +112,7 @@ def test_summarize_vote_download_compare_and_find_again(app, page, tmp_path):
     expect(page.locator("#listing label").first).to_be_visible()
     page.locator("#listing label", has_text=f"#{summary_id} ").click()
     expect(page.locator("#past-vote-note")).to_contain_text("good")  # the vote given in the first tab
+    page.wait_for_function(ready, arg="#past-player", timeout=20_000)
     page.locator("#past-down").click()
     expect(page.locator("#past-vote-note")).to_contain_text("bad")
 
