@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test test-fast bench bench-align bench-stages train-all loop bench-speakers bench-facts models install clean-venv
+.PHONY: serve test test-fast bench bench-load bench-chaos bench-align bench-stages train-all loop bench-speakers bench-facts models install clean-venv
 
 $(STAMP): pyproject.toml requirements.lock requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,16 @@ bench-stages: models
 # right and wrong and of focus answers right, for the cascade and the served student.
 bench-facts: models
 	$(BIN)/speechsum bench --facts
+
+# Load: 20 users at once against `speechsum serve` (embedded broker with the default workers, then 2
+# workers on Redis and PostgreSQL): lost, duplicated, latency, makespan against serial, fairness.
+bench-load: models
+	$(BIN)/speechsum bench --load
+
+# Chaos: a summary worker and a training worker killed, Redis and PostgreSQL restarted, with summaries
+# in flight: seconds until summaries flow again, requests lost, the lock freed, the served version kept.
+bench-chaos: models
+	$(BIN)/speechsum bench --chaos
 
 # Speakers: diarization error on 8 flite-voiced held-out meetings and one of two real readers.
 bench-speakers: models
