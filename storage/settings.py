@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     worker: bool = Field(True, description="`speechsum serve` also starts the workers (the first with the beat "
                          "schedule); with workers, every summary is a worker's job and the web process runs no model")
     worker_processes: int = Field(0, ge=0, le=64, description="how many workers `serve` starts, each with its own "
-                                  "models; 0: one per two cores, as memory allows")
+                                  "models; 0: one per core, as memory allows (6 GB each)")
     queue_per_user: int = Field(3, ge=1, description="summaries one user may have waiting for a worker")
     queue_max: int = Field(200, ge=1, description="summaries all users together may have waiting")
     admins: str = Field("", description="logged-in users who see the admin tab, 'alice,bob'")
@@ -119,12 +119,14 @@ class Settings(BaseSettings):
 
     @property
     def worker_count(self) -> int:
-        """`worker_processes`, or what fits: one worker per two cores, and 6 GB of memory each (the
-        notes LM takes 3.4 GB, Whisper and the diarizer about 1 GB)."""
+        """`worker_processes`, or what fits: one worker per core, as memory allows 6 GB each (the notes
+        LM takes 3.4 GB, Whisper and the diarizer about 1 GB). One summary does not use two cores
+        well: on 2 cores, 2 one-thread workers ran 20 summaries in 0.59 of the time one two-thread
+        worker took (bench/results/2026-11-30-load.md)."""
         if self.worker_processes:
             return self.worker_processes
         memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-        return max(1, min(len(os.sched_getaffinity(0)) // 2, int(memory_gb // 6)))
+        return max(1, min(len(os.sched_getaffinity(0)), int(memory_gb // 6)))
 
     @property
     def worker_threads(self) -> int:

@@ -39,6 +39,7 @@ def speechsum_env(root: Path) -> dict[str, str]:
         "SPEECHSUM_MODEL_CACHE": str(MODEL_CACHE),
         "SPEECHSUM_CONFIG": str(root / "no-config.toml"),
         "SPEECHSUM_WORKER": "0",  # tests that need a worker start their own
+        "SPEECHSUM_WORKER_PROCESSES": "1",  # one worker where a test's serve starts them (a test may ask for more)
         "GRADIO_TEMP_DIR": str(root / "gradio"),  # a server's temporary uploads, where a test can see them
         # The light LM: a real summary in seconds. The notes model's tests (tests/e2e/test_notes.py,
         # tests/integration/test_real_models.py) ask for the default.
