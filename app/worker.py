@@ -172,6 +172,13 @@ def submit(settings: Settings, kind: str, params: dict | None = None, actor: str
     return job_id
 
 
+def send_again(settings: Settings, job_id: int) -> None:
+    """One more message for a queued summary whose message the broker lost (a Redis restarted
+    without persistence): a worker that gets it runs the fair queue's next summary, so an extra
+    message never runs a job twice."""
+    app_for(settings).send_task("speechsum.summarize", args=[job_id], task_id=f"job-{job_id}-{time.time_ns()}")
+
+
 def summary_work(settings: Settings, params: dict, progress) -> dict:
     """A summary job: one summary of the recording, or two candidates for an A/B vote when `systems`
     names two. What the user did wrong (a bad file, an unknown system) fails the job with a message
@@ -218,6 +225,7 @@ NO_WORKER = ("no worker is running, so nothing can be summarized now: start one 
              "(`speechsum serve` restarts its own within seconds)")
 NO_WORKER_GRACE_S = 20.0  # a worker being restarted is missing this long at most
 NO_WORKER_WAIT_S = 3.0  # how long a new request waits for a worker to appear before it is refused
+LOST_MESSAGE_S = 15.0  # a summary queued this long while no summary runs lost its broker message
 
 
 def _worker_within(settings: Settings, seconds: float) -> bool:
@@ -248,17 +256,24 @@ def in_background(settings: Settings, path: str, progress=None, poll_s: float = 
     stored, _ = store_audio(info.path, info.sha256, settings.audio_dir)
     params, uploader = {"path": str(stored)} | params, params.get("uploader", "")
     job_id, tries, seen_worker = submit(settings, "summarize", params, actor=uploader), 1, time.monotonic()
+    sent = seen_worker
     while True:
         with session_scope(settings.db_url) as session:
             jobs.free_dead_locks(session)
             job = jobs.get(session, job_id)
             status, fraction, message, result = job.status, job.progress, job.message, dict(job.result)
             place = jobs.position(session, job_id) if status == "queued" else None
+            idle = status == "queued" and not jobs.running(session, "summarize")
             if jobs.workers_alive(session):
                 seen_worker = time.monotonic()
         if status == "queued":
             if time.monotonic() - seen_worker > NO_WORKER_GRACE_S:
                 raise jobs.JobError(f"{NO_WORKER}; job {job_id} stays queued and runs when a worker starts")
+            if idle and time.monotonic() - sent > LOST_MESSAGE_S:  # workers idle, this one waiting: lost
+                log.warning("summary job %s waited %.0f s while no summary ran; sending it again", job_id,
+                            time.monotonic() - sent)
+                send_again(settings, job_id)
+                sent = time.monotonic()
             progress(0.0, f"waiting for a worker: number {place or '?'} in line (job {job_id})")
         elif status == "running":
             progress(fraction, message)
@@ -266,7 +281,7 @@ def in_background(settings: Settings, path: str, progress=None, poll_s: float = 
             return result["summary_ids"]
         elif "stopped while running" in message and tries == 1:
             log.warning("summary job %s lost its worker; sending it again", job_id)
-            job_id, tries = submit(settings, "summarize", params, actor=uploader), 2
+            job_id, tries, sent = submit(settings, "summarize", params, actor=uploader), 2, time.monotonic()
         elif result.get("shown") or status == "cancelled":
             raise jobs.JobError(message)
         else:  # the details (SQL, paths, a traceback) are on the job, for the admin, not for the user

@@ -27,7 +27,7 @@ def get_engine(url: str) -> Engine:
     database = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
     if database is not None:
         private_dir(database.parent)
-    engine = create_engine(url)
+    engine = create_engine(url, pool_pre_ping=True)  # a restarted PostgreSQL: reconnect, do not fail the next query
     if engine.dialect.name == "sqlite":
         # SQLite ignores foreign keys unless asked; WAL lets the web app read while a worker writes.
         @event.listens_for(engine, "connect")

@@ -157,6 +157,11 @@ def waiting(session: Session, kind: str = "summarize") -> Counter[str]:
                                         .group_by(Job.actor)).all()))
 
 
+def running(session: Session, kind: str) -> int:
+    """How many jobs of `kind` run now."""
+    return session.scalar(select(func.count(Job.id)).where(Job.kind == kind, Job.status == "running")) or 0
+
+
 def queued_by(session: Session, kind: str, actor: str) -> int:
     return waiting(session, kind)[actor]
 
