@@ -5,7 +5,8 @@
   then the partial summaries again (map-reduce) until one summary remains.
 - Notes mode (an LM that follows the form, Qwen2.5-Coder-1.5B by default): the LM writes decisions,
   action items and an overview per chapter (models.notes); the chapters' notes are merged, and a
-  focus question gets its own call.
+  focus question gets its own call, on the transcript (of a long recording: the chapters that share
+  the question's words).
 
 Either way the result goes through models.summarizer.grounded_summary: unsupported sentences and
 items are dropped, key points are quoted from the transcript.
@@ -13,13 +14,18 @@ items are dropped, key points are quoted from the transcript.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
+import re
 import time
+from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from models.asr import Segment, Transcript
-from models.chapters import MIN_SUPPORT, spans
-from models.grounding import drop_repeats, keep_supported
+from models.chapters import MIN_SUPPORT, Chapter, spans
+from models.grounding import STOPWORDS, drop_repeats, keep_supported, stem
 from models.llm import ChatLM, Decoding
 from models.notes import answer_prompt, meeting_notes, notes_prompt, overview_of, section
 from models.progress import Progress, scaled
@@ -57,6 +63,9 @@ def chunk_segments(segments: list[Segment], max_tokens: int, count: Callable[[st
     return chunks
 
 
+NOTES_KEPT = 16  # recordings whose notes a summarizer keeps for the next focus question
+
+
 @dataclass
 class CascadeSummarizer:
     llm: ChatLM
@@ -66,6 +75,7 @@ class CascadeSummarizer:
     prompt: Callable[[str, str | None], str] = summary_prompt  # reading_prompt for a fine-tuned teacher
     model_version_id: int | None = None
     notes: bool = False  # the LM writes the notes itself (models.notes.notes_prompt): an LM that follows the form
+    _notes_kept: OrderedDict = field(default_factory=OrderedDict, repr=False)
 
     def _summarize_text(self, text: str, query: str | None, decoding: Decoding) -> str:
         reply = self.llm.chat([{"role": "user", "content": self.prompt(text, query)}], without_loops(decoding))
@@ -118,14 +128,16 @@ class CascadeSummarizer:
         return grounded_summary(text, transcript, query, self.n_key_points, self.system, self.llm.version,
                                 decoding, started, self.model_version_id, chapters)
 
-    def _write_notes(self, transcript: Transcript, query: str | None, decoding: Decoding,
-                     progress: Progress | None, started: float) -> Summary:
-        """Notes written by the LM: one call per chapter (map), the chapters' items put together
-        (reduce) and, for a long recording, one more call for the overview; a focus question gets its
-        own call, on the transcript of a short recording or on the notes of a long one."""
-        sections = spans(transcript.segments)
-        decoding = without_loops(replace(decoding, max_new_tokens=max(decoding.max_new_tokens, NOTES_TOKENS)))
-        calls = len(sections) + (len(sections) > 1) + bool(query)
+    def _chapter_notes(self, transcript: Transcript, sections: list[list[Segment]], decoding: Decoding,
+                       progress: Progress | None, calls: int) -> tuple[str, list[Chapter], str]:
+        """The merged notes, the chapters and the overview the LM wrote. Kept for the last
+        `NOTES_KEPT` recordings when decoding is greedy (the same every time), so another focus
+        question on a recording costs one call, not all of them again."""
+        key = hashlib.sha256(json.dumps([transcript.labelled_text(), [s.start for s in transcript.segments],
+                                         decoding.as_dict()], sort_keys=True).encode()).hexdigest()
+        if not decoding.do_sample and key in self._notes_kept:
+            self._notes_kept.move_to_end(key)
+            return self._notes_kept[key]
         parts, chapters = [], []
         for k, section in enumerate(sections):
             if progress:
@@ -142,6 +154,22 @@ class CascadeSummarizer:
             overview = self.llm.chat([{"role": "user", "content": ask}], decoding)
         else:
             overview = overview_of(generated)
+        if not decoding.do_sample:
+            self._notes_kept[key] = generated, chapters, overview
+            while len(self._notes_kept) > NOTES_KEPT:
+                self._notes_kept.popitem(last=False)
+        return generated, chapters, overview
+
+    def _write_notes(self, transcript: Transcript, query: str | None, decoding: Decoding,
+                     progress: Progress | None, started: float) -> Summary:
+        """Notes written by the LM: one call per chapter (map), the chapters' items put together
+        (reduce) and, for a long recording, one more call for the overview; a focus question gets its
+        own call, on the transcript (of a long recording: the chapters that share the question's words,
+        or its notes when none does)."""
+        sections = spans(transcript.segments)
+        decoding = without_loops(replace(decoding, max_new_tokens=max(decoding.max_new_tokens, NOTES_TOKENS)))
+        calls = len(sections) + (len(sections) > 1) + bool(query)
+        generated, chapters, overview = self._chapter_notes(transcript, sections, decoding, progress, calls)
         source = transcript.labelled_text()
         overview, dropped = keep_supported(drop_repeats(complete_sentences(overview))[0], source,
                                            MIN_SUPPORT if chapters else 0.0)
@@ -152,8 +180,9 @@ class CascadeSummarizer:
         if query:
             if progress:
                 progress((calls - 1) / calls, "answering the question")
-            text = complete_sentences(self.llm.chat(answer_prompt(source if len(sections) == 1 else generated,
-                                                                   query), decoding))
+            read = source if len(sections) == 1 else relevant_text(transcript, sections, query, self.chunk_tokens,
+                                                                   self.llm.count_tokens) or generated
+            text = complete_sentences(self.llm.chat(answer_prompt(read, query), decoding))
         if progress:
             progress(1.0, "summarized")
         summary = grounded_summary(text, transcript, query, self.n_key_points, self.system, self.llm.version,
@@ -161,6 +190,28 @@ class CascadeSummarizer:
         summary.notes["overview"], summary.dropped = overview, dropped + summary.dropped
         summary.raw = generated if not query else f"{generated}\n\nAnswer: {text}"
         return summary
+
+
+def relevant_text(transcript: Transcript, sections: list[list[Segment]], query: str, budget_tokens: int,
+                  count: Callable[[str], int]) -> str:
+    """What a focus question on a long recording is answered from: the sections that share the most
+    words with the question (words found in fewer sections count more), in time order, as many as
+    fit in `budget_tokens` (of two alike, the later: a correction comes after what it corrects).
+    Empty when no section shares a word. The chapters' notes keep only
+    what each chapter settled, and a value corrected in a later chapter is in neither note alone."""
+    asked = {stem(w) for w in re.findall(r"[a-z0-9']+", query.lower()) if w not in STOPWORDS}
+    texts = [replace(transcript, segments=part, words=[]).labelled_text() for part in sections]
+    found = [asked & {stem(w) for w in re.findall(r"[a-z0-9']+", text.lower())} for text in texts]
+    spread = Counter(w for words in found for w in words)
+    scores = [sum(math.log(1 + len(sections) / spread[w]) for w in words) for words in found]
+    chosen, used = [], 0
+    for i in sorted(range(len(sections)), key=lambda i: (-scores[i], -i)):  # a tie: the later (a correction)
+        n = count(texts[i])
+        if scores[i] <= 0 or (chosen and used + n > budget_tokens):
+            break
+        chosen.append(i)
+        used += n
+    return "\n".join(texts[i] for i in sorted(chosen))
 
 
 def merge_notes(parts: list[str]) -> str:

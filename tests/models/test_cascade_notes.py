@@ -84,3 +84,33 @@ def test_a_long_recording_gets_notes_per_chapter_merged_and_one_overview(tiny_ll
     merged = merge_notes([NOTES, NOTES.replace("Priya", "Tom")])
     assert merged.count("Decisions:") == 1 and merged.count("- We spend $40,000") == 1  # said in both: once
     assert merged.count("- Priya:") == 1 and merged.count("- Tom:") == 1
+
+
+def test_a_focus_question_on_a_long_recording_reads_the_chapters_that_share_its_words():
+    from models.asr import Segment
+    from models.cascade import relevant_text
+
+    def chapter(start: float, lines: list[str]) -> list[Segment]:
+        return [Segment(start + 10 * i, start + 10 * i + 8, line) for i, line in enumerate(lines)]
+
+    sections = [chapter(0, ["Welcome everyone.", "The budget review is next week."]),
+                chapter(300, ["The vendor contract goes to Paylane.", "Signed by Friday."]),
+                chapter(600, ["Lunch was good.", "The budget is fine."]),
+                chapter(900, ["About the vendor contract: Finlo instead, we changed our minds."])]
+    transcript = Transcript([s for part in sections for s in part], "en", 1.0, 960.0, "asr")
+    words = lambda text: len(text.split())  # noqa: E731
+    read = relevant_text(transcript, sections, "Which vendor gets the contract?", 1000, words)
+    assert read.index("Paylane") < read.index("Finlo") and "Lunch" not in read  # both mentions, in time order
+    assert "Paylane" not in relevant_text(transcript, sections, "Which vendor gets the contract?", 12, words)
+    assert relevant_text(transcript, sections, "Who won the football?", 1000, words) == ""
+
+
+def test_another_focus_question_on_the_same_recording_costs_one_call(tiny_llm, script):  # noqa: F811
+    calls, _ = script
+    cascade = CascadeSummarizer(tiny_llm, notes=True)
+    first = cascade.summarize(short())
+    asked = cascade.summarize(short(), query="Who looks at the login page?")
+    assert len(calls) == 2 and "Question:" in calls[1][1]["content"]  # the notes were kept, not written again
+    assert asked.notes["decisions"] == first.notes["decisions"]
+    cascade.summarize(short(), decoding=Decoding(do_sample=True, seed=3))
+    assert len(calls) == 3  # a sampled decoding writes its own
