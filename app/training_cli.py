@@ -50,14 +50,13 @@ def cmd_bench(args: argparse.Namespace) -> None:
                   f"{100 * row['stated_wrong']:.0f}%, focus answers right {100 * row['focus_right']:.0f}%")
         print(f"wrote bench/results/{report['date']}-facts.{{json,md}}")
         return
-    if args.load:
-        from bench.load import run as run_load
+    if args.load or args.chaos:
+        from bench import chaos, load
 
-        report = run_load()
-        for row in report["rows"]:
-            print(f"{row['setup']}: {row['completed']} completed, {row['lost']} lost, {row['duplicated']} duplicated; "
-                  f"makespan {row['makespan_ratio']} of serial; single job waited {row['single_wait_jobs']} jobs")
-        print(f"wrote bench/results/{report['date']}-load.{{json,md}}")
+        bench = load if args.load else chaos
+        report = bench.run()
+        print(bench.markdown(report), end="")
+        print(f"wrote bench/results/{report['date']}-{'load' if args.load else 'chaos'}.{{json,md}}")
         return
     if args.speakers:
         from bench.speakers import bench_speakers
@@ -169,6 +168,8 @@ def add_parsers(sub, stages: bool = True) -> None:
                    help="the facts benchmark: 12 written meetings, facts right / wrong, focus answers (cascade, student)")
     p.add_argument("--load", action="store_true",
                    help="20 users at once against `speechsum serve` (embedded broker, then Redis + PostgreSQL)")
+    p.add_argument("--chaos", action="store_true",
+                   help="faults under load: workers killed, Redis and PostgreSQL restarted; time to recover, losses")
     p.add_argument("--speakers", action="store_true",
                    help="diarization error on --items flite-voiced held-out meetings and one of real speech")
     _eval_arguments(p)

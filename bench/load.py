@@ -17,12 +17,12 @@ import statistics
 import tempfile
 import threading
 import time
-from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
-from datetime import date
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.report import RESULTS, write_report
+from bench.report import RESULTS, dated_report
 from bench.services import new_database, postgres_server, redis_server, running_app
 from models.sources import LIGHT_LLM
 from storage import jobs, schema
@@ -121,13 +121,10 @@ def _latencies(done: list[dict]) -> dict:
             "max_s": round(max(ok), 1)} if ok else {}
 
 
-def run_setup(name: str, env: dict, workers: int, clips: list[Path], cfg: LoadConfig) -> dict:
+def run_setup(name: str, env: dict, clips: list[Path], cfg: LoadConfig) -> dict:
     """One set-up: a server, the serial round, the round at once, and the fairness check."""
     settings = load_settings(env)
-    with running_app(env, timeout_s=180) as url:
-        _wait_for_workers(settings.db_url, workers)
-        users = Users(url)
-        users.at_once([(clips[0], f"warmup-{i:02d}-user") for i in range(workers)])  # each worker loads its models
+    with serving(env, clips) as (users, workers):
         started = time.monotonic()
         serial = [users.summarize(clip, f"serial-{i:02d}-user") for i, clip in enumerate(clips)]
         serial_s = time.monotonic() - started
@@ -159,6 +156,31 @@ def run_setup(name: str, env: dict, workers: int, clips: list[Path], cfg: LoadCo
     }
 
 
+def server_env(folder: Path, llm_model: str) -> dict:
+    """A `speechsum serve` of its own in `folder`, with its workers and no refresh schedule."""
+    return {"SPEECHSUM_DATA_DIR": str(folder), "SPEECHSUM_LLM_MODEL": llm_model, "SPEECHSUM_WORKER": "1",
+            "SPEECHSUM_REFRESH_HOURS": "0", "SPEECHSUM_CONFIG": str(folder / "none.toml")}
+
+
+def on_redis_postgres(services: ExitStack, env: dict, persistent: bool = False) -> tuple:
+    """Moves a server onto a Redis and a PostgreSQL of its own, with 2 workers; returns (env, redis, postgres)."""
+    redis = services.enter_context(redis_server(persistent))
+    postgres = services.enter_context(postgres_server())
+    return (env | {"SPEECHSUM_WORKER_PROCESSES": "2", "SPEECHSUM_BROKER_URL": redis.url,
+                   "DATABASE_URL": new_database(postgres)}, redis, postgres)
+
+
+@contextmanager
+def serving(env: dict, clips: list[Path]) -> Iterator[tuple[Users, int]]:
+    """The server up, its workers alive and each with its models loaded; yields (users, workers)."""
+    settings = load_settings(env)
+    with running_app(env, timeout_s=180) as url:
+        _wait_for_workers(settings.db_url, settings.worker_count)
+        users = Users(url)
+        users.at_once([(clips[0], f"warmup-{i:02d}-user") for i in range(settings.worker_count)])
+        yield users, settings.worker_count
+
+
 def run(cfg: LoadConfig = LoadConfig()) -> dict:
     from tqdm import tqdm
 
@@ -167,19 +189,12 @@ def run(cfg: LoadConfig = LoadConfig()) -> dict:
         root = Path(tmp)
         clips = make_clips(root / "clips", cfg.users)
         for name in tqdm(cfg.setups, desc="bench-load set-ups"):
-            env = {"SPEECHSUM_DATA_DIR": str(root / name), "SPEECHSUM_LLM_MODEL": cfg.llm_model,
-                   "SPEECHSUM_WORKER": "1", "SPEECHSUM_QUEUE_PER_USER": str(cfg.heavy_jobs),
-                   "SPEECHSUM_REFRESH_HOURS": "0", "SPEECHSUM_CONFIG": str(root / "none.toml")} | cfg.env
+            env = server_env(root / name, cfg.llm_model) | {"SPEECHSUM_QUEUE_PER_USER": str(cfg.heavy_jobs)} | cfg.env
             with ExitStack() as services:
                 if name == "redis-postgres":
-                    env |= {"SPEECHSUM_WORKER_PROCESSES": "2",
-                            "SPEECHSUM_BROKER_URL": services.enter_context(redis_server()).url,
-                            "DATABASE_URL": new_database(services.enter_context(postgres_server()))}
-                workers = load_settings(env).worker_count
-                rows.append(run_setup(name, env, workers, clips, cfg))
-    report = {"date": date.today().isoformat(), "config": asdict(cfg) | {"out_dir": str(cfg.out_dir)}, "rows": rows}
-    write_report(cfg.out_dir / f"{report['date']}-load", report, markdown(report))
-    return report
+                    env, _, _ = on_redis_postgres(services, env)
+                rows.append(run_setup(name, env, clips, cfg))
+    return dated_report("load", cfg, rows, markdown)
 
 
 def markdown(report: dict) -> str:

@@ -28,3 +28,14 @@ def write_report(stem: Path, report: dict, markdown: str, draw: Callable[[Any], 
             fig.savefig(stem.with_suffix(".png"), dpi=dpi)
             plt.close(fig)
     return stem
+
+
+def dated_report(name: str, cfg, rows: list[dict], render: Callable[[dict], str]) -> dict:
+    """A benchmark's rows with the date and its config, written to <out_dir>/<date>-<name>.{json,md}."""
+    import dataclasses
+    from datetime import date
+
+    report = {"date": date.today().isoformat(),
+              "config": dataclasses.asdict(cfg) | {"out_dir": str(cfg.out_dir)}, "rows": rows}
+    write_report(cfg.out_dir / f"{report['date']}-{name}", report, render(report))
+    return report

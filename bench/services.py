@@ -69,32 +69,60 @@ def new_database(server: tuple[str, int]) -> str:
     return f"postgresql+psycopg://postgres@/{name}?host={host}&port={port}"
 
 
-@contextmanager
-def redis_server() -> Iterator[str]:
-    """A Redis without persistence on a free port; yields its URL."""
-    import redis
+class RedisServer:
+    """A Redis on a free port in a temp dir; `persistent` keeps an append-only file, as compose's does,
+    so a restart keeps the queued messages."""
 
-    server = shutil.which("redis-server")
-    if not server:
-        raise ServiceError("redis-server is not installed (apt-get install redis-server); .ci/run installs it")
-    port, folder = free_port(), tempfile.mkdtemp(prefix="speechsum-redis-")
-    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", folder], stdout=subprocess.DEVNULL)
-    try:
+    def __init__(self, persistent: bool = False):
+        self.server = shutil.which("redis-server")
+        if not self.server:
+            raise ServiceError("redis-server is not installed (apt-get install redis-server); .ci/run installs it")
+        self.port, self.folder, self.persistent = free_port(), tempfile.mkdtemp(prefix="speechsum-redis-"), persistent
+        self.url, self.proc = f"redis://127.0.0.1:{self.port}/0", None
+
+    def start(self) -> None:
+        import redis
+
+        keep = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
+        self.proc = subprocess.Popen([self.server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      *keep, "--dir", self.folder], stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while True:
             try:
-                redis.Redis(port=port).ping()
-                break
+                redis.Redis(port=self.port).ping()
+                return
             except redis.ConnectionError:
                 if time.monotonic() > deadline:
                     raise ServiceError("redis-server did not start") from None
                 time.sleep(0.1)
-        yield f"redis://127.0.0.1:{port}/0"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@contextmanager
+def redis_server(persistent: bool = False) -> Iterator[RedisServer]:
+    server = RedisServer(persistent)
+    server.start()
+    try:
+        yield server
     finally:
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(folder, ignore_errors=True)
+        server.stop()
+        shutil.rmtree(server.folder, ignore_errors=True)
+
+
+def restart_postgres(server: tuple[str, int]) -> None:
+    """A fast restart of the cluster `postgres_server` made: every connection is cut."""
+    root = Path(server[0])
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    subprocess.run([*as_postgres, str(_pg_bindir() / "pg_ctl"), "-D", str(root / "data"), "-m", "fast", "-w",
+                    "-l", str(root / "log"), "restart"], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)  # the server keeps any pipe it is given open: none
 
 
 @contextmanager
