@@ -94,8 +94,8 @@ def cmd_models_prepare(_args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    from app.supervisor import Supervisor
     from app.web import serve
-    from app.worker import Supervisor
 
     settings = load_settings(host=args.host, port=args.port)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so the worker below is stopped too
@@ -186,7 +186,8 @@ def cmd_models_release(args: argparse.Namespace) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
-    from app.worker import celery_app, worker_argv
+    from app.supervisor import worker_argv
+    from app.worker import celery_app
 
     if args.threads:
         import torch

@@ -1,4 +1,4 @@
-"""The Celery app: background jobs (summaries of long recordings, training data, training stages,
+"""The Celery app: background jobs (every summary when there are workers, training data, training stages,
 evaluation, the learning loop's refresh) and the beat schedule that starts a refresh.
 
 Every task is a thin call: the job row (storage/jobs.py) says what to do, a library function does
@@ -10,20 +10,15 @@ stays invisible for longer than the longest stage, so a stage is not handed out 
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
-import signal
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from functools import cache
 
 from celery import Celery
 from celery.signals import beat_embedded_init, worker_ready, worker_shutdown
+from sqlalchemy.exc import OperationalError
 
 from storage import jobs
 from storage.db import ensure_schema, session_scope
@@ -225,6 +220,7 @@ NO_WORKER = ("no worker is running, so nothing can be summarized now: start one 
              "(`speechsum serve` restarts its own within seconds)")
 NO_WORKER_GRACE_S = 20.0  # a worker being restarted is missing this long at most
 NO_WORKER_WAIT_S = 3.0  # how long a new request waits for a worker to appear before it is refused
+DATABASE_GRACE_S = 60.0  # how long a page waits for a database that stopped answering
 LOST_MESSAGE_S = 15.0  # a summary queued this long while no summary runs lost its broker message
 
 
@@ -244,8 +240,8 @@ def in_background(settings: Settings, path: str, progress=None, poll_s: float = 
     """Has a worker summarize a recording and follows the job: returns the ids of the summaries
     made, or raises JobError with a message fit for the user. The file is validated and copied into
     the store first, since a worker may not see the web app's temporary uploads (another container).
-    With no worker alive it answers at once; a job whose worker dies is sent again once (a summary
-    is safe to redo)."""
+    With no worker alive it answers at once; a job that fails for a reason not the user's (its worker
+    died, the database restarted) is sent again once (a summary is safe to redo)."""
     from storage.audio import inspect_audio
     from storage.files import store_audio
 
@@ -256,16 +252,23 @@ def in_background(settings: Settings, path: str, progress=None, poll_s: float = 
     stored, _ = store_audio(info.path, info.sha256, settings.audio_dir)
     params, uploader = {"path": str(stored)} | params, params.get("uploader", "")
     job_id, tries, seen_worker = submit(settings, "summarize", params, actor=uploader), 1, time.monotonic()
-    sent = seen_worker
+    sent = answered = seen_worker
     while True:
-        with session_scope(settings.db_url) as session:
-            jobs.free_dead_locks(session)
-            job = jobs.get(session, job_id)
-            status, fraction, message, result = job.status, job.progress, job.message, dict(job.result)
-            place = jobs.position(session, job_id) if status == "queued" else None
-            idle = status == "queued" and not jobs.running(session, "summarize")
-            if jobs.workers_alive(session):
-                seen_worker = time.monotonic()
+        try:
+            with session_scope(settings.db_url) as session:
+                jobs.free_dead_locks(session)
+                job = jobs.get(session, job_id)
+                status, fraction, message, result = job.status, job.progress, job.message, dict(job.result)
+                place = jobs.position(session, job_id) if status == "queued" else None
+                idle = status == "queued" and not jobs.running(session, "summarize")
+                if jobs.workers_alive(session):
+                    seen_worker = time.monotonic()
+        except OperationalError:  # the database restarting: ask again, for a minute
+            if time.monotonic() - answered > DATABASE_GRACE_S:
+                raise jobs.JobError(f"the database is not answering; job {job_id} runs when it is back") from None
+            time.sleep(1.0)
+            continue
+        answered = time.monotonic()
         if status == "queued":
             if time.monotonic() - seen_worker > NO_WORKER_GRACE_S:
                 raise jobs.JobError(f"{NO_WORKER}; job {job_id} stays queued and runs when a worker starts")
@@ -279,8 +282,8 @@ def in_background(settings: Settings, path: str, progress=None, poll_s: float = 
             progress(fraction, message)
         elif status == "succeeded":
             return result["summary_ids"]
-        elif "stopped while running" in message and tries == 1:
-            log.warning("summary job %s lost its worker; sending it again", job_id)
+        elif status == "failed" and not result.get("shown") and tries == 1:
+            log.warning("summary job %s failed on the server (%s); sending it again", job_id, message[:200])
             job_id, tries, sent = submit(settings, "summarize", params, actor=uploader), 2, time.monotonic()
         elif result.get("shown") or status == "cancelled":
             raise jobs.JobError(message)
@@ -319,14 +322,6 @@ def _gone(**_kwargs) -> None:
         jobs.worker_beat(session, stopping=True)
 
 
-def _die_with_parent() -> None:
-    """Linux: the worker gets SIGTERM when the web app's process ends, however it ends."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 @beat_embedded_init.connect
 def _beat_dies_with_its_worker(**_kwargs) -> None:
     """The beat runs in a child process of the worker: a `kill -9` of the worker must not orphan it.
@@ -334,54 +329,8 @@ def _beat_dies_with_its_worker(**_kwargs) -> None:
     the child's parent is no longer the worker, and it ends itself."""
     from billiard.process import current_process  # celery's multiprocessing: it made this child
 
-    _die_with_parent()
+    from app.supervisor import die_with_parent
+
+    die_with_parent()
     if os.getppid() != current_process()._parent_pid:
         os._exit(0)
-
-
-def start_worker(index: int = 0, settings: Settings | None = None) -> subprocess.Popen:
-    """Worker `index` of those `serve` starts beside the web app; the first one runs the beat schedule."""
-    settings = settings or load_settings()
-    argv = [sys.executable, "-m", "app.cli", "worker", "--name", f"speechsum{index}",
-            "--threads", str(settings.worker_threads)]
-    return subprocess.Popen(argv + ([] if index == 0 else ["--no-beat"]), preexec_fn=_die_with_parent)
-
-
-class Supervisor(threading.Thread):
-    """Keeps the `count` workers that `serve` starts alive: one that exits (killed, crashed) is
-    started again after `restart_s`, in its own place (so the beat's worker stays the only beat),
-    and queued summaries and jobs go on; `stop()` ends them for good."""
-
-    def __init__(self, count: int = 1, start: Callable[[int], subprocess.Popen] = start_worker,
-                 restart_s: float = 2.0):
-        super().__init__(name="worker-supervisor", daemon=True)
-        self.start_worker, self.restart_s, self.restarts = start, restart_s, 0
-        self.stopping = threading.Event()
-        self.procs = [start(i) for i in range(count)]
-
-    def run(self) -> None:
-        while not self.stopping.wait(0.5):
-            for i, proc in enumerate(self.procs):
-                if proc.poll() is None:
-                    continue
-                log.warning("worker %d (pid %s) exited with status %s; starting another in %.0f s",
-                            i, proc.pid, proc.returncode, self.restart_s)
-                if self.stopping.wait(self.restart_s):
-                    return
-                self.procs[i], self.restarts = self.start_worker(i), self.restarts + 1
-
-    def stop(self, timeout_s: float = 30) -> None:
-        self.stopping.set()
-        if self.is_alive():
-            self.join()
-        for proc in self.procs:
-            proc.terminate()
-        for proc in self.procs:
-            proc.wait(timeout_s)
-
-
-def worker_argv(beat: bool = True, name: str = "speechsum") -> list[str]:
-    """The worker's command line: one process (solo pool: a kill takes the job with it), beat inside
-    (its schedule file is `beat_schedule_filename`, in the data dir) unless another worker has it."""
-    argv = ["worker", "--pool", "solo", "--loglevel", "INFO", "--hostname", f"{name}@%h"]
-    return argv + (["--beat"] if beat else [])

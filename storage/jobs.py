@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from storage.db import session_scope
@@ -327,7 +327,10 @@ def run(url: str, job_id: int, work: Work, worker: str | None = None) -> dict:
         now = time.monotonic()
         if now - state["last"] >= 0.5 or fraction >= 1.0:  # at most two writes a second
             state["last"] = now
-            report(url, job_id, fraction, message)
+            try:
+                report(url, job_id, fraction, message)
+            except OperationalError as exc:  # the database restarting: progress is not worth the job
+                log.warning("job %s: progress not recorded (%s)", job_id, type(exc).__name__)
 
     try:
         with Beat(url, _job_beat(job_id, cancelled), f"heartbeat of job {job_id}"):

@@ -32,8 +32,8 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def redis_url():
     try:
-        with services.redis_server() as url:
-            yield url
+        with services.redis_server() as server:
+            yield server.url
     except services.ServiceError as exc:
         pytest.fail(str(exc))
 
@@ -194,7 +194,7 @@ def test_serve_runs_two_workers_and_restarts_a_killed_one_whose_beat_goes_with_i
     """What `speechsum serve` runs with `SPEECHSUM_WORKER_PROCESSES=2`: two supervised workers, the
     beat inside the first only. After `kill -9` of that worker, its beat process ends too (no
     orphan), a new first worker with a new beat runs, and the second worker was left alone."""
-    from app.worker import Supervisor
+    from app.supervisor import Supervisor
 
     monkeypatch.chdir(REPO)
     monkeypatch.setenv("SPEECHSUM_WORKER_PROCESSES", "2")
