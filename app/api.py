@@ -6,10 +6,12 @@ shells over app.pipeline, like the page and the CLI.
 
 from __future__ import annotations
 
+import atexit
 import hmac
 import logging
 import re
 import secrets
+import shutil
 import tempfile
 import uuid
 from collections import OrderedDict
@@ -170,8 +172,11 @@ def original_name(audio: str | dict) -> str:
 
 @cache
 def _exports_dir() -> Path:
-    """This process's own folder for downloads: in the temp dir, where Gradio may serve files from."""
-    return Path(tempfile.mkdtemp(prefix="speechsum-exports-"))
+    """This process's own folder for downloads: in the temp dir, where Gradio may serve files from;
+    removed when the process exits."""
+    folder = Path(tempfile.mkdtemp(prefix="speechsum-exports-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def export_file(result: Result, fmt: str) -> Path:
