@@ -304,8 +304,8 @@ def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Pa
                     summary = summarizer.summarize(transcript, query, decoding)
                 return (summary.text if query else stated(summary)), summary.latency_s
 
+            text, latency = said(None)  # first: the notes' own time (a focus question reuses kept notes)
             answers = {f.question: said(f.question)[0] for f in meeting.questions}
-            text, latency = said(None)
             seconds = len(samples) / SAMPLE_RATE
             rows[name].append(score_rows(meeting, text, answers) | {
                 "latency_s": latency, "audio_s": round(seconds, 1), "s_per_audio_minute": round(60 * latency / seconds, 1)})
