@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.load import make_clips, on_redis_postgres, server_env, serving
-from bench.report import RESULTS, dated_report
+from bench.report import RESULTS, dated_report, table
 from bench.services import SPEECHSUM, restart_postgres
 from models.sources import LIGHT_LLM
 from storage import jobs, registry, schema
@@ -152,14 +152,12 @@ def run(cfg: ChaosConfig = ChaosConfig()) -> dict:
 
 
 def markdown(report: dict) -> str:
+    header = ["fault", "workers", "flowing again (s)", "lost", "jobs not ended", "jobs by status", "lock held (s)",
+              "served unchanged"]
+    rows = [[r["fault"], r["workers"], r["flowing_again_s"], r["lost"], r["jobs_unended"],
+             ", ".join(f"{k} {v}" for k, v in sorted(r["jobs"].items())),
+             "-" if r["lock_held_s"] is None else r["lock_held_s"], r["served_unchanged"]] for r in report["rows"]]
     lines = [f"# Chaos ({report['date']}): faults with {report['config']['in_flight']} summaries in flight", "",
-             "| fault | workers | flowing again (s) | lost | jobs not ended | jobs by status | lock held (s) "
-             "| served unchanged |", "|---|---|---|---|---|---|---|---|"]
-    for r in report["rows"]:
-        status = ", ".join(f"{k} {v}" for k, v in sorted(r["jobs"].items()))
-        lines.append(f"| {r['fault']} | {r['workers']} | {r['flowing_again_s']} | {r['lost']} | {r['jobs_unended']} "
-                     f"| {status} | {r['lock_held_s'] if r['lock_held_s'] is not None else '-'} "
-                     f"| {r['served_unchanged']} |")
-    lines += ["", "Targets: flowing again under 60 s, 0 lost, every job ended (failed or retried), the lock freed "
-              "under 60 s, the served version unchanged."]
+             *table(header, rows), "", "Targets: flowing again under 60 s, 0 lost, every job ended (failed or "
+             "retried), the lock freed under 60 s, the served version unchanged."]
     return "\n".join(lines) + "\n"

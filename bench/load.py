@@ -22,7 +22,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.report import RESULTS, dated_report
+from bench.report import RESULTS, dated_report, table
 from bench.services import new_database, postgres_server, redis_server, running_app
 from models.sources import LIGHT_LLM
 from storage import jobs, schema
@@ -198,15 +198,13 @@ def run(cfg: LoadConfig = LoadConfig()) -> dict:
 
 
 def markdown(report: dict) -> str:
-    lines = [f"# Load: {report['config']['users']} users at once ({report['date']})", "",
-             "| set-up | workers | completed | lost | duplicated | votes | latency min / median / max (s) "
-             "| makespan / serial (s) | ratio | 1 job behind 12: wait (s, jobs) |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in report["rows"]:
-        lat = r["latency"]
-        lines.append(f"| {r['setup']} | {r['workers']} | {r['completed']} | {r['lost']} | {r['duplicated']} "
-                     f"| {r['votes_stored']} | {lat.get('min_s')} / {lat.get('median_s')} / {lat.get('max_s')} "
-                     f"| {r['makespan_s']} / {r['serial_makespan_s']} | {r['makespan_ratio']} "
-                     f"| {r['single_wait_s']}, {r['single_wait_jobs']} |")
-    lines += ["", "Targets: 0 lost, 0 duplicated, makespan ratio <= 0.6, the single job's wait <= 2 jobs.",
-              f"LM: `{report['config']['llm_model']}`; the median job's run time is the unit of the wait."]
+    header = ["set-up", "workers", "completed", "lost", "duplicated", "votes", "latency min / median / max (s)",
+              "makespan / serial (s)", "ratio", "1 job behind 12: wait (s, jobs)"]
+    rows = [[r["setup"], r["workers"], r["completed"], r["lost"], r["duplicated"], r["votes_stored"],
+             " / ".join(str(r["latency"].get(k)) for k in ("min_s", "median_s", "max_s")),
+             f"{r['makespan_s']} / {r['serial_makespan_s']}", r["makespan_ratio"],
+             f"{r['single_wait_s']}, {r['single_wait_jobs']}"] for r in report["rows"]]
+    lines = [f"# Load: {report['config']['users']} users at once ({report['date']})", "", *table(header, rows),
+             "", "Targets: 0 lost, 0 duplicated, makespan ratio <= 0.6, the single job's wait <= 2 jobs.",
+             f"LM: `{report['config']['llm_model']}`; the median job's run time is the unit of the wait."]
     return "\n".join(lines) + "\n"

@@ -39,3 +39,9 @@ def dated_report(name: str, cfg, rows: list[dict], render: Callable[[dict], str]
               "config": dataclasses.asdict(cfg) | {"out_dir": str(cfg.out_dir)}, "rows": rows}
     write_report(cfg.out_dir / f"{report['date']}-{name}", report, render(report))
     return report
+
+
+def table(header: list[str], rows: list[list]) -> list[str]:
+    """A Markdown table's lines."""
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)]
