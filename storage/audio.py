@@ -58,9 +58,10 @@ def _open(path: Path) -> av.container.InputContainer:
 
 
 def clean(samples: np.ndarray) -> np.ndarray:
-    """NaN and infinite samples (a broken float file) become silence, and any sample is kept within
-    full scale: one bad sample must neither hide the speech around it nor reach a model."""
-    return np.clip(np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
+    """NaN and infinite samples (a broken float file) become silence: one bad sample must neither
+    hide the speech around it nor reach a model. Nothing else changes: a resampler's overshoot past
+    full scale is sound, and clipping it changed Whisper's punctuation and so the notes."""
+    return np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def decode(path: str | os.PathLike, block_s: float = 30.0, raw: bool = False) -> Iterator[np.ndarray]:

@@ -103,4 +103,4 @@ def test_a_tone_with_a_few_infinite_samples_is_accepted_and_read_clean(tmp_path,
     sf.write(tmp_path / "inf.wav", samples, rate, subtype="FLOAT")
     assert inspect_audio(tmp_path / "inf.wav", 10**9, 3600).duration_s == pytest.approx(3.0, abs=0.05)
     cleaned = read_samples(tmp_path / "inf.wav")
-    assert np.isfinite(cleaned).all() and np.abs(cleaned).max() <= 1.0
+    assert np.isfinite(cleaned).all() and 0.25 < np.abs(cleaned).max() < 0.35
