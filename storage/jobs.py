@@ -162,10 +162,6 @@ def running(session: Session, kind: str) -> int:
     return session.scalar(select(func.count(Job.id)).where(Job.kind == kind, Job.status == "running")) or 0
 
 
-def queued_by(session: Session, kind: str, actor: str) -> int:
-    return waiting(session, kind)[actor]
-
-
 def take_next(url: str, kind: str = "summarize", worker: str | None = None) -> int | None:
     """Takes the fair queue's first job for this worker (an atomic queued -> running, so two workers
     never take the same one); None when nothing is queued."""

@@ -183,7 +183,7 @@ def test_summaries_are_taken_round_robin_across_users_and_never_twice(settings):
     order = {job_id: f"{who}{n}" for n, (who, job_id) in enumerate(ids)}
     with session_scope(settings.db_url) as s:
         assert [order[j.id] for j in jobs.fair_queue(s)] == ["A0", "B5", "C6", "A1", "C7", "A2", "A3", "A4"]
-        assert jobs.position(s, ids[5][1]) == 2 and jobs.queued_by(s, "summarize", "A") == 5
+        assert jobs.position(s, ids[5][1]) == 2 and jobs.waiting(s, "summarize")["A"] == 5
     taken = [jobs.take_next(settings.db_url, "summarize", worker=f"w{i}") for i in range(9)]
     assert [order[t] for t in taken[:8]] == ["A0", "B5", "C6", "A1", "C7", "A2", "A3", "A4"] and taken[8] is None
 
