@@ -54,7 +54,12 @@ MODELS = "models"
 def web_secret(settings: Settings) -> str:
     """The key that encrypts the browser id in local storage and signs recording links; kept so
     both survive a restart."""
-    path = settings.data_dir / "web-secret"
+    return _secret_at(settings.data_dir / "web-secret")
+
+
+@cache
+def _secret_at(path: Path) -> str:
+    """Read once per process: every summary shown, and every range request of its player, signs with it."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_hex(16))
