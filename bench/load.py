@@ -22,6 +22,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import func, select
+
 from bench.report import RESULTS, dated_report, table
 from bench.services import new_database, postgres_server, redis_server, running_app
 from models.sources import LIGHT_LLM
@@ -101,8 +103,6 @@ def _wait_for_workers(db_url: str, count: int, timeout_s: float = 180) -> None:
 def _store_counts(db_url: str, prefix: str) -> dict:
     """What the store holds for the API clients whose id starts with `prefix`: summaries, votes, jobs."""
     prefix = f"client:{prefix}"
-    from sqlalchemy import func, select
-
     with session_scope(db_url) as session:
         per_user = dict(session.execute(
             select(schema.Recording.uploader, func.count(schema.Summary.id))

@@ -70,6 +70,7 @@ def decode(path: str | os.PathLike, block_s: float = 30.0, raw: bool = False) ->
     path = Path(path)
     import av
 
+    emit = (lambda samples: samples) if raw else clean
     block = int(block_s * SAMPLE_RATE)
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
     pending: list[np.ndarray] = []
@@ -84,14 +85,14 @@ def decode(path: str | os.PathLike, block_s: float = 30.0, raw: bool = False) ->
                     n_pending += samples.size
                     if n_pending >= block:
                         joined = np.concatenate(pending)
-                        yield joined[:block] if raw else clean(joined[:block])
+                        yield emit(joined[:block])
                         pending, n_pending = [joined[block:]], joined.size - block
         except av.error.FFmpegError as exc:
             if n_pending:  # what decoded before the damage, so a caller can say how much there was
-                yield np.concatenate(pending) if raw else clean(np.concatenate(pending))
+                yield emit(np.concatenate(pending))
             raise AudioError(f"{path.name}: corrupt audio data ({exc.strerror or exc})") from exc
     if n_pending:
-        yield np.concatenate(pending) if raw else clean(np.concatenate(pending))
+        yield emit(np.concatenate(pending))
 
 
 def read_samples(path: str | os.PathLike) -> np.ndarray:
