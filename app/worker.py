@@ -236,7 +236,7 @@ def _worker_within(settings: Settings, seconds: float) -> bool:
         time.sleep(0.5)
 
 
-def in_background(settings: Settings, path: str, progress=None, poll_s: float = 0.5, **params) -> list[int]:
+def in_background(settings: Settings, path: str, progress=None, poll_s: float = 1.0, **params) -> list[int]:
     """Has a worker summarize a recording and follows the job: returns the ids of the summaries
     made, or raises JobError with a message fit for the user. The file is validated and copied into
     the store first, since a worker may not see the web app's temporary uploads (another container).
@@ -325,8 +325,8 @@ def _gone(**_kwargs) -> None:
 @beat_embedded_init.connect
 def _beat_dies_with_its_worker(**_kwargs) -> None:
     """The beat runs in a child process of the worker: a `kill -9` of the worker must not orphan it.
-    A worker killed while this child was starting (before the line above) has already gone: then
-    the child's parent is no longer the worker, and it ends itself."""
+    A worker killed while this child was starting, before it asked for the parent-death signal,
+    has already gone: then the child's parent is no longer the worker, and it ends itself."""
     from billiard.process import current_process  # celery's multiprocessing: it made this child
 
     from app.supervisor import die_with_parent
