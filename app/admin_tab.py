@@ -1,4 +1,4 @@
-"""The admin tab: jobs with progress and logs, "refresh now" and cancel, the versions with
+"""The admin tab: jobs with progress and logs, "refresh now", "train a student" and cancel, the versions with
 promote / rollback, the served line's scores, vote statistics. Shown only to admins (app/admin.py
 says who); every handler checks again on the server, so a hidden tab is not the only guard.
 """
@@ -16,12 +16,23 @@ from app.versions import promote_version, rollback_version
 from storage.jobs import JobError
 from storage.settings import Settings
 
+TRAIN_ALL_NOTE = ("Training every stage queued as job {number} (about two hours on two cores; its progress shows "
+                  "below). The student serves only if it passes the gate; started again, the job goes on where it "
+                  "stopped.")
 VERSION_COLUMNS = ["name", "kind", "stage", "status", "parent", "ROUGE-L", "hallucination %", "gate"]
 
 
 def _who(request: gr.Request | None) -> tuple[str | None, str | None]:
     client = getattr(request, "client", None)
     return getattr(request, "username", None), getattr(client, "host", None)
+
+
+def _admin_or_error(settings: Settings, request: gr.Request | None) -> str:
+    """The admin's name, or the error the page shows to anyone else."""
+    try:
+        return admin.require_admin(settings, *_who(request))
+    except admin.NotAdmin as exc:
+        raise user_error(str(exc)) from exc
 
 
 def jobs_html(rows: list[dict]) -> str:
@@ -72,6 +83,7 @@ def build(settings: Settings, page: gr.Blocks) -> gr.Tab:
         gr.Markdown("### Jobs")
         with gr.Row():
             refresh_now = gr.Button("Run a refresh now", variant="primary", elem_id="admin-refresh")
+            train_student = gr.Button("Train a student (every stage)", elem_id="admin-train-all")
             job_id = gr.Number(label="Job #", precision=0, elem_id="admin-job-id")
             cancel = gr.Button("Cancel job", elem_id="admin-cancel")
         note = gr.Markdown(elem_id="admin-note")
@@ -88,10 +100,7 @@ def build(settings: Settings, page: gr.Blocks) -> gr.Tab:
         stats = gr.Markdown(elem_id="admin-stats")
 
     def guard(request: gr.Request | None) -> str:
-        try:
-            return admin.require_admin(settings, *_who(request))
-        except admin.NotAdmin as exc:
-            raise user_error(str(exc)) from exc
+        return _admin_or_error(settings, request)
 
     def show(request: gr.Request):
         allowed = admin.is_admin(settings, *_who(request))
@@ -102,14 +111,19 @@ def build(settings: Settings, page: gr.Blocks) -> gr.Tab:
         return (jobs_html(admin.list_jobs(settings)), versions_frame(admin.versions_table(settings)),
                 served_frame(admin.served_line(settings)), stats_markdown(admin.vote_stats(settings)))
 
-    def start(request: gr.Request) -> str:
+    def queue(request: gr.Request, kind: str, params: dict, note: str) -> str:
         actor = guard(request)
         with shown_to_user():
             try:
-                number = admin.start_job(settings, "refresh", {"force": True}, actor=actor)
+                return note.format(number=admin.start_job(settings, kind, params, actor=actor))
             except JobError as exc:
                 raise user_error(str(exc)) from exc
-        return f"Refresh queued as job {number}."
+
+    def start(request: gr.Request) -> str:
+        return queue(request, "refresh", {"force": True}, "Refresh queued as job {number}.")
+
+    def train_everything(request: gr.Request) -> str:
+        return queue(request, "train_all", {}, TRAIN_ALL_NOTE)
 
     def stop(number: float | None, request: gr.Request) -> str:
         guard(request)
@@ -136,6 +150,7 @@ def build(settings: Settings, page: gr.Blocks) -> gr.Tab:
     timer.tick(tick, None, outputs, **private)
     tab.select(tick, None, outputs, **private)
     refresh_now.click(start, None, [note], **private).then(tick, None, outputs, **private)
+    train_student.click(train_everything, None, [note], **private).then(tick, None, outputs, **private)
     cancel.click(stop, [job_id], [note], **private).then(tick, None, outputs, **private)
     promote.click(serve_version, [version], [note], **private).then(tick, None, outputs, **private)
     rollback.click(roll_back, None, [note], **private).then(tick, None, outputs, **private)

@@ -326,7 +326,7 @@ def build_parser(stages: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(func=cmd_jobs_list)
     p = jobs.add_parser("run", help="queue a job for the workers (or run it here with --here)")
-    p.add_argument("kind", help="summarize, build_data, train, evaluate or refresh")
+    p.add_argument("kind", help="summarize, build_data, train, train_all, evaluate or refresh")
     p.add_argument("param", nargs="*", help="key=value parameters, e.g. force=true, stage=kd minutes=10, "
                                             "version=dpo-...")
     p.add_argument("--here", action="store_true", help="run it in this process and wait")

@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 
 from storage.settings import load_settings
-from training.stages.chain import STAGES  # a light import: the stages' code loads only when one runs
+from training.stages.chain import MINUTES, STAGES  # a light import: the stages' code loads only when one runs
 
 DEFAULT_SYSTEMS = "lead,cascade,teacher-on-reference"
-USUAL_MINUTES = {"teacher": 12, "sft": 30, "kd": 17, "dpo": 25}  # the benched chain's, on this 2-core CPU
+USUAL_MINUTES = {stage: MINUTES[stage] for stage in STAGES}  # the benched chain's, on this 2-core CPU
 
 
 def _eval_config(args: argparse.Namespace):
@@ -107,7 +107,12 @@ def cmd_train_all(args: argparse.Namespace) -> None:
         configs = {k: dataclasses.replace(c, minutes=caps[k]) for k, c in configs.items()}
         configs["dpo"] = dataclasses.replace(configs["dpo"], minutes=round(caps["dpo"] / 4, 1),
                                              sample_minutes=round(caps["dpo"] * 3 / 4, 1))
-    for stage, name in train_all(settings, configs, align_items=args.align_items).items():
+    gate = None
+    if args.serve:
+        from training.refresh import RefreshConfig
+
+        gate = RefreshConfig.from_settings(settings)
+    for stage, name in train_all(settings, configs, args.align_items, gate=gate).items():
         print(f"{stage}: {name}")
 
 
@@ -186,6 +191,9 @@ def add_parsers(sub, stages: bool = True) -> None:
     p.add_argument("--minutes", type=float, help="a cap on the four stages together (default: none; their "
                                                  "budgets are steps, about 85 minutes here), shared as they "
                                                  "usually take: teacher 12, SFT 30, KD 17, DPO 25 of 84")
+    p.add_argument("--serve", action="store_true", help="then the learning loop's gate: the last version serves "
+                                                        "if it beats the served student (or, with none served, "
+                                                        "the lead baseline)")
     p.set_defaults(func=cmd_train_all)
 
     p = sub.add_parser("simulate", help="simulated users upload and vote, then a refresh runs; writes the loop "

@@ -63,7 +63,7 @@ def transcript_text(result: Result) -> str:
 
 SYSTEM_NAMES = {"cascade": "the transcript read by a text model", "student": "the speech model, hearing the audio"}
 NO_STUDENT = ("*The student (a speech model that hears the audio) appears here once one is trained and served: "
-              "`speechsum train all`, then `speechsum models promote VERSION`.*")
+              "an admin starts \"Train a student\" in the Admin tab (or runs `speechsum train all --serve`).*")
 CSS = "button:disabled, button[disabled] { opacity: 0.45; cursor: not-allowed; filter: grayscale(1); }"
 
 

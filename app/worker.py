@@ -20,7 +20,7 @@ from celery import Celery
 from celery.signals import beat_embedded_init, worker_ready, worker_shutdown
 from sqlalchemy.exc import OperationalError
 
-from storage import jobs
+from storage import jobs, registry
 from storage.db import ensure_schema, session_scope
 from storage.settings import Settings, load_settings
 
@@ -87,6 +87,8 @@ def work_for(settings: Settings, kind: str, params: dict):
             name = run_stage(settings, params["stage"], stage_config(params["stage"], changes), progress)
             return {"version": name, "version_id": _version_id(settings, name), "message": f"trained {name}"}
         return train
+    if kind == "train_all":
+        return lambda progress: train_chain(settings, params, progress)
     if kind == "evaluate":
         from training.refresh import RefreshConfig, gate_items, held_out_scores
 
@@ -104,9 +106,24 @@ def work_for(settings: Settings, kind: str, params: dict):
     raise jobs.JobError(f"unknown job kind {kind!r}")
 
 
-def _version_id(settings: Settings, name: str) -> int:
-    from storage import registry
+def train_chain(settings: Settings, params: dict, progress) -> dict:
+    """Every stage as one job, then the gate (which serves the last version if it passes): how a fresh
+    install trains itself. Params: {stage: {field: value}} changes and "align_items". Started again
+    with the same params, it goes on where it stopped."""
+    from training.refresh import RefreshConfig
+    from training.stages.chain import STAGES, stage_config, train_all
 
+    unknown = set(params) - {*STAGES, "align_items", "gate"}
+    if unknown:
+        raise jobs.JobError(f"unknown train_all parameter(s): {', '.join(sorted(unknown))}")
+    configs = {stage: stage_config(stage, params.get(stage, {})) for stage in STAGES}
+    gate = RefreshConfig.from_settings(settings, **params.get("gate", {}))
+    done = train_all(settings, configs, int(params.get("align_items", 2000)), progress, gate)
+    message = f"trained {done['candidate']}: {done['message']}"
+    return done | {"version_id": _version_id(settings, done["candidate"]), "message": message}
+
+
+def _version_id(settings: Settings, name: str) -> int:
     with session_scope(settings.db_url) as session:
         return registry.get(session, name).id
 
@@ -140,7 +157,7 @@ def _task(kind: str):
     return celery_app.task(name=f"speechsum.{kind}")(task)
 
 
-summarize, build_data, train, evaluate, refresh = (_task(kind) for kind in jobs.JOB_KINDS)
+summarize, build_data, train, train_all, evaluate, refresh = (_task(kind) for kind in jobs.JOB_KINDS)
 
 
 def _within_quota(session, settings: Settings, actor: str) -> None:
@@ -294,13 +311,23 @@ def in_background(settings: Settings, path: str, progress=None, poll_s: float = 
         time.sleep(poll_s)
 
 
+def scheduled_kind(session, settings: Settings) -> str:
+    """What the schedule runs: a refresh of the served student, or, with none served, a whole chain."""
+    return "refresh" if registry.served(session, "student") or not settings.train_when_empty else "train_all"
+
+
 @celery_app.task(name="speechsum.scheduled_refresh")
 def scheduled_refresh() -> dict:
-    """The beat schedule's refresh: a job like one an admin starts, with the configured thresholds."""
+    """The beat schedule's refresh: a job like one an admin starts, with the configured thresholds.
+    Where no student is served yet (a fresh install, shipped versions refused), it trains one: every
+    stage as one resumable job (`SPEECHSUM_TRAIN_WHEN_EMPTY` turns that off)."""
     settings = load_settings()
     ensure_schema(settings.db_url)
     with session_scope(settings.db_url) as session:
-        job_id = jobs.create(session, "refresh", {}, actor="schedule").id
+        kind = scheduled_kind(session, settings)
+        if reason := jobs.busy(session, kind):
+            return {"status": "refused", "message": reason}
+        job_id = jobs.create(session, kind, {}, actor="schedule").id
     return execute(job_id)
 
 

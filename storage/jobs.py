@@ -34,8 +34,8 @@ from sqlalchemy.orm import Session
 from storage.db import session_scope
 from storage.schema import Job, Worker, aware, utcnow
 
-JOB_KINDS = ("summarize", "build_data", "train", "evaluate", "refresh")
-LOCKS = {"train": "training", "refresh": "training", "build_data": "training"}
+JOB_KINDS = ("summarize", "build_data", "train", "train_all", "evaluate", "refresh")
+LOCKS = {"train": "training", "train_all": "training", "refresh": "training", "build_data": "training"}
 HEARTBEAT_S = 5.0
 STALE_S = 45.0
 LOG_CHARS = 6000

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     login_window_min: float = Field(5.0, gt=0, description="the window of failed logins, in minutes")
     local_admin: bool = Field(False, description="with no login configured, a browser on this machine is admin")
     refresh_hours: float = Field(24.0, ge=0, description="how often the schedule starts a refresh (0: never)")
+    train_when_empty: bool = Field(True, description="with no student served, the schedule trains one (every stage, "
+                                                      "one resumable job) instead of a refresh")
     refresh_min_votes: int = Field(20, ge=0, description="new votes needed before a scheduled refresh trains")
     refresh_min_uploads: int = Field(10, ge=0, description="new uploads needed before a scheduled refresh trains")
     refresh_minutes: float = Field(30.0, gt=0, description="the refresh's training budget (KD + DPO)")

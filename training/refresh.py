@@ -7,6 +7,8 @@
 3. The gate: the candidate and the served version summarize the same fixed held-out items; the
    candidate is promoted only if its ROUGE-L is within `margin` points of the served one's and its
    hallucination rate is not higher. Otherwise it stays a candidate and the reason is recorded on it.
+   (`train all` passes its last version through the same gate; where no student is served yet, the
+   candidate must beat the lead baseline instead.)
 The served version changes only at the very end, in one transaction: a refresh that crashes or is
 cancelled midway leaves serving as it was.
 """
@@ -89,6 +91,51 @@ def decide(candidate: dict, served: dict, margin: float) -> tuple[bool, str]:
     return True, f"promoted: not worse on the held-out items ({said})"
 
 
+def lead_scores(settings: Settings, items: list[EvalItem], audio: list) -> dict:
+    """The lead baseline (each item's first words) on the gate's items: what a first student must beat."""
+    from training.evaluate import summarize_items
+
+    row = summarize_items(settings, "lead", items, audio).row()
+    return {"key": gate_key(items), "items": len(items), "rougeL": round(row["rougeL"], 4),
+            "hallucination": round(row["hallucination"], 4), "words": round(row["words"], 1)}
+
+
+def decide_first(candidate: dict, lead: dict) -> tuple[bool, str]:
+    """Whether a student may serve where none does yet: its ROUGE-L must beat quoting the recording's
+    first words (the lead quotes, so its hallucination is no bar a model can be held to)."""
+    c_rouge, l_rouge = 100 * candidate["rougeL"], 100 * lead["rougeL"]
+    hallucination = 100 * candidate["hallucination"]
+    said = f"ROUGE-L {c_rouge:.1f} vs the lead baseline's {l_rouge:.1f}, hallucination {hallucination:.1f}%"
+    if c_rouge <= l_rouge:
+        return False, f"refused: the first student must summarize better than the recordings' first words ({said})"
+    return True, f"promoted: the first student, better than the lead baseline ({said})"
+
+
+def serve_if_better(settings: Settings, candidate: str, served_name: str | None, cfg: RefreshConfig,
+                    progress=None, actor: str = "") -> tuple[bool, str, dict]:
+    """The gate: the candidate against the served student (or, with none served, the lead baseline) on
+    the held-out items; promotes it if it passes and the served student did not change meanwhile.
+    The outcome is kept on the candidate's row. Returns (promoted, reason, scores)."""
+    items, audio = gate_items(settings, cfg)
+    if served_name:
+        against = held_out_scores(settings, served_name, items, audio, scaled(progress, 0.0, 0.5))
+    else:
+        against = lead_scores(settings, items, audio)
+    candidate_scores = held_out_scores(settings, candidate, items, audio, scaled(progress, 0.5, 1.0))
+    promote, reason = (decide(candidate_scores, against, cfg.margin) if served_name
+                       else decide_first(candidate_scores, against))
+    with session_scope(settings.db_url) as session:
+        version = registry.get(session, candidate)
+        version.metrics = dict(version.metrics) | {"gate": {"promoted": promote, "reason": reason,
+                                                            "against": served_name or "lead", "served": against}}
+        still_served = registry.served(session, "student")
+        if promote and (still_served.name if still_served else None) != served_name:
+            promote, reason = False, "refused: the served version changed while the candidate was trained"
+        if promote:
+            registry.promote(session, version, reason=reason, actor=actor)
+    return promote, reason, {"served" if served_name else "lead": against, "candidate": candidate_scores}
+
+
 def refresh(settings: Settings, cfg: RefreshConfig = RefreshConfig(), progress=None) -> dict:
     """Runs one turn of the loop (see the module docstring); returns what happened, for the job."""
     from training.stages.dpo import DPOConfig, NoPairs, dpo
@@ -100,11 +147,11 @@ def refresh(settings: Settings, cfg: RefreshConfig = RefreshConfig(), progress=N
     with session_scope(settings.db_url) as session:
         served = registry.served(session, "student")
         if served is None:
-            raise registry.RegistryError("no student is served yet: promote one before a refresh "
-                                         "(`speechsum models promote VERSION`)")
+            raise registry.RegistryError("no student is served yet: train one first (the admin tab's \"Train a "
+                                         "student\", or `speechsum train all --serve`)")
         since = schema.aware(served.created_at)
         seen = feedback.new_data(session, since)
-        served_name, served_id = served.name, served.id
+        served_name = served.name
     outcome = {"served_before": served_name, **seen}
     if not cfg.force and seen["votes"] < cfg.min_votes and seen["uploads"] < cfg.min_uploads:
         message = (f"skipped: {seen['votes']} new votes (needs {cfg.min_votes}) and {seen['uploads']} new "
@@ -136,21 +183,10 @@ def refresh(settings: Settings, cfg: RefreshConfig = RefreshConfig(), progress=N
     candidate = parent
 
     report(0.7, "evaluating the served version and the candidate on the held-out items")
-    items, audio = gate_items(settings, cfg)
-    served_scores = held_out_scores(settings, served_name, items, audio, scaled(progress, 0.7, 0.85))
-    candidate_scores = held_out_scores(settings, candidate, items, audio, scaled(progress, 0.85, 1.0))
-    promote, reason = decide(candidate_scores, served_scores, cfg.margin)
+    promote, reason, scores = serve_if_better(settings, candidate, served_name, cfg, scaled(progress, 0.7, 1.0),
+                                              actor="refresh")
     with session_scope(settings.db_url) as session:
-        version = registry.get(session, candidate)
-        version.metrics = dict(version.metrics) | {"gate": {"promoted": promote, "reason": reason,
-                                                            "against": served_name, "served": served_scores}}
-        still_served = registry.served(session, "student")
-        if promote and (still_served is None or still_served.id != served_id):
-            promote, reason = False, "refused: the served version changed while the refresh ran"
-        if promote:
-            registry.promote(session, version, reason=reason, actor="refresh")
-        candidate_id = version.id
+        candidate_id = registry.get(session, candidate).id
     return outcome | {"outcome": "promoted" if promote else "refused", "message": reason, "candidate": candidate,
                       "version_id": candidate_id, "served_after": candidate if promote else served_name,
-                      "scores": {"served": served_scores, "candidate": candidate_scores},
-                      "minutes": round((time.monotonic() - started) / 60, 1)}
+                      "scores": scores, "minutes": round((time.monotonic() - started) / 60, 1)}

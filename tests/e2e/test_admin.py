@@ -97,8 +97,9 @@ def test_the_admin_handlers_check_on_the_server_not_only_in_the_page(app):
 
     with gr.Blocks() as page, gr.Tabs():
         admin_tab.build(settings, page)
-    handlers = [fn for fn in page.fns.values() if fn.name in ("tick", "start", "stop", "serve_version", "roll_back")]
-    assert {fn.name for fn in handlers} == {"tick", "start", "stop", "serve_version", "roll_back"}
+    names = {"tick", "start", "train_everything", "stop", "serve_version", "roll_back"}
+    handlers = [fn for fn in page.fns.values() if fn.name in names]
+    assert {fn.name for fn in handlers} == names
     bob = gr.Request(username="bob")
     for fn in handlers:
         args = {"stop": [1], "serve_version": ["dpo-tiny"]}.get(fn.name, [])

@@ -74,14 +74,16 @@ def tiny_bases(root: Path) -> tuple[str, str]:
     return str(root / "whisper"), str(root / "lm")
 
 
-def served_disk_student(settings, root: Path, name: str = "dpo-tiny") -> str:
-    """A tiny student on tiny_bases, saved, registered and served; returns its name."""
+def served_disk_student(settings, root: Path, name: str = "dpo-tiny", stage: str = "dpo", serve: bool = True) -> str:
+    """A tiny student on tiny_bases, saved, registered and (unless `serve` is false) served; returns its name."""
     encoder, lm = tiny_bases(root / "bases")
     student = build_student(dataclasses.replace(CONFIG, encoder=encoder, llm=lm), settings.models_dir)
     checkpoint = student.save(root / "students" / name)
     with session_scope(settings.db_url) as s:
-        registry.promote(s, registry.register(s, name=name, kind="student", stage="dpo", checkpoint=checkpoint,
-                                              bases=student.bases))
+        version = registry.register(s, name=name, kind="student", stage=stage, checkpoint=checkpoint,
+                                    bases=student.bases)
+        if serve:
+            registry.promote(s, version)
     return name
 
 

@@ -7,24 +7,10 @@ import pytest
 from sqlalchemy import select
 
 from storage import registry, schema
-from storage.db import session_scope, upgrade
-from storage.settings import load_settings
+from storage.db import session_scope
 from tests.helpers.store import FAST, add_upload_with_thumbs
-from tests.helpers.tiny import served_disk_student, tiny_bases, write_gate_data
+from tests.helpers.tiny import served_disk_student
 from training.refresh import RefreshConfig, decide, gate_items, gate_key, refresh
-
-
-@pytest.fixture
-def loop_settings(data_env, tmp_path, monkeypatch):
-    _, lm = tiny_bases(tmp_path / "bases")
-    monkeypatch.setenv("SPEECHSUM_LLM_MODEL", lm)
-    monkeypatch.setenv("SPEECHSUM_ASR_MODEL", "tiny.en")
-    monkeypatch.setenv("SPEECHSUM_SHARED_DATA", str(write_gate_data(tmp_path / "shared")))
-    settings = load_settings()
-    upgrade(settings.db_url)
-    return settings
-
-
 
 
 def cache_served_scores(settings, name: str, rouge_l: float, hallucination: float) -> None:

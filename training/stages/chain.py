@@ -7,10 +7,16 @@ and the workers call these. Each stage registers a candidate and changes nothing
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import os
 import time
+from pathlib import Path
 
+from models.progress import scaled
 from storage.settings import Settings
 from training.config import configure
+from training.refresh import RefreshConfig
 
 STAGES = ("teacher", "sft", "kd", "dpo")
 
@@ -69,30 +75,98 @@ def run_stage(settings: Settings, stage: str, cfg, progress=None) -> str:
     return {"teacher": finetune_teacher, "sft": sft, "kd": kd, "dpo": dpo}[stage](settings, cfg, progress)
 
 
-def train_all(settings: Settings, configs: dict, align_items: int = 2000) -> dict[str, str]:
+# Each stage's share of a whole chain's time on a 2-core CPU (minutes of the benched runs), for its progress.
+MINUTES = {"align": 48, "teacher": 12, "sft": 30, "kd": 17, "dpo": 25, "gate": 5}
+
+
+class ChainState:
+    """Which stages a chain has finished, in <data dir>/runs/chain-<digest of its configs>.json, so the
+    same chain started again (after a crash, a `kill -9`, a cancel) skips them; the stage under way
+    resumes from its own run's last save. A chain that ends removes the file: the next one starts afresh."""
+
+    def __init__(self, data_dir: Path, configs: dict, align_items: int):
+        from training.stages.runs import config_dict
+
+        key = json.dumps([align_items, {k: config_dict(c) for k, c in sorted(configs.items())}], sort_keys=True)
+        self.path = data_dir / "runs" / f"chain-{hashlib.sha256(key.encode()).hexdigest()[:12]}.json"
+        self.done: dict = json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def finished(self, settings: Settings, stage: str) -> str | None:
+        """The version this chain made at `stage`, if it is still registered and usable."""
+        from storage import registry
+        from storage.db import session_scope
+
+        name = self.done.get(stage)
+        with session_scope(settings.db_url) as session:
+            version = registry.find(session, name) if name else None
+            return name if version is not None and version.status != "failed" else None
+
+    def record(self, stage: str, name: str, minutes: float) -> None:
+        self.done |= {stage: name, f"{stage}_minutes": minutes}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".partial")
+        partial.write_text(json.dumps(self.done, indent=1))
+        os.replace(partial, self.path)
+
+    def close(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def train_all(settings: Settings, configs: dict, align_items: int = 2000, progress=None,
+              gate: RefreshConfig | None = None) -> dict:
     """Runs every stage after the last (alignment only if no aligned student exists); returns
-    {stage: version}, with each stage's minutes under "<stage>_minutes"."""
+    {stage: version}, with each stage's minutes under "<stage>_minutes". Started again with the same
+    configs, it goes on where it stopped (ChainState). With `gate`, the last version then goes through
+    the learning loop's gate and serves if it passes: the one action that trains a fresh install."""
     from storage import registry
     from storage.db import ensure_schema, session_scope
+    from training.stages.dpo import NoPairs
 
     ensure_schema(settings.db_url)
+    state = ChainState(settings.data_dir, configs, align_items)
     with session_scope(settings.db_url) as session:
         aligned = registry.latest(session, "student", "align")
-        done = {"align": aligned.name} if aligned else {}
+        aligned = state.finished(settings, "align") or (aligned.name if aligned else None)
+    todo = [s for s in ("align", *STAGES) if not (s == "align" and aligned)] + (["gate"] if gate else [])
+    share = {s: MINUTES[s] / sum(MINUTES[t] for t in todo) for s in todo}
+    done, at = {"align": aligned} if aligned else {}, 0.0
+
+    def step(stage: str, work) -> str:
+        nonlocal at
+        name, started = state.finished(settings, stage), time.monotonic()
+        if name is None:
+            if progress:
+                progress(at, f"{stage}: starting ({todo.index(stage) + 1} of {len(todo)})")
+            name = work(scaled(progress, at, at + share[stage]))
+            state.record(stage, name, round((time.monotonic() - started) / 60, 1))
+        done.update({stage: name, f"{stage}_minutes": state.done.get(f"{stage}_minutes")})
+        at += share[stage]
+        return name
+
     if not aligned:
         from training.stages.align import AlignConfig, align
 
-        started = time.monotonic()
-        done["align"] = align(settings, AlignConfig(items=align_items))["version"]
-        done["align_minutes"] = round((time.monotonic() - started) / 60, 1)
+        step("align", lambda p: align(settings, AlignConfig(items=align_items), progress=p)["version"])
     parent = done["align"]
     for stage in STAGES:
-        cfg = configs[stage]
+        cfg = configs[stage] if stage == "teacher" else dataclasses.replace(configs[stage], parent=parent)
+        try:
+            name = step(stage, lambda p, stage=stage, cfg=cfg: run_stage(settings, stage, cfg, p))
+        except NoPairs as exc:  # no sample had a clear gap: KD's version is the chain's last
+            done["dpo"], at = f"none ({exc})", at + share[stage]
+            continue
         if stage != "teacher":
-            cfg = dataclasses.replace(cfg, parent=parent)
-        started = time.monotonic()
-        done[stage] = run_stage(settings, stage, cfg)
-        done[f"{stage}_minutes"] = round((time.monotonic() - started) / 60, 1)
-        if stage != "teacher":
-            parent = done[stage]
+            parent = name
+    if gate:
+        from training.refresh import serve_if_better
+
+        with session_scope(settings.db_url) as session:
+            served = registry.served(session, "student")
+            served = served.name if served else None
+        if progress:
+            progress(at, f"gate: {parent} against {served or 'the lead baseline'} on the held-out items")
+        promoted, reason, _ = serve_if_better(settings, parent, served, gate, scaled(progress, at, 1.0),
+                                              actor="train all")
+        done |= {"candidate": parent, "promoted": promoted, "message": reason}
+    state.close()
     return done
