@@ -45,7 +45,7 @@ from app.library import (  # noqa: E402
 )
 from app.pipeline import Result, load_result  # noqa: E402
 from app.versions import student_served  # noqa: E402
-from app.worker import compare_upload, summarize_upload  # noqa: E402
+from app.worker import compare_upload, stop_summaries, summarize_upload  # noqa: E402
 from models.summarizer import clock  # noqa: E402
 from storage.settings import Settings  # noqa: E402
 
@@ -211,7 +211,9 @@ def summarize_tab(settings: Settings, browser: gr.BrowserState) -> tuple[gr.Audi
                                    placeholder="What did we decide about the budget?")
                 system = gr.Radio([CASCADE], value="cascade", label="System", elem_id="system")
                 no_student = gr.Markdown(NO_STUDENT, elem_id="no-student")
-                go = gr.Button("Summarize", variant="primary", elem_id="summarize")
+                with gr.Row():
+                    go = gr.Button("Summarize", variant="primary", elem_id="summarize", scale=3)
+                    stop = gr.Button("Stop", variant="stop", elem_id="stop-summary", visible=settings.has_workers)
             with gr.Column(scale=3):
                 current = SummaryPanel.build(settings, "current", "The summary appears here.")
 
@@ -224,8 +226,12 @@ def summarize_tab(settings: Settings, browser: gr.BrowserState) -> tuple[gr.Audi
             stored(result)
         return current.values(result, None)
 
+    def stop_mine(browser_id: str | None, request: gr.Request) -> None:
+        gr.Info(stop_summaries(settings, owner(request, browser_id)))
+
     go.click(summarize, [audio, query, system, browser], current.outputs, **model_slots(settings),
              **PRIVATE)
+    stop.click(stop_mine, [browser], None, **PRIVATE)
     current.wire_votes(settings, browser)
     current.wire_rename(settings, browser)
     return audio, system, no_student

@@ -184,6 +184,18 @@ def submit(settings: Settings, kind: str, params: dict | None = None, actor: str
     return job_id
 
 
+def stop_summaries(settings: Settings, owner: str) -> str:
+    """The page's Stop: ends the owner's waiting summaries at once and their running ones at the next
+    chunk; the pages following them then say "stopped". Says what it did."""
+    ensure_schema(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        stopped = jobs.cancel_mine(session, owner)
+    if not stopped:
+        return "Nothing of yours is being summarized."
+    what = "summary" if len(stopped) == 1 else "summaries"
+    return f"Stopping {len(stopped)} {what} (job {', '.join(map(str, stopped))})."
+
+
 def send_again(settings: Settings, job_id: int) -> None:
     """One more message for a queued summary whose message the broker lost (a Redis restarted
     without persistence): a worker that gets it runs the fair queue's next summary, so an extra
@@ -302,7 +314,9 @@ def in_background(settings: Settings, path: str, progress=None, poll_s: float = 
         elif status == "failed" and not result.get("shown") and tries == 1:
             log.warning("summary job %s failed on the server (%s); sending it again", job_id, message[:200])
             job_id, tries, sent = submit(settings, "summarize", params, actor=uploader), 2, time.monotonic()
-        elif result.get("shown") or status == "cancelled":
+        elif status == "cancelled":
+            raise jobs.JobError(f"the summary was stopped (job {job_id})")
+        elif result.get("shown"):
             raise jobs.JobError(message)
         else:  # the details (SQL, paths, a traceback) are on the job, for the admin, not for the user
             log.error("summary job %s %s: %s", job_id, status, message)

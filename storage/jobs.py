@@ -162,6 +162,15 @@ def running(session: Session, kind: str) -> int:
     return session.scalar(select(func.count(Job.id)).where(Job.kind == kind, Job.status == "running")) or 0
 
 
+def cancel_mine(session: Session, actor: str, kind: str = "summarize") -> list[int]:
+    """Cancels `actor`'s unfinished jobs of `kind` (a user stopping their own summaries); their ids."""
+    mine = session.scalars(select(Job.id).where(Job.kind == kind, Job.actor == actor,
+                                                Job.status.in_(("queued", "running")))).all()
+    for job_id in mine:
+        cancel(session, job_id)
+    return list(mine)
+
+
 def take_next(url: str, kind: str = "summarize", worker: str | None = None) -> int | None:
     """Takes the fair queue's first job for this worker (an atomic queued -> running, so two workers
     never take the same one); None when nothing is queued."""

@@ -68,3 +68,43 @@ def test_a_summary_whose_message_was_lost_gets_another(alive, tmp_path, monkeypa
     play_worker(alive, ["ok"], wait_s=1.5)  # the worker sees nothing for a while
     assert worker.in_background(alive, str(clip), poll_s=0.05, uploader="client:someone1") == [42]
     assert len(list(queue.iterdir())) >= 2  # the first message and at least one sent again
+
+
+def test_a_user_stops_their_own_summaries_waiting_and_running_and_no_one_elses(alive, tmp_path):
+    clip = write_wav(tmp_path / "clip.wav", tone(2.0))
+    said = {}
+
+    def follow(key: str, who: str) -> None:
+        try:
+            said[key] = worker.in_background(alive, str(clip), poll_s=0.05, uploader=who)
+        except jobs.JobError as exc:
+            said[key] = str(exc)
+
+    followers = []
+    for number, (key, who) in enumerate([("running", "client:someone1"), ("waiting", "client:someone1"),
+                                         ("other", "client:other222")], start=1):
+        followers.append(threading.Thread(target=follow, args=(key, who)))
+        followers[-1].start()
+        while len(sent_jobs(alive)) < number:  # jobs 1, 2, 3 in this order
+            time.sleep(0.02)
+
+    def chunks(progress) -> dict:  # a summary that reports after each chunk, as the pipeline does
+        for i in range(200):
+            progress(i / 200, f"chunk {i}")
+            time.sleep(0.05)
+        return {"summary_ids": [99]}
+
+    running = threading.Thread(target=jobs.run, args=(alive.db_url, 1, chunks))
+    running.start()
+    while sent_jobs(alive)[-1][0] != "running":  # listing is newest first: job 1 is the last
+        time.sleep(0.02)
+    assert worker.stop_summaries(alive, "client:someone1") == "Stopping 2 summaries (job 1, 2)."
+    running.join(timeout=10)
+    for thread in followers[:2]:
+        thread.join(timeout=10)
+    assert said == {"running": "the summary was stopped (job 1)", "waiting": "the summary was stopped (job 2)"}
+    assert [status for status, _ in sent_jobs(alive)] == ["queued", "cancelled", "cancelled"]  # the other's waits
+    assert worker.stop_summaries(alive, "client:someone1") == "Nothing of yours is being summarized."
+    with session_scope(alive.db_url) as session:
+        jobs.cancel(session, 3)  # the other user's follower ends too
+    followers[2].join(timeout=10)

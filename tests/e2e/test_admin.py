@@ -132,13 +132,47 @@ def test_with_workers_every_summary_is_a_workers_job_and_the_web_process_runs_no
         uploads = tmp_path / "gradio"
         assert not [p for p in uploads.rglob("*") if p.is_file() and p.suffix == ".wav"]  # stored, then deleted
         pair = api.predict(handle_file(str(wav)), "", "api-user", "samples", api_name="/compare")
+        page.locator("#audio").get_by_role("button", name="Clear").click()  # the user stops a summary under way
+        upload(page, _longer(wav, tmp_path / "long.wav", times=8))
+        page.locator("#summarize").click()
+        _wait_for_job(load_settings(env), 4)
+        page.locator("#stop-summary").click()
+        expect(page.get_by_text("the summary was stopped (job 4)")).to_be_visible(timeout=30_000)
     settings = load_settings(env)
     with session_scope(settings.db_url) as s:
         done = s.scalars(select(schema.Job).order_by(schema.Job.id)).all()
-        assert [(j.kind, j.status) for j in done] == [("summarize", "succeeded")] * 3
+        assert [(j.kind, j.status) for j in done] == [("summarize", "succeeded")] * 3 + [("summarize", "cancelled")]
         assert done[1].result["summary_ids"] == [made["summary_id"]]
         assert sorted(done[2].result["summary_ids"]) == sorted([pair["left"]["summary_id"],
                                                                 pair["right"]["summary_id"]])
+
+
+def _longer(wav, out, times: int):
+    """The recording `times` over: a summary that runs long enough to be stopped."""
+    import wave
+
+    import numpy as np
+
+    from tests.conftest import write_wav
+
+    with wave.open(str(wav)) as w:
+        rate, pcm = w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), "<i2")
+    return write_wav(out, np.tile(pcm.astype(np.float32) / 32767, times), rate)
+
+
+def _wait_for_job(settings, job_id: int, timeout_s: float = 60) -> None:
+    """Until job `job_id` is queued or running."""
+    import time
+
+    from storage import jobs
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with session_scope(settings.db_url) as session:
+            if session.get(jobs.Job, job_id) is not None:
+                return
+        time.sleep(0.2)
+    pytest.fail(f"job {job_id} was never sent")
 
 
 def _wait_for_a_worker(settings, timeout_s: float = 90) -> None:
