@@ -171,8 +171,9 @@ class CascadeSummarizer:
         calls = len(sections) + (len(sections) > 1) + bool(query)
         generated, chapters, overview = self._chapter_notes(transcript, sections, decoding, progress, calls)
         source = transcript.labelled_text()
-        overview, dropped = keep_supported(drop_repeats(complete_sentences(overview))[0], source,
-                                           MIN_SUPPORT if chapters else 0.0)
+        # Half of an overview sentence's words must be the meeting's: the untuned model sometimes writes
+        # a made-up dialogue ("Let's start with the budget for the project.") under "Summary:".
+        overview, dropped = keep_supported(drop_repeats(complete_sentences(overview))[0], source, MIN_SUPPORT)
         # An overview with nothing supported: the first decisions say what the meeting settled.
         overview = overview or " ".join(d.text for d in meeting_notes("", generated, transcript.segments,
                                                                         source).decisions[:2])

@@ -1,14 +1,16 @@
 """Is a summary supported by its source? Plain, deterministic text checks.
 
 A small LLM sometimes invents numbers, dates and names. These checks find the numbers and proper
-names in a summary that never occur in the source transcript, so the summarizer can drop the
-sentences that carry them (and evaluation can count them).
+names in a summary that never occur in the source transcript (a number counts as said in digits or
+in words), and the values the source took back ("Thursday, not Friday"), so the summarizer can drop
+the sentences that carry them (and evaluation can count them).
 """
 
 from __future__ import annotations
 
 import re
-from functools import cache
+from collections import Counter
+from functools import cache, lru_cache
 
 import pysbd
 
@@ -71,12 +73,64 @@ def names(text: str) -> set[str]:
     return found
 
 
+@cache
+def _whisper_normalizer():
+    from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
+
+    return EnglishTextNormalizer({})
+
+
+def normalize(text: str) -> str:
+    """Whisper's English normalizer: lower case, no punctuation, "ten" -> "10", "Mr." -> "mister"."""
+    return _whisper_normalizer()(text)
+
+
+@lru_cache(maxsize=8)
+def source_numbers(source: str) -> set[str]:
+    """The numbers a source states, in digits or in words: ASR writes "six thousand five hundred
+    euros" as often as "6,500 euros", and a summary's "6,500" is supported by either."""
+    return numbers(source) | numbers(normalize(source))
+
+
+_TAKEN_BACK = re.compile(r"(?P<new>[^,.;!?]{1,40}),\s*not (?:the )?(?P<old>[^,.;!?]{1,40}?)(?=[,.;!?]|$)", re.I)
+_WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split())
+
+
+def _values(text: str) -> list[str]:
+    """The values a text states, as they compare: numbers in digits ("the fifth" -> "5"), weekdays, names."""
+    tokens = [t.strip("$£€") for t in normalize(text).split()]
+    found = [n for t in tokens if t[:1].isdigit() if (n := _number(re.sub(r"(st|nd|rd|th|%)$", "", t)))]
+    return found + [t for t in tokens if t in _WEEKDAYS] + sorted(names(text) - _WEEKDAYS)
+
+
+@lru_cache(maxsize=8)
+def taken_back(source: str) -> list[tuple[set[str], set[str]]]:
+    """The corrections a source makes, as (new values, old values): "make that Thursday, not Friday",
+    "six thousand five hundred, not seven thousand". An old value counts as taken back only where the
+    source says it no more often than it takes it back: "by Friday" for another task keeps Friday."""
+    said = Counter(_values(source))
+    found = [(set(_values(m["new"])), set(_values(m["old"]))) for m in _TAKEN_BACK.finditer(source)]
+    times = Counter(v for _, old in found for v in old)
+    return [(new, {v for v in old if said[v] - times[v] <= times[v]}) for new, old in found]
+
+
 def unsupported_terms(summary: str, source: str) -> list[str]:
-    """Numbers and names of `summary` that the source never mentions."""
+    """Numbers and names of `summary` that the source never mentions, and values it states that the
+    source took back (without the value that replaced them): a correction wins."""
     source_words = {w.lower() for w in _WORD.findall(source)}
-    missing = sorted(numbers(summary) - numbers(source))
+    missing = sorted(numbers(summary) - source_numbers(source))
     missing += sorted(n for n in names(summary) if n not in source_words)
+    if "not" in source.lower():
+        stated = set(_values(summary))
+        missing += sorted({v for new, old in taken_back(source) if not _same_kind(new, old) & stated
+                           for v in old & stated})
     return missing
+
+
+def _same_kind(new: set[str], old: set[str]) -> set[str]:
+    """The new values that replace the old: numbers for numbers, words for words ("June 20th, not the
+    first": 20 replaces 1, and June, said with both, replaces nothing)."""
+    return {v for v in new if v[0].isdigit() in {o[0].isdigit() for o in old}}
 
 
 @cache

@@ -4,7 +4,9 @@ Notes come from two places, and every item ends up tied to a transcript sentence
 - the model's own notes, when it writes them in the form `notes_prompt` asks for ("Decisions:" and
   "Action items:" with "- Owner: task, due date" lines, then "Summary:"): an item is kept only where
   the transcript supports it (models.grounding), and linked to the sentence that shares most of its
-  words; the rest go to "dropped";
+  words; the rest go to "dropped" (a value the meeting took back, "Thursday, not Friday", is
+  unsupported too). An action item's owner is the person asked who agreed ("Yusuf, maybe you?"
+  "Sure."), whoever the model named: the untuned model often names the one who asked;
 - the transcript itself: a sentence with a decision cue ("decided", "agreed", "approved", "go with",
   "moved to") is a decision; a commitment ("I'll", "can you", "will") is an action item, owned by
   the speaker who commits or the person asked by name, due when a day or date is said in it or in
@@ -32,6 +34,10 @@ MONTHS = "january|february|march|april|may|june|july|august|september|october|no
 DUE = re.compile(rf"\b(?:by |on |before |until )?(?:(?:next |this )?(?:{DAYS})|(?:{MONTHS}) \w+(?:st|nd|rd|th)?|"
                  rf"(?:the )?\w+(?:st|nd|rd|th) of (?:{MONTHS})|tomorrow|next week|end of (?:the )?(?:week|month))\b",
                  re.I)
+ADDRESSED = re.compile(r"(?:^|,\s*)(?P<name>[A-Z][a-z]+),? (?:can|could|would|will) you\b|"
+                       r"(?P<maybe>[A-Z][a-z]+),? maybe you\b")
+AGREES = re.compile(r"^(?:sure|yes|yeah|ok(?:ay)?|happy to|will do|of course|no problem)\b|\bI'll\b|leave it with me",
+                    re.I)
 CORRECTION = re.compile(r"\b(actually|correction|sorry|not|instead|make that|moved)\b", re.I)
 
 
@@ -124,6 +130,19 @@ def _owner(unit: Segment, names: dict[str, str]) -> str:
     return ""
 
 
+def asked_owner(units: list[Segment], at: int) -> str:
+    """Who was asked, in sentence `at` or the one before, to do the task said there and agreed in the
+    next sentence ("Who takes the release notes, Yusuf, maybe you?" "Sure, I'll do it."): the owner,
+    whoever asked; else ""."""
+    for i in range(max(0, at - 1), min(len(units) - 1, at + 1)):
+        asked = ADDRESSED.search(units[i].text)
+        if asked and AGREES.search(units[i + 1].text):
+            name = asked["name"] or asked["maybe"]
+            if name.lower() not in STOPWORDS:
+                return name
+    return ""
+
+
 def _latest_per_topic(items: list[NoteItem]) -> list[NoteItem]:
     """Of items about the same thing (half their content words shared), the later one: a correction wins."""
     kept: list[NoteItem] = []
@@ -179,12 +198,14 @@ def from_model(generated: str, segments: list[Segment], source: str) -> tuple[li
                 dropped.append(line)
                 continue
             owner, _, task = line.partition(":") if title == "Action items" else ("", "", line)
+            owner = re.sub(r"\s*\(.*?\)", "", owner).strip() if task else ""  # "Rosa (owner)"
+            if owner and (asked := asked_owner(units, units.index(at))):
+                owner = asked  # the model named who asked, or a name the recording does not tie to the task
             due = _due(task or line)
-            if due:  # "book the plumber, due Wednesday": the date goes to its own field
-                task = re.sub(r",?\s*\bdue\b[^,]*$", "", task).rstrip(" ,.") + "." if task else task
+            if task and re.search(r"\bdue\b", task):  # "book the plumber, due Wednesday": the date has its own
+                task = re.sub(r",?\s*\bdue\b[^,]*$", "", task).rstrip(" ,.") + "."  # field, a non-date goes
             text = (task or line).strip()
-            found.append(NoteItem(text[:1].upper() + text[1:], at.start, at.end, at.speaker, owner.strip() if task else "",
-                                  due))
+            found.append(NoteItem(text[:1].upper() + text[1:], at.start, at.end, at.speaker, owner, due))
     return out["Decisions"][:MAX_ITEMS], out["Action items"][:MAX_ITEMS], dropped
 
 

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from models.grounding import STOPWORDS, names, stem
+from models.grounding import STOPWORDS, names, normalize, stem
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 # Words a summary uses to talk about a discussion rather than its content; the transcript need
@@ -34,18 +34,6 @@ def rouge(summary: str, references: list[str]) -> dict[str, float]:
     """ROUGE-1/2/L F1 against the best-matching reference, per metric (as QMSum reports it)."""
     scores = [_rouge_scorer().score(ref, summary) for ref in references]
     return {t: max(s[t].fmeasure for s in scores) for t in ROUGE_TYPES}
-
-
-@cache
-def _whisper_normalizer():
-    from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
-
-    return EnglishTextNormalizer({})
-
-
-def normalize(text: str) -> str:
-    """Whisper's English normalizer: lower case, no punctuation, "ten" -> "10", "Mr." -> "mister"."""
-    return _whisper_normalizer()(text)
 
 
 def word_error_rate(references: list[str], hypotheses: list[str]) -> float:

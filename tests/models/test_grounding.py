@@ -51,3 +51,22 @@ def test_an_amount_in_thousands_is_the_same_number_as_in_digits():
 
     assert numbers("36 thousand pounds, 2.5 million, $40,000, $12k") == {"36000", "2500000", "40000", "12000"}
     assert unsupported_terms("It was approved at 36 thousand pounds.", "The quote is 36,000 pounds.") == []
+
+
+def test_numbers_the_transcript_spells_out_support_the_same_numbers_in_digits():
+    """ASR writes amounts and dates in words as often as in digits: "6,500 euros" is what was said."""
+    said = "Seven thousand five hundred euros. Sorry, six thousand five hundred. It moved to the fifth of May."
+    assert unsupported_terms("The ad campaign is 6,500 euros, and the preview is on May 5th.", said) == []
+    assert unsupported_terms("The ad campaign is 6,000 euros.", said) == ["6000"]
+
+
+def test_a_value_the_source_took_back_is_unsupported_unless_its_replacement_is_said_too():
+    said = ("By Friday, I think. Actually, make that Thursday, not Friday. It's the first of June. "
+            "You're right, June twentieth now, not the first. The demo is due Friday too? No.")
+    assert unsupported_terms("The fix is due Thursday.", said) == []
+    assert unsupported_terms("The launch is on June 1st.", said) == ["1"]
+    assert unsupported_terms("The launch moved from June 1st to June 20th.", said) == []
+    # Friday is said twice apart from its correction: another task may be due Friday
+    assert unsupported_terms("The fix is due Friday.", said) == []
+    assert unsupported_terms("The fix is due Friday.", "By Friday. Actually, make that Thursday, not Friday.") == [
+        "friday"]

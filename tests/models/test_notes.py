@@ -46,3 +46,30 @@ def test_the_models_notes_are_kept_where_supported_and_linked_to_the_moment():
 def test_without_notes_from_the_model_the_transcripts_own_items_stand():
     notes = meeting_notes("A summary.", "A summary with no sections.", LAUNCH, SOURCE)
     assert len(notes.decisions) == 2 and [a.owner for a in notes.action_items] == ["David", "Tom"]
+
+
+ASKED = [
+    Segment(0.0, 3.0, "Who can take the release notes, Yusuf, maybe you?", "Marco"),
+    Segment(3.0, 4.0, "Sure, I'll do it.", "Yusuf"),
+    Segment(4.0, 6.0, "When can they be ready?", "Marco"),
+    Segment(6.0, 7.0, "By Friday, I think.", "Yusuf"),
+    Segment(7.0, 9.0, "Actually, make that Thursday, not Friday.", "Yusuf"),
+    Segment(9.0, 11.0, "Rosa, could you book the venue?", "Marco"),
+    Segment(11.0, 12.0, "Happy to.", "Rosa"),
+]
+ASKED_SOURCE = Transcript(ASKED, "en", 1.0, 12.0, "asr").labelled_text()
+
+
+def test_the_person_asked_who_agreed_owns_the_task_whoever_asked():
+    generated = ("Action items:\n- Marco: take the release notes, due Thursday.\n"
+                 "- Rosa (owner): book the venue, due happy to.\n")
+    _, actions, dropped = from_model(generated, ASKED, ASKED_SOURCE)
+    assert [(a.owner, a.text, a.due) for a in actions] == [("Yusuf", "Take the release notes.", "Thursday"),
+                                                          ("Rosa", "Book the venue.", "")]
+    assert dropped == []
+
+
+def test_an_item_with_a_value_the_meeting_took_back_is_dropped():
+    generated = "Action items:\n- Yusuf: take the release notes, due Friday.\n"
+    _, actions, dropped = from_model(generated, ASKED, ASKED_SOURCE)
+    assert actions == [] and dropped == ["Yusuf: take the release notes, due Friday."]

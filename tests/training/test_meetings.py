@@ -63,3 +63,16 @@ def test_the_teacher_and_sft_learn_from_the_generated_meetings_too():
     notes = [i for i in items if i.query == NOTES_QUERY]
     assert len(notes) == 50 and all("Action items:" in i.reference for i in notes)
     assert all(i.reference in i_notes.reference for i, i_notes in zip(items[1::2], items[::2]))  # answers from notes
+
+
+def test_an_amount_in_pounds_or_euros_counts_as_right_as_one_in_dollars():
+    """The DPO reward on generated meetings counts facts with `fact_score`: "£62,000" (after the
+    normalizer) states 62000 as "$62,000" does."""
+    import dataclasses
+
+    from training.data.meetings import fact_score
+
+    amounts = [(m, f) for m in TRAINING[:200] for f in m.facts if f.kind == "amount"]
+    assert {f.unit for _, f in amounts} == {"dollars", "pounds", "euros"}
+    for m, f in amounts:
+        assert fact_score(m.notes, dataclasses.replace(m, facts=[f])) == (1, 0), (m.id, f)

@@ -250,8 +250,8 @@ def meeting_items(n: int, seed: int = 1000) -> list[EvalItem]:
 
 
 def value_tokens(text: str) -> list[str]:
-    """Words and numbers after Whisper's normalizer ("forty thousand dollars" -> "$40000" -> "40000")."""
-    return [t.lstrip("$").rstrip(".") for t in normalize(text).split()]
+    """Words and numbers after Whisper's normalizer ("forty thousand pounds" -> "£40000" -> "40000")."""
+    return [t.lstrip("$£€").rstrip(".") for t in normalize(text).split()]
 
 
 def has_value(tokens: list[str], value: str, kind: str) -> bool:
