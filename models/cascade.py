@@ -27,7 +27,7 @@ from models.asr import Segment, Transcript
 from models.chapters import MIN_SUPPORT, Chapter, spans
 from models.grounding import STOPWORDS, drop_repeats, keep_supported, stem
 from models.llm import ChatLM, Decoding
-from models.notes import answer_prompt, meeting_notes, notes_prompt, overview_of, section
+from models.notes import answer_prompt, meeting_notes, notes_prompt, overview_of, owners_agree, section
 from models.progress import Progress, scaled
 from models.summarizer import (
     NOTES_TOKENS,
@@ -174,9 +174,10 @@ class CascadeSummarizer:
         # Half of an overview sentence's words must be the meeting's: the untuned model sometimes writes
         # a made-up dialogue ("Let's start with the budget for the project.") under "Summary:".
         overview, dropped = keep_supported(drop_repeats(complete_sentences(overview))[0], source, MIN_SUPPORT)
+        notes = meeting_notes("", generated, transcript.segments, source)
+        overview, clashes = owners_agree(overview, generated, notes.action_items)
         # An overview with nothing supported: the first decisions say what the meeting settled.
-        overview = overview or " ".join(d.text for d in meeting_notes("", generated, transcript.segments,
-                                                                        source).decisions[:2])
+        overview = overview or " ".join(d.text for d in notes.decisions[:2])
         text = overview
         if query:
             if progress:
@@ -188,7 +189,7 @@ class CascadeSummarizer:
             progress(1.0, "summarized")
         summary = grounded_summary(text, transcript, query, self.n_key_points, self.system, self.llm.version,
                                    decoding, started, self.model_version_id, chapters, notes_text=generated)
-        summary.notes["overview"], summary.dropped = overview, dropped + summary.dropped
+        summary.notes["overview"], summary.dropped = overview, dropped + clashes + summary.dropped
         summary.raw = generated if not query else f"{generated}\n\nAnswer: {text}"
         return summary
 

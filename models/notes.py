@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from models.asr import Segment, sentence_units
-from models.grounding import STOPWORDS, stem, unsupported_terms
+from models.grounding import STOPWORDS, sentences, stem, unsupported_terms
 
 MAX_ITEMS = 6
 DECISION = re.compile(r"\b(decided|decision|agreed|agree|approved?|go(?:ing)? with|moves? to|moved to|confirmed|"
@@ -36,6 +36,7 @@ DUE = re.compile(rf"\b(?:by |on |before |until )?(?:(?:next |this )?(?:{DAYS})|(
                  re.I)
 ADDRESSED = re.compile(r"(?:^|,\s*)(?P<name>[A-Z][a-z]+),? (?:can|could|would|will) you\b|"
                        r"(?P<maybe>[A-Z][a-z]+),? maybe you\b")
+REQUEST = re.compile(r"\b(?:can|could|would|will) you\b|\bmaybe you\b", re.I)
 AGREES = re.compile(r"^(?:sure|yes|yeah|ok(?:ay)?|happy to|will do|of course|no problem)\b|\bI'll\b|leave it with me",
                     re.I)
 CORRECTION = re.compile(r"\b(actually|correction|sorry|not|instead|make that|moved)\b", re.I)
@@ -133,13 +134,15 @@ def _owner(unit: Segment, names: dict[str, str]) -> str:
 def asked_owner(units: list[Segment], at: int) -> str:
     """Who was asked, in sentence `at` or the one before, to do the task said there and agreed in the
     next sentence ("Who takes the release notes, Yusuf, maybe you?" "Sure, I'll do it."): the owner,
-    whoever asked; else ""."""
+    whoever asked (by name, else the voice that agreed); else ""."""
     for i in range(max(0, at - 1), min(len(units) - 1, at + 1)):
-        asked = ADDRESSED.search(units[i].text)
-        if asked and AGREES.search(units[i + 1].text):
-            name = asked["name"] or asked["maybe"]
-            if name.lower() not in STOPWORDS:
-                return name
+        asked, reply = ADDRESSED.search(units[i].text), units[i + 1]
+        if not AGREES.search(reply.text):
+            continue
+        if asked and (name := asked["name"] or asked["maybe"]).lower() not in STOPWORDS:
+            return name
+        if REQUEST.search(units[i].text) and reply.speaker and reply.speaker != units[i].speaker:
+            return reply.speaker  # a name the recognizer lost ("When, could you"): who agreed, by voice
     return ""
 
 
@@ -207,6 +210,21 @@ def from_model(generated: str, segments: list[Segment], source: str) -> tuple[li
             text = (task or line).strip()
             found.append(NoteItem(text[:1].upper() + text[1:], at.start, at.end, at.speaker, owner, due))
     return out["Decisions"][:MAX_ITEMS], out["Action items"][:MAX_ITEMS], dropped
+
+
+def owners_agree(overview: str, generated: str, actions: list[NoteItem]) -> tuple[str, list[str]]:
+    """The overview without the sentences that give a task of the notes to someone other than its
+    owner: the notes' owners are checked against who was asked (`asked_owner`), the overview's
+    prose is not. Returns (kept overview, dropped sentences)."""
+    people = {a.owner for a in actions} | {re.sub(r"\s*\(.*?\)", "", line.partition(":")[0]).strip()
+                                          for line in section(generated, "Action items") if ":" in line}
+    kept, dropped = [], []
+    for sentence in sentences(overview):
+        named, words = {p for p in people if p and re.search(rf"\b{re.escape(p)}\b", sentence)}, _stems(sentence)
+        clash = any(a.owner and a.owner not in named and named - {a.owner} and len(words & _stems(a.text)) >= 2
+                    for a in actions)
+        (dropped if clash else kept).append(sentence)
+    return " ".join(kept), dropped
 
 
 def meeting_notes(overview: str, generated: str, segments: list[Segment], source: str,

@@ -73,3 +73,21 @@ def test_an_item_with_a_value_the_meeting_took_back_is_dropped():
     generated = "Action items:\n- Yusuf: take the release notes, due Friday.\n"
     _, actions, dropped = from_model(generated, ASKED, ASKED_SOURCE)
     assert actions == [] and dropped == ["Yusuf: take the release notes, due Friday."]
+
+
+def test_where_the_recognizer_lost_the_name_the_voice_that_agreed_owns_the_task():
+    heard = [Segment(0.0, 3.0, "When, could you pick up the forklift training?", "Oscar"),
+             Segment(3.0, 4.0, "Sure, I'll do it.", "Speaker 2")]
+    source = Transcript(heard, "en", 1.0, 4.0, "asr").labelled_text()
+    _, actions, _ = from_model("Action items:\n- Oscar: pick up the forklift training.\n", heard, source)
+    assert [a.owner for a in actions] == ["Speaker 2"]
+
+
+def test_an_overview_that_gives_a_task_to_someone_else_than_its_owner_loses_that_sentence():
+    from models.notes import owners_agree
+
+    generated = "Action items:\n- Marco: take the release notes, due Thursday.\n- Rosa: book the venue.\n"
+    _, actions, _ = from_model(generated, ASKED, ASKED_SOURCE)  # the release notes go to Yusuf, who was asked
+    overview = "Marco takes the release notes by Thursday. Rosa books the venue. The meeting was short."
+    assert owners_agree(overview, generated, actions) == (
+        "Rosa books the venue. The meeting was short.", ["Marco takes the release notes by Thursday."])
