@@ -25,11 +25,16 @@ from storage.votes import record_ab, record_thumb
 
 def delete_recording(settings: Settings, recording_id: int, owner: str | None) -> str:
     """Deletes a recording with all that was made from it, and its audio file unless another
-    recording (the same file uploaded by someone else) still uses it; `owner` None: the operator."""
+    recording (the same file uploaded by someone else) still uses it; `owner` None: the operator.
+    Where the admin keeps votes (`SPEECHSUM_DELETE_KEEPS_VOTES`), a voted recording leaves the
+    owner's history and keeps what its votes need to train; the message says so."""
     with session_scope(settings.db_url) as session:
-        path, shared = history_delete(session, recording_id, owner)
+        path, shared, kept = history_delete(session, recording_id, owner, settings.delete_keeps_votes)
     if not shared:
         Path(path).unlink(missing_ok=True)
+    if kept:
+        return (f"deleted recording {recording_id} from your history; as this service is set up, its audio, "
+                "transcript and the summaries that have votes stay, without its name, to train the models")
     return f"deleted recording {recording_id} and everything made from it"
 
 

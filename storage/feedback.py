@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from storage import schema
+from storage.history import DETACHED
 
 
 @dataclass
@@ -83,7 +84,8 @@ def uploads(session: Session, limit: int, max_s: float, since: datetime | None =
                     .order_by(schema.Summary.id.desc()).limit(1).scalar_subquery())
     query = (select(schema.Recording.stored_path, schema.Transcript.text, newest_query)
              .join(schema.Transcript, schema.Transcript.recording_id == schema.Recording.id)
-             .where(schema.Recording.duration_s <= max_s).order_by(schema.Recording.id.desc()).limit(limit))
+             .where(schema.Recording.duration_s <= max_s).order_by(schema.Recording.id.desc()).limit(limit)
+             .where(schema.Recording.uploader.not_like(f"{DETACHED}%")))  # kept for its votes only
     if since:
         query = query.where(schema.Recording.created_at > since)
     return [tuple(row) for row in session.execute(query).all()]

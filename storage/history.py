@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from storage.schema import Recording, Summary, ThumbVote, Transcript
+from storage.schema import ABVote, Recording, SpeakerName, Summary, ThumbVote, Transcript
 
 
 class NotFound(LookupError):
@@ -129,15 +129,38 @@ def owned_recording(session: Session, recording_id: int, owner: str) -> Recordin
     return recording
 
 
-def delete_recording(session: Session, recording_id: int, owner: str | None) -> tuple[str, bool]:
+DETACHED = "deleted:"  # the uploader of a deleted recording whose votes stay as training data
+
+
+def _voted_summaries(session: Session, recording_id: int) -> set[int]:
+    ids = set(session.scalars(select(Summary.id).where(Summary.recording_id == recording_id)))
+    thumbs = session.scalars(select(ThumbVote.summary_id).where(ThumbVote.summary_id.in_(ids)))
+    ab = session.execute(select(ABVote.left_summary_id, ABVote.right_summary_id)
+                         .where(or_(ABVote.left_summary_id.in_(ids), ABVote.right_summary_id.in_(ids))))
+    return set(thumbs) | {i for pair in ab for i in pair}
+
+
+def delete_recording(session: Session, recording_id: int, owner: str | None, keep_votes: bool = False
+                     ) -> tuple[str, bool, bool]:
     """Deletes one of the owner's recordings (any owner's with None: the operator) and, by the
     database's cascades, everything made from it: transcripts, summaries with their chapters and
     notes, speaker names, and the votes on those summaries (so the preference pairs they gave go too).
-    Returns the stored audio path and whether another recording still uses that file."""
+
+    With `keep_votes` (the admin's `SPEECHSUM_DELETE_KEEPS_VOTES`) a recording with votes leaves the
+    owner's history but keeps what its votes need to train (the audio, its transcript, the voted
+    summaries); its name and speaker names and every summary without a vote go.
+    Returns the stored audio path, whether a recording still uses that file, and whether this one
+    was kept for its votes."""
     recording = session.get(Recording, _id(recording_id, "recording"))
     if recording is None or owner is not None and recording.uploader != owner:
         raise NotFound(f"recording {recording_id} was not found among yours")
     path = recording.stored_path
+    voted = _voted_summaries(session, recording.id) if keep_votes else set()
+    if voted:
+        recording.uploader, recording.original_name = f"{DETACHED}{recording.id}", "deleted recording"
+        session.execute(delete(Summary).where(Summary.recording_id == recording.id, Summary.id.not_in(voted)))
+        session.execute(delete(SpeakerName).where(SpeakerName.recording_id == recording.id))
+        return path, True, True
     session.execute(delete(Recording).where(Recording.id == recording.id))
     shared = session.scalar(select(func.count()).select_from(Recording).where(Recording.stored_path == path))
-    return path, bool(shared)
+    return path, bool(shared), False

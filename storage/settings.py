@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     login_window_min: float = Field(5.0, gt=0, description="the window of failed logins, in minutes")
     local_admin: bool = Field(False, description="with no login configured, a browser on this machine is admin")
     refresh_hours: float = Field(24.0, ge=0, description="how often the schedule starts a refresh (0: never)")
+    delete_keeps_votes: bool = Field(False, description="a recording its owner deletes keeps what its votes need "
+                                                         "to train (audio, transcript, voted summaries), out of "
+                                                         "their history; off: the votes and their pairs go too")
     train_when_empty: bool = Field(True, description="with no student served, the schedule trains one (every stage, "
                                                       "one resumable job) instead of a refresh")
     refresh_min_votes: int = Field(20, ge=0, description="new votes needed before a scheduled refresh trains")

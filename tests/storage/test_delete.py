@@ -13,7 +13,7 @@ from storage.history import NotFound
 from storage.speakers import rename
 from storage.votes import record_ab
 from tests.conftest import table_counts, tone, write_wav
-from tests.helpers.store import add_upload_with_thumbs
+from tests.helpers.store import add_recording_with_summaries, add_upload_with_thumbs
 
 
 def recording_ids(settings) -> list[int]:
@@ -57,3 +57,39 @@ def test_only_the_owner_deletes_and_a_file_another_recording_uses_stays(settings
     assert wav.exists()  # Bob's recording is the same file
     delete_recording(settings, bobs, None)  # the operator (CLI) may delete anyone's
     assert not wav.exists() and recording_ids(settings) == []
+
+
+def test_where_the_admin_keeps_votes_a_voted_recording_leaves_the_history_and_its_pairs_stay(settings, tmp_path):
+    from storage.feedback import uploads
+    from storage.history import recordings_of
+
+    keeping = settings.model_copy(update={"delete_keeps_votes": True})
+    add_upload_with_thumbs(settings, tmp_path, n=2)
+    first, second = recording_ids(settings)
+    with session_scope(settings.db_url) as session:
+        a, b = session.scalars(select(schema.Summary.id).where(schema.Summary.recording_id == first))
+        record_ab(session, a, b, "user:alice", "left")
+        rename(session, first, "user:alice", "Speaker 1", "Priya")
+        session.add(schema.Summary(recording_id=first, text="never voted on", system="cascade", model_version="v",
+                                   latency_s=0.1))
+        pairs = vote_pairs(session)
+    counts = table_counts(settings)
+    said = delete_recording(keeping, first, "user:alice")
+    assert "stay, without its name, to train the models" in said
+    after = table_counts(settings)
+    assert after["summaries"] == counts["summaries"] - 1 and after["speaker_names"] == counts["speaker_names"] - 1
+    assert after["thumb_votes"] == counts["thumb_votes"] and after["ab_votes"] == counts["ab_votes"]
+    with session_scope(settings.db_url) as session:
+        assert [r.id for r in recordings_of(session, "user:alice")] == [second]  # gone from the history
+        kept = session.get(schema.Recording, first)
+        assert kept.original_name == "deleted recording" and kept.uploader.startswith("deleted:")
+        assert vote_pairs(session) == pairs  # every pair its votes gave, with the audio
+        assert [p for p, *_ in uploads(session, 10, 600.0)] == [session.get(schema.Recording, second).stored_path]
+    assert (tmp_path / "upload0.wav").exists()
+    assert delete_recording(keeping, second, "user:alice").startswith(f"deleted recording {second} from your")
+    with pytest.raises(NotFound):  # a kept recording is no longer its former owner's to delete
+        delete_recording(keeping, first, "user:alice")
+    with session_scope(settings.db_url) as session:  # no vote: deleted whole, as by default
+        unvoted = session.get(schema.Summary, add_recording_with_summaries(session)[0]).recording_id
+    assert delete_recording(keeping, unvoted, "u1").endswith("and everything made from it")
+    assert unvoted not in recording_ids(settings)
