@@ -146,16 +146,17 @@ def delete_recording(session: Session, recording_id: int, owner: str | None, kee
     database's cascades, everything made from it: transcripts, summaries with their chapters and
     notes, speaker names, and the votes on those summaries (so the preference pairs they gave go too).
 
-    With `keep_votes` (the admin's `SPEECHSUM_DELETE_KEEPS_VOTES`) a recording with votes leaves the
-    owner's history but keeps what its votes need to train (the audio, its transcript, the voted
-    summaries); its name and speaker names and every summary without a vote go.
+    With `keep_votes` (the admin's `SPEECHSUM_DELETE_KEEPS_VOTES`) a recording with votes that its
+    owner deletes leaves their history but keeps what its votes need to train (the audio, its
+    transcript, the voted summaries); its name and speaker names and every summary without a vote
+    go. The operator's delete (`owner` None) removes everything, kept recordings included.
     Returns the stored audio path, whether a recording still uses that file, and whether this one
     was kept for its votes."""
     recording = session.get(Recording, _id(recording_id, "recording"))
     if recording is None or owner is not None and recording.uploader != owner:
         raise NotFound(f"recording {recording_id} was not found among yours")
     path = recording.stored_path
-    voted = _voted_summaries(session, recording.id) if keep_votes else set()
+    voted = _voted_summaries(session, recording.id) if keep_votes and owner is not None else set()
     if voted:
         recording.uploader, recording.original_name = f"{DETACHED}{recording.id}", "deleted recording"
         session.execute(delete(Summary).where(Summary.recording_id == recording.id, Summary.id.not_in(voted)))

@@ -89,6 +89,8 @@ def test_where_the_admin_keeps_votes_a_voted_recording_leaves_the_history_and_it
     assert delete_recording(keeping, second, "user:alice").startswith(f"deleted recording {second} from your")
     with pytest.raises(NotFound):  # a kept recording is no longer its former owner's to delete
         delete_recording(keeping, first, "user:alice")
+    assert delete_recording(keeping, first, None).endswith("and everything made from it")  # the operator's
+    assert first not in recording_ids(settings) and not (tmp_path / "upload0.wav").exists()
     with session_scope(settings.db_url) as session:  # no vote: deleted whole, as by default
         unvoted = session.get(schema.Summary, add_recording_with_summaries(session)[0]).recording_id
     assert delete_recording(keeping, unvoted, "u1").endswith("and everything made from it")
