@@ -199,6 +199,7 @@ def test_serve_runs_two_workers_and_restarts_a_killed_one_whose_beat_goes_with_i
     monkeypatch.chdir(REPO)
     monkeypatch.setenv("SPEECHSUM_WORKER_PROCESSES", "2")
     settings = load_settings()
+    upgrade(settings.db_url)  # as `make serve` does first: the test reads the workers table at once
     supervisor = Supervisor(settings.worker_count, restart_s=0.5)
     supervisor.start()
     try:

@@ -29,7 +29,7 @@ def chain_params(lm_dir: str) -> dict:
     """Every stage of the chain in seconds: no generated meetings, a step or two each; KD long enough to be
     caught mid-run (its samples are 6 tokens of a random model)."""
     return {"teacher": {"model": lm_dir, "meetings": 0, **QUICK}, "sft": {"meetings": 0, **QUICK},
-            "kd": QUICK | {"steps": 300, "max_new_tokens": 6, "uploads": 0},
+            "kd": QUICK | {"steps": 100, "max_new_tokens": 6, "uploads": 0},
             "dpo": {"items": 1, "samples": 2, "max_new_tokens": 6, "votes": False, **QUICK},
             "gate": {"eval_items": 3}}
 
@@ -75,7 +75,7 @@ def test_train_all_killed_mid_stage_goes_on_where_it_stopped_and_serves_nothing_
         made = Counter(v.stage for v in versions)
         assert made["teacher"] == made["sft"] == made["kd"] == 1 and made["dpo"] <= 1  # none trained twice
         kd = next(v for v in versions if v.stage == "kd")
-        assert kd.metrics["resumed_from"] >= 3 and kd.metrics["steps"] == 300
+        assert kd.metrics["resumed_from"] >= 3 and kd.metrics["steps"] == 100
         sft = next(v for v in versions if v.stage == "sft")
         assert sft.parent_id == registry.get(s, aligned).id
         candidate = registry.get(s, job.result["candidate"])
