@@ -21,13 +21,20 @@ def recording_ids(settings) -> list[int]:
         return list(session.scalars(select(schema.Recording.id).order_by(schema.Recording.id)))
 
 
-def test_delete_removes_audio_transcript_summaries_names_votes_and_their_pairs(settings, tmp_path):
+def two_recordings_with_votes(settings, tmp_path) -> tuple[int, int]:
+    """Alice's two recordings, thumbs on each; the first also has an A/B vote and a renamed speaker."""
     add_upload_with_thumbs(settings, tmp_path, n=2)
     first, second = recording_ids(settings)
     with session_scope(settings.db_url) as session:
         a, b = session.scalars(select(schema.Summary.id).where(schema.Summary.recording_id == first))
         record_ab(session, a, b, "user:alice", "left")
         rename(session, first, "user:alice", "Speaker 1", "Priya")
+    return first, second
+
+
+def test_delete_removes_audio_transcript_summaries_names_votes_and_their_pairs(settings, tmp_path):
+    first, second = two_recordings_with_votes(settings, tmp_path)
+    with session_scope(settings.db_url) as session:
         before = len(vote_pairs(session))
         audio = session.get(schema.Recording, first).stored_path
     counts = table_counts(settings)
@@ -64,12 +71,8 @@ def test_where_the_admin_keeps_votes_a_voted_recording_leaves_the_history_and_it
     from storage.history import recordings_of
 
     keeping = settings.model_copy(update={"delete_keeps_votes": True})
-    add_upload_with_thumbs(settings, tmp_path, n=2)
-    first, second = recording_ids(settings)
+    first, second = two_recordings_with_votes(settings, tmp_path)
     with session_scope(settings.db_url) as session:
-        a, b = session.scalars(select(schema.Summary.id).where(schema.Summary.recording_id == first))
-        record_ab(session, a, b, "user:alice", "left")
-        rename(session, first, "user:alice", "Speaker 1", "Priya")
         session.add(schema.Summary(recording_id=first, text="never voted on", system="cascade", model_version="v",
                                    latency_s=0.1))
         pairs = vote_pairs(session)
