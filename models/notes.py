@@ -188,6 +188,11 @@ def _anchor(text: str, units: list[Segment]) -> Segment | None:
     return best if best is not None and words & _stems(best.text) else None
 
 
+def _owner_part(line: str) -> str:
+    """The owner a model's "Owner: task" line names, without a remark in parentheses ("Rosa (owner)")."""
+    return re.sub(r"\s*\(.*?\)", "", line.partition(":")[0]).strip()
+
+
 def from_model(generated: str, segments: list[Segment], source: str) -> tuple[list[NoteItem], list[NoteItem],
                                                                               list[str]]:
     """(decisions, action items, dropped) of notes the model wrote in the trained form, each supported
@@ -201,7 +206,7 @@ def from_model(generated: str, segments: list[Segment], source: str) -> tuple[li
                 dropped.append(line)
                 continue
             owner, _, task = line.partition(":") if title == "Action items" else ("", "", line)
-            owner = re.sub(r"\s*\(.*?\)", "", owner).strip() if task else ""  # "Rosa (owner)"
+            owner = _owner_part(line) if task else ""
             if owner and (asked := asked_owner(units, units.index(at))):
                 owner = asked  # the model named who asked, or a name the recording does not tie to the task
             due = _due(task or line)
@@ -216,8 +221,8 @@ def owners_agree(overview: str, generated: str, actions: list[NoteItem]) -> tupl
     """The overview without the sentences that give a task of the notes to someone other than its
     owner: the notes' owners are checked against who was asked (`asked_owner`), the overview's
     prose is not. Returns (kept overview, dropped sentences)."""
-    people = {a.owner for a in actions} | {re.sub(r"\s*\(.*?\)", "", line.partition(":")[0]).strip()
-                                          for line in section(generated, "Action items") if ":" in line}
+    people = {a.owner for a in actions} | {_owner_part(line) for line in section(generated, "Action items")
+                                          if ":" in line}
     kept, dropped = [], []
     for sentence in sentences(overview):
         named, words = {p for p in people if p and re.search(rf"\b{re.escape(p)}\b", sentence)}, _stems(sentence)
