@@ -23,9 +23,14 @@ serve: models
 	$(BIN)/speechsum db upgrade
 	$(BIN)/speechsum serve
 
-# Everything, real-model tests included.
+# Everything, in two runs that each print their time: the default run (every tier but `slow`; kept
+# under 20 minutes on 2 cores), then the slow tier. CI runs both; either failing fails the target.
 test: install
-	$(BIN)/python -m pytest
+	@start=$$(date +%s); $(BIN)/python -m pytest -m "not slow"; status=$$?; \
+	echo "make test, default run: $$(( $$(date +%s) - start )) s"; \
+	start=$$(date +%s); $(BIN)/python -m pytest -m slow; slow=$$?; \
+	echo "make test, slow tier: $$(( $$(date +%s) - start )) s"; \
+	[ $$status -eq 0 ] && [ $$slow -eq 0 ]
 
 # The unit tier: tiny models built in the tests; no real model, browser, server or slow test. Prints its time.
 test-fast: install

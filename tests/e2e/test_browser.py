@@ -210,6 +210,7 @@ def test_a_second_user_sees_their_place_in_the_queue_and_gets_what_they_asked(ap
 
 
 @pytest.mark.real
+@pytest.mark.slow
 def test_a_seven_minute_meeting_gets_timestamped_chapters(tmp_path):
     """Beyond 6 minutes a recording gets sections, each with its own summary (tiny.en for speed)."""
     from bench.facts import meetings, speak_meeting

@@ -13,7 +13,7 @@ from training.data.items import EvalItem
 from training.data.meetings import make_meeting
 from training.data.speech import speak
 
-pytestmark = [pytest.mark.browser, pytest.mark.real]
+pytestmark = [pytest.mark.browser, pytest.mark.real, pytest.mark.slow]
 SCREENSHOT = ARTIFACTS / "e2e" / "meeting-notes.png"
 
 

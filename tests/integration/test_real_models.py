@@ -66,6 +66,7 @@ def test_summarize_json_names_the_main_facts(data_env, meeting_wav):
         assert Path(recording.stored_path).read_bytes() == meeting_wav.read_bytes()
 
 
+@pytest.mark.slow
 def test_focus_question_and_transcript_reuse(data_env, meeting_wav):
     first = speechsum("summarize", str(meeting_wav), "--json")
     again = speechsum("summarize", str(meeting_wav), "--json", "--query", "What did we decide about the launch date?")
@@ -123,6 +124,7 @@ def test_database_failure_after_asr_leaves_no_file_and_no_row(data_env, tmp_path
         assert s.scalar(select(func.count()).select_from(schema.Recording)) == 0
 
 
+@pytest.mark.slow
 def test_the_default_notes_model_writes_decisions_and_owned_dated_action_items(data_env, meeting_wav, monkeypatch):
     """The packaged Qwen2.5-Coder-1.5B (the default LM) writes the notes: the amount and the new launch
     date among the decisions, and the owners among the action items, each at its moment. (Whisper hears
