@@ -273,7 +273,8 @@ def _version(summarizer) -> str:
 
 def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Path | None = None) -> dict:
     """Every meeting through the lead baseline and each system (a summary, and an answer per focus
-    question); writes bench/results/<date>-facts.{json,md}."""
+    question); writes bench/results/<date>-facts.{json,md}. "cascade" has the served teacher's adapter
+    when one is served; "cascade-raw" is the same LM untuned, for the fine-tuned-or-not comparison."""
     from tqdm import tqdm
 
     from models.diarize import label_speakers
@@ -286,6 +287,7 @@ def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Pa
     recognizer, diarizer = load_recognizer(settings), load_diarizer(settings)
     decoding = Decoding(max_new_tokens=settings.summary_max_tokens)
     summarizers = {"lead": None, "cascade": load_summarizer(settings)} | (
+        {"cascade-raw": load_summarizer(settings, "raw")} if "cascade-raw" in systems else {}) | (
         {"student": load_student_summarizer(settings)} if "student" in systems else {})
     rows: dict[str, list[dict]] = {name: [] for name in summarizers}
     minutes = 0.0

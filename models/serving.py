@@ -15,7 +15,7 @@ from pathlib import Path
 from models.asr import SpeechRecognizer
 from models.cascade import CascadeSummarizer
 from models.llm import ChatLM
-from models.sources import LIGHT_LLM, ModelSource, resolve_asr, resolve_llm
+from models.sources import ModelSource, resolve_asr, resolve_llm, writes_notes
 from models.student import Student, StudentError, load_student
 from models.summarizer import StudentSummarizer, reading_prompt
 from storage import registry
@@ -69,19 +69,21 @@ def served_version(settings: Settings, kind: str, name: str | None = None) -> Se
 
 def load_summarizer(settings: Settings, teacher: str = "served") -> CascadeSummarizer:
     """The cascade: the configured LM alone ("raw"), with the served fine-tuned teacher's adapter when
-    there is one ("served"), or with a named teacher version's; a teacher gets the prompt it learned.
-    An LM alone writes the meeting notes itself, except the light SmolLM2, which cannot follow their form."""
+    there is one ("served"), or with a named teacher version's; a teacher gets the prompts it learned.
+    Every LM but the light SmolLM2 writes the meeting notes itself, fine-tuned or not (its teacher
+    learned the notes prompts); SmolLM2's teacher learned `reading_prompt`."""
     source = resolve_llm(settings.llm_model, settings.models_dir)
     named = None if teacher in ("raw", "served") else teacher
     teacher = None if teacher == "raw" else served_version(settings, "teacher", named)
     if teacher is not None and teacher.bases.get("llm", source.version) != source.version:
         teacher = None  # an adapter trained on another LM than the configured one cannot serve it
+    notes = writes_notes(source.name)
     if teacher is None:
         return CascadeSummarizer(_chat_lm(source, settings.device), chunk_tokens=settings.chunk_tokens,
-                                 n_key_points=settings.key_points, notes=source.name != LIGHT_LLM)
+                                 n_key_points=settings.key_points, notes=notes)
     llm = _chat_lm(source, settings.device, str(teacher.checkpoint), f"teacher:{teacher.name}")
     return CascadeSummarizer(llm, chunk_tokens=settings.chunk_tokens, n_key_points=settings.key_points,
-                             prompt=reading_prompt, model_version_id=teacher.version_id)
+                             prompt=reading_prompt, notes=notes, model_version_id=teacher.version_id)
 
 
 def served_student(settings: Settings, name: str | None = None) -> Served:

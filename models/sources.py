@@ -25,6 +25,12 @@ PACKAGED_LLM = "qwen2.5-coder-1.5b-instruct"  # the cascade's default: it writes
 LIGHT_LLM = "smollm2-135m-instruct"  # the student's LM and the light cascade option
 
 
+def writes_notes(name: str) -> bool:
+    """Whether an LM serving the cascade writes the meeting notes itself (`models.notes.notes_prompt`):
+    every LM but the light SmolLM2, which cannot follow their form. Such an LM is also fine-tuned on them."""
+    return name != LIGHT_LLM
+
+
 @dataclass(frozen=True)
 class PackagedLM:
     """A GGUF inside PyPI packages: one file, or byte parts in packages `dist` % 1..parts."""

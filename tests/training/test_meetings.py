@@ -76,3 +76,42 @@ def test_an_amount_in_pounds_or_euros_counts_as_right_as_one_in_dollars():
     assert {f.unit for _, f in amounts} == {"dollars", "pounds", "euros"}
     for m, f in amounts:
         assert fact_score(m.notes, dataclasses.replace(m, facts=[f])) == (1, 0), (m.id, f)
+
+
+def test_a_notes_teacher_learns_the_served_prompts_and_the_notes_in_the_form_it_serves():
+    """The 1.5B notes LM, fine-tuned, serves the cascade's notes path: it must learn on the prompt it
+    will read there ("Speaker N:" lines, the notes prompt) and write notes the parser reads back."""
+    from models.asr import Segment
+    from models.notes import answer_prompt, from_model, notes_prompt
+    from training.data.meetings import written_notes
+    from training.stages.teacher import Teacher, teacher_answer, teacher_reads
+
+    item = meeting_items(4)[2]
+    teacher = Teacher(lm=None, tokenizer=None, name="qwen", notes=True)
+    read = teacher_reads(teacher, item, heard=True)
+    labels = [line.partition(": ")[0] for line in read.splitlines()]
+    assert labels[0] == "Speaker 1" and set(labels) == {f"Speaker {k + 1}" for k in range(len(set(labels)))}
+    assert all(a != b for a, b in zip(labels, labels[1:]))  # one line per turn, as the diarizer gives them
+
+    written = teacher_answer(teacher, item, heard=True)
+    assert written == written_notes(item.reference) and written.splitlines()[-1].startswith("Summary: ")
+    assert "Decisions:" in notes_prompt("x")[-1]["content"]
+    transcript = [Segment(0.0, 1.0, text) for _, text in item.turns]
+    decisions, actions, dropped = from_model(written, transcript, item.spoken_text)
+    stated_owners = [line.split(":")[0][2:] for line in item.reference.splitlines()[item.reference.splitlines().index(
+        "Action items:") + 1:]]
+    assert [a.owner for a in actions] == stated_owners and all(a.due for a in actions)
+    assert len(decisions) == item.reference.count("\n- ") - len(stated_owners)
+
+    from tests.helpers.tiny import tiny_teacher
+
+    tiny = tiny_teacher()
+    chat = lambda messages: tiny.tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True,  # noqa: E731
+                                                                return_dict=True)["input_ids"]
+    assert tiny.prompt_ids(read, NOTES_QUERY, notes=True) == chat(notes_prompt(read))
+    assert tiny.prompt_ids(read, "Who owns the permit?", notes=True) == chat(answer_prompt(read, "Who owns the permit?"))
+    assert tiny.prompt_ids(read, NOTES_QUERY) != chat(notes_prompt(read))  # KD scores on the reading prompt
+
+    smol = Teacher(lm=None, tokenizer=None, name="smol", notes=False)
+    assert teacher_reads(smol, item, heard=True) == item.spoken_text
+    assert teacher_answer(smol, item, heard=True) == item.reference

@@ -41,6 +41,20 @@ class EvalItem:
         return " ".join(text for _, text in self.turns)
 
     @property
+    def diarized_text(self) -> str:
+        """The transcript as the served cascade reads it: one "Speaker N: text" line per turn, numbered
+        in order of first words as the diarizer does, since the recording gives it no names."""
+        numbers: dict[str, str] = {}
+        lines: list[list[str]] = []
+        for speaker, text in self.turns:
+            label = numbers.setdefault(speaker, f"Speaker {len(numbers) + 1}")
+            if lines and lines[-1][0] == label:
+                lines[-1][1] += f" {text}"
+            else:
+                lines.append([label, text])
+        return "\n".join(f"{label}: {text}" for label, text in lines)
+
+    @property
     def meeting(self) -> str:
         """The meeting an item is asked about ("qmsum-train-Bed004-q05" -> "Bed004"); other ids stand alone."""
         parts = self.id.split("-")

@@ -5,7 +5,11 @@ training items (transcript + query -> the human answer), so the teacher knows th
 the raw LM. Any local model dir or hub id that shares the student's tokenizer can teach (SmolLM2-360M
 or 1.7B Instruct would); distillation compares distributions token by token, so a model with another
 tokenizer is refused. The fine-tuned teacher is a registered version of kind "teacher": promoted, it
-serves the cascade (with `reading_prompt`, the prompt it was fine-tuned on).
+serves the cascade with the prompts it was fine-tuned on: `reading_prompt` for SmolLM2, and for an LM
+that writes the meeting notes (the cascade's Qwen2.5-Coder-1.5B) the notes and focus prompts
+(`models.notes`), reading "Speaker N:" lines as the diarizer gives them, and writing the generated
+meetings' notes in that form. Such a teacher cannot score the student's tokens (another tokenizer):
+it serves the cascade.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from models.sources import resolve_llm
+from models.notes import answer_prompt, notes_prompt
+from models.sources import resolve_llm, writes_notes
 from models.student import autocast, continuation_outputs, token_logprobs
 from models.summarizer import reading_prompt
 from storage.settings import Settings
 from training.config import option
 from training.data.items import EvalItem, training_items
-from training.data.meetings import meeting_items
+from training.data.meetings import NOTES_QUERY, meeting_items, written_notes
 from training.losses import nll_loss
 from training.stages.runs import LoopConfig, Run, config_dict, finish, fit
 
@@ -35,20 +40,27 @@ class Teacher:
     lm: nn.Module
     tokenizer: object
     name: str
+    notes: bool = False  # an LM that writes the notes when it serves (models.sources.writes_notes) is fine-tuned on them
 
     @property
     def device(self) -> torch.device:
         return next(self.lm.parameters()).device
 
-    def prompt_ids(self, transcript: str, query: str | None) -> list[int]:
-        messages = [{"role": "system", "content": ""}, {"role": "user", "content": reading_prompt(transcript, query)}]
+    def prompt_ids(self, transcript: str, query: str | None, notes: bool = False) -> list[int]:
+        """`reading_prompt` (what KD scores the student's tokens on), or with `notes` the notes and focus
+        prompts a notes LM serves with."""
+        if notes:
+            messages = notes_prompt(transcript) if query == NOTES_QUERY else answer_prompt(transcript, query)
+        else:
+            messages = [{"role": "system", "content": ""},
+                        {"role": "user", "content": reading_prompt(transcript, query)}]
         return self.tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True,
                                                   return_dict=True)["input_ids"]
 
-    def continuation_logits(self, transcripts: list[str], queries: list[str | None], continuations: list[list[int]]
-                            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def continuation_logits(self, transcripts: list[str], queries: list[str | None], continuations: list[list[int]],
+                            notes: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Logits that predict each continuation while reading its transcript: (B, L, V), ids, mask."""
-        rows = [self.prompt_ids(t, q) + c for t, q, c in zip(transcripts, queries, continuations, strict=True)]
+        rows = [self.prompt_ids(t, q, notes) + c for t, q, c in zip(transcripts, queries, continuations, strict=True)]
         width = max(map(len, rows))
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
@@ -72,16 +84,19 @@ def load_teacher(settings: Settings, model: str, adapter: str | None = None, nam
     if student_tokenizer is not None and not same_tokenizer(tokenizer, student_tokenizer):
         raise TeacherError(f"the teacher {model!r} has another tokenizer than the student's LM; distillation "
                            "compares them token by token, so choose a teacher of the same family")
-    lm = AutoModelForCausalLM.from_pretrained(source.path, dtype=torch.float32)
+    # A teacher that scores the student's tokens loads in fp32; a notes LM as stored (the 1.5B: bf16, half the memory).
+    lm = AutoModelForCausalLM.from_pretrained(source.path, dtype="auto" if writes_notes(source.name) else torch.float32)
     if adapter:
         lm = PeftModel.from_pretrained(lm, adapter).merge_and_unload()
     if trainable:
         lora = lora or TeacherConfig()
+        if lora.checkpointing:
+            lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         lm = get_peft_model(lm, LoraConfig(r=lora.lora_r, lora_alpha=lora.lora_alpha, lora_dropout=0.0,
                                            target_modules=list(lora.lora_targets), task_type="CAUSAL_LM"))
     else:
         lm.requires_grad_(False)
-    return Teacher(lm.to(settings.device), tokenizer, name or source.version)
+    return Teacher(lm.to(settings.device), tokenizer, name or source.version, notes=writes_notes(source.name))
 
 
 @dataclass
@@ -96,22 +111,40 @@ class TeacherConfig(LoopConfig):
     heard: bool = option(True, "read transcripts as served (no speaker labels) and learn answers that name no label")
     meetings: int = option(150, "generated meetings with known facts that join the QMSum items (notes and a focus "
                                 "answer each; training.data.meetings)", ge=0)
+    checkpointing: bool = option(False, "recompute activations in the backward pass (slower; the 1.5B notes LM's "
+                                        "activations do not fit 24 GB otherwise)")
     lora_r: int = option(16, "LoRA rank", ge=1)
     lora_alpha: int = option(32, "LoRA alpha", ge=1)
     lora_targets: tuple[str, ...] = option(("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                                             "down_proj"), "the LM's modules that get LoRA adapters")
 
 
+def teacher_reads(teacher: Teacher, item: EvalItem, heard: bool) -> str:
+    """The transcript as the teacher will read it when it serves: a notes LM gets the diarizer's
+    "Speaker N:" lines; with `heard`, the others get what the recording says (no labels)."""
+    if teacher.notes:
+        return item.diarized_text
+    return item.spoken_text if heard else item.transcript
+
+
+def teacher_answer(teacher: Teacher, item: EvalItem, heard: bool) -> str:
+    """What the teacher learns to write: a notes LM writes a meeting's notes in the served form."""
+    from training.data.items import answer_for
+
+    if teacher.notes and item.query == NOTES_QUERY:
+        return written_notes(item.reference)
+    return answer_for(item, heard)
+
+
 def answer_nll(teacher: Teacher, items: list[EvalItem], heard: bool = False) -> torch.Tensor:
     """The human answers' NLL given transcript + query: the teacher's fine-tuning loss. With `heard`
     the teacher reads what the recording says (no speaker labels) and learns the heard answer."""
-    from training.data.items import answer_for
-
     eos = teacher.tokenizer.eos_token_id
-    answers = [teacher.tokenizer(answer_for(i, heard), add_special_tokens=False)["input_ids"] + [eos] for i in items]
+    answers = [teacher.tokenizer(teacher_answer(teacher, i, heard), add_special_tokens=False)["input_ids"] + [eos]
+               for i in items]
     with autocast(teacher.device):
-        logits, ids, mask = teacher.continuation_logits([i.spoken_text if heard else i.transcript for i in items],
-                                                        [i.query for i in items], answers)
+        logits, ids, mask = teacher.continuation_logits([teacher_reads(teacher, i, heard) for i in items],
+                                                        [i.query for i in items], answers, teacher.notes)
     return nll_loss(*token_logprobs(logits, ids, mask))
 
 
