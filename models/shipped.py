@@ -27,11 +27,15 @@ SHIPPED = Path(__file__).resolve().parent / "shipped"
 MANIFEST = "release.json"
 
 
-def base_hashes(settings: Settings) -> dict[str, str]:
-    """The packaged base weights as a student records them (versions and sha256 of their weight files)."""
+def base_hashes(settings: Settings, kind: str = "student") -> dict[str, str]:
+    """The installed base weights a version of `kind` adapts, as it records them (versions and the
+    sha256 of their weight files): a student's encoder and LM, a teacher's LM (the cascade's)."""
     from models.sources import resolve_audio_encoder, resolve_llm
     from models.student import StudentConfig, weights_digest
 
+    if kind == "teacher":
+        llm = resolve_llm(settings.llm_model, settings.models_dir)
+        return {"llm": llm.version, "llm_sha256": weights_digest(llm.path)}
     config = StudentConfig()
     encoder = resolve_audio_encoder(config.encoder, settings.models_dir)
     llm = resolve_llm(config.llm, settings.models_dir)
@@ -45,14 +49,15 @@ def _mismatch(needed: dict, bases: dict) -> str:
     return ", ".join(f"{k} {needed[k][:16]} (installed: {str(bases.get(k))[:16]})" for k in differ)
 
 
-def install(settings: Settings, root: Path = SHIPPED, bases: Callable[[], dict] | None = None) -> list[str]:
+def install(settings: Settings, root: Path = SHIPPED, bases: Callable[[str], dict] | None = None) -> list[str]:
     """Registers and, where nothing of its kind is served, serves each shipped version; one line each."""
     order = {stage: i for i, stage in enumerate(("teacher", "align", "sft", "kd", "dpo"))}  # parents first
     manifests = sorted(root.glob(f"*/{MANIFEST}") if root.is_dir() else [],
                        key=lambda p: (order.get(p.parent.name.split("-")[0], 9), p.parent.name))
     if not manifests:
         return []
-    installed = (bases or (lambda: base_hashes(settings)))()
+    hashes = bases or (lambda kind: base_hashes(settings, kind))
+    installed: dict[str, dict] = {}
     ensure_schema(settings.db_url)
     said = []
     for path in manifests:
@@ -61,7 +66,9 @@ def install(settings: Settings, root: Path = SHIPPED, bases: Callable[[], dict] 
         if file_digests(folder, MANIFEST) != release["files"]:
             said.append(f"shipped {kind} {name} refused: its files do not match {MANIFEST}")
             continue
-        differ = _mismatch(release["bases"], installed)
+        if kind not in installed:
+            installed[kind] = hashes(kind)
+        differ = _mismatch(release["bases"], installed[kind])
         if differ:
             said.append(f"shipped {kind} {name} refused: trained on other base weights ({differ}); "
                         f"the raw cascade serves")
@@ -98,17 +105,25 @@ def _commit() -> str:
         return ""
 
 
-def release(settings: Settings, names: list[str], root: Path = SHIPPED) -> list[Path]:
-    """Copies registered versions' checkpoints into `root` as shipped versions (bf16, with release.json)."""
+def release(settings: Settings, names: list[str], root: Path = SHIPPED,
+            hashes: Callable[[str], dict] | None = None) -> list[Path]:
+    """Copies registered versions' checkpoints into `root` as shipped versions (bf16, with release.json).
+    A base's sha256 the version did not record (a teacher's LM) is added from the installed base of
+    the same version, so a fresh install can check it."""
     ensure_schema(settings.db_url)
     out = []
     for name in names:
         with session_scope(settings.db_url) as session:
             version = registry.get(session, name)
             parent = session.get(type(version), version.parent_id) if version.parent_id else None
+            bases = dict(version.bases)
+            if any(f"{k}_sha256" not in bases for k in bases if not k.endswith("_sha256")):
+                installed = (hashes or (lambda kind: base_hashes(settings, kind)))(version.kind)
+                bases |= {f"{k}_sha256": installed[f"{k}_sha256"] for k, v in version.bases.items()
+                          if installed.get(k) == v and f"{k}_sha256" in installed}
             release = {"version": version.name, "kind": version.kind, "stage": version.stage,
                        "parent": parent.name if parent else None, "data_hash": version.data_hash,
-                       "bases": version.bases, "config": version.config, "metrics": version.metrics,
+                       "bases": bases, "config": version.config, "metrics": version.metrics,
                        "commit": _commit()}
             checkpoint = Path(version.checkpoint)
         target = root / name

@@ -34,9 +34,9 @@ def test_a_release_holds_bf16_trained_parts_and_a_manifest(shipped):
 def test_a_fresh_install_registers_and_serves_the_shipped_version_once(settings, tmp_path, shipped):
     student, folder = shipped
     fresh = settings.model_copy(update={"data_dir": tmp_path / "fresh", "database_url": ""})
-    said = install(fresh, folder.parent, bases=lambda: student.bases)
+    said = install(fresh, folder.parent, bases=lambda kind: student.bases)
     assert said == ["serving shipped student sft-tiny"]
-    assert install(fresh, folder.parent, bases=lambda: student.bases) == []  # a second upgrade changes nothing
+    assert install(fresh, folder.parent, bases=lambda kind: student.bases) == []  # a second upgrade changes nothing
     with session_scope(fresh.db_url) as session:
         served = registry.served(session, "student")
         (promotion,) = registry.history(session, "student")
@@ -50,11 +50,32 @@ def test_shipped_versions_are_refused_on_other_base_weights_and_on_changed_files
     fresh = settings.model_copy(update={"data_dir": tmp_path / "fresh", "database_url": ""})
     key = sorted(student.bases)[-1]
     other = student.bases | {key: "f" * 64}
-    (line,) = install(fresh, folder.parent, bases=lambda: other)
+    (line,) = install(fresh, folder.parent, bases=lambda kind: other)
     assert line.startswith(f"shipped student sft-tiny refused: trained on other base weights ({key} ")
     assert line.endswith("the raw cascade serves") and "\n" not in line
     (folder / "projector.safetensors").write_bytes(b"changed")
-    (line,) = install(fresh, folder.parent, bases=lambda: student.bases)
+    (line,) = install(fresh, folder.parent, bases=lambda kind: student.bases)
     assert "its files do not match" in line
     with session_scope(fresh.db_url) as session:
         assert registry.served(session, "student") is None and registry.versions(session) == []
+
+
+def test_a_teacher_ships_with_the_hash_of_the_lm_it_adapts_and_is_refused_on_another(settings, tmp_path):
+    """A teacher records only its LM's version; the release adds that LM's sha256 from the installed
+    one, and a fresh install with other weights of the same name refuses it."""
+    from safetensors.torch import save_file
+
+    checkpoint = tmp_path / "teacher-tiny"
+    checkpoint.mkdir()
+    save_file({"lora_A": torch.ones(4, 2)}, checkpoint / "adapter_model.safetensors")
+    with session_scope(settings.db_url) as session:
+        registry.register(session, name="teacher-tiny", kind="teacher", stage="teacher", checkpoint=checkpoint,
+                          bases={"llm": "qwen (part1 0.2.0)"})
+    installed = {"llm": "qwen (part1 0.2.0)", "llm_sha256": "a" * 64}
+    (folder,) = release(settings, ["teacher-tiny"], tmp_path / "shipped", hashes=lambda kind: installed)
+    assert json.loads((folder / MANIFEST).read_text())["bases"] == installed
+
+    fresh = settings.model_copy(update={"data_dir": tmp_path / "fresh", "database_url": ""})
+    (line,) = install(fresh, folder.parent, bases=lambda kind: installed | {"llm_sha256": "b" * 64})
+    assert line.startswith("shipped teacher teacher-tiny refused: trained on other base weights (llm_sha256 ")
+    assert install(fresh, folder.parent, bases=lambda kind: installed) == ["serving shipped teacher teacher-tiny"]
