@@ -97,10 +97,13 @@ def _to_bf16(folder: Path) -> None:
         save_file({k: v.to(torch.bfloat16).contiguous() for k, v in tensors.items()}, path)
 
 
-def _commit() -> str:
+def code_commit() -> str:
+    """The commit of this code ("-dirty" when the work tree has changes), or "" outside git: a run
+    records it when it finishes, and a release names it as the commit that trained the version."""
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=SHIPPED.parent).stdout.strip()
+        git = lambda *args: subprocess.run(["git", *args], capture_output=True, text=True, check=True,  # noqa: E731
+                                           cwd=SHIPPED.parent).stdout.strip()
+        return git("rev-parse", "HEAD") + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.CalledProcessError):
         return ""
 
@@ -124,11 +127,11 @@ def release(settings: Settings, names: list[str], root: Path = SHIPPED,
             release = {"version": version.name, "kind": version.kind, "stage": version.stage,
                        "parent": parent.name if parent else None, "data_hash": version.data_hash,
                        "bases": bases, "config": version.config, "metrics": version.metrics,
-                       "commit": _commit()}
+                       "commit": version.metrics.get("commit") or code_commit()}
             checkpoint = Path(version.checkpoint)
         target = root / name
         shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(checkpoint, target, ignore=shutil.ignore_patterns("*.json.partial", "align.json"))
+        shutil.copytree(checkpoint, target, ignore=shutil.ignore_patterns("*.json.partial", "align.json", "README.md"))
         _to_bf16(target)
         (target / MANIFEST).write_text(json.dumps(release | {"files": file_digests(target, MANIFEST)}, indent=1, default=str))
         out.append(target)

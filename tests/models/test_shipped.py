@@ -79,3 +79,27 @@ def test_a_teacher_ships_with_the_hash_of_the_lm_it_adapts_and_is_refused_on_ano
     (line,) = install(fresh, folder.parent, bases=lambda kind: installed | {"llm_sha256": "b" * 64})
     assert line.startswith("shipped teacher teacher-tiny refused: trained on other base weights (llm_sha256 ")
     assert install(fresh, folder.parent, bases=lambda kind: installed) == ["serving shipped teacher teacher-tiny"]
+
+
+@pytest.mark.real
+def test_the_released_teacher_serves_a_fresh_install_of_the_packaged_lm_and_not_the_light_one(tmp_path):
+    """The repository's own release: `db upgrade` on an empty data dir checks it against the
+    installed packaged LM and serves it; configured with the light LM, the same upgrade refuses it."""
+    import os
+    import subprocess
+
+    from models.shipped import SHIPPED
+    from tests.conftest import SPEECHSUM, speechsum_env
+
+    (teacher,) = [p.parent.name for p in SHIPPED.glob(f"teacher-*/{MANIFEST}")]
+    upgrade = lambda env: subprocess.run([SPEECHSUM, "db", "upgrade"], env=os.environ | env, text=True,  # noqa: E731
+                                         capture_output=True, check=True).stdout
+    light = speechsum_env(tmp_path / "light")
+    refused = upgrade(light).splitlines()[-1]
+    assert refused.startswith(f"shipped teacher {teacher} refused: trained on other base weights (llm ")
+    fresh = speechsum_env(tmp_path / "fresh")
+    del fresh["SPEECHSUM_LLM_MODEL"]  # the default: the packaged Qwen2.5-Coder-1.5B
+    assert upgrade(fresh).splitlines()[-1] == f"serving shipped teacher {teacher}"
+    listed = subprocess.run([SPEECHSUM, "models", "list"], env=os.environ | fresh, text=True, capture_output=True,
+                            check=True).stdout
+    assert any(line.split()[:4] == [teacher, "teacher", "teacher", "served"] for line in listed.splitlines())

@@ -30,6 +30,7 @@ from torch import nn
 from tqdm import tqdm
 
 from models.progress import Progress
+from models.shipped import code_commit
 from storage import registry
 from storage.db import ensure_schema, session_scope
 from storage.settings import Settings
@@ -259,7 +260,7 @@ def finish(settings: Settings, run: Run, *, kind: str, stage: str, write: Callab
                "steps_per_minute": report["steps_per_minute"], "resumed_from": report["resumed_from"],
                "train_minutes": report["train_minutes"], "final_loss": tail_mean(report["curve"]),
                "skipped_steps": report.get("skipped_steps", 0),
-               "run": str(run.dir)} | (metrics or {})
+               "run": str(run.dir), "commit": code_commit()} | (metrics or {})
     register_version(settings, name=name, kind=kind, stage=stage, checkpoint=checkpoint, parent=parent, bases=bases,
                      config=config_dict(cfg), data=data, metrics=metrics)
     run.finish(report | {"version": name, "metrics": metrics})
