@@ -58,12 +58,14 @@ def served(session: Session, kind: str) -> ModelVersion | None:
     return session.scalar(select(ModelVersion).where(ModelVersion.kind == kind, ModelVersion.status == "served"))
 
 
-def latest(session: Session, kind: str, stage: str | None = None) -> ModelVersion | None:
-    """The newest usable (not failed) version of a kind, optionally of one stage."""
+def latest(session: Session, kind: str, stage: str | None = None, llm: str | None = None) -> ModelVersion | None:
+    """The newest usable (not failed) version of a kind, optionally of one stage, or trained on the LM
+    `llm` (its recorded base version: a teacher's adapter fits no other LM)."""
     query = select(ModelVersion).where(ModelVersion.kind == kind, ModelVersion.status != "failed")
     if stage:
         query = query.where(ModelVersion.stage == stage)
-    return session.scalar(query.order_by(ModelVersion.id.desc()).limit(1))
+    newest_first = session.scalars(query.order_by(ModelVersion.id.desc()))
+    return next((v for v in newest_first if llm is None or (v.bases or {}).get("llm") == llm), None)
 
 
 def versions(session: Session, kind: str | None = None) -> list[ModelVersion]:

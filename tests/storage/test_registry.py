@@ -84,3 +84,15 @@ def test_refuses_failed_changed_missing_and_unknown_versions(settings, tmp_path)
         with pytest.raises(RegistryError, match="only promote"):
             registry.register(s, name="x", kind="student", stage="sft", checkpoint=tmp_path, status="served")
         assert registry.served(s, "student") is None
+
+
+def test_the_newest_teacher_of_an_lm_skips_adapters_of_another_lm(settings, tmp_path):
+    """KD asks for the newest teacher of the student's LM: the shipped notes teacher (an adapter of
+    the 1.5B LM), newer or not, must not be loaded onto SmolLM2."""
+    with session_scope(settings.db_url) as s:
+        for name, llm in (("teacher-smol-1", "smol"), ("teacher-smol-2", "smol"), ("teacher-qwen", "qwen")):
+            registry.register(s, name=name, kind="teacher", stage="teacher", checkpoint=checkpoint(tmp_path, name),
+                              bases={"llm": llm})
+        assert registry.latest(s, "teacher").name == "teacher-qwen"
+        assert registry.latest(s, "teacher", llm="smol").name == "teacher-smol-2"
+        assert registry.latest(s, "teacher", llm="other") is None

@@ -21,6 +21,7 @@ from datetime import datetime
 import torch
 
 from models.llm import Decoding
+from models.sources import resolve_llm
 from models.student import Student, autocast, instruction, load_student
 from storage import feedback, registry
 from storage.db import ensure_schema, session_scope
@@ -86,11 +87,13 @@ def upload_examples(settings: Settings, student: Student, limit: int, max_s: flo
 
 
 def load_kd_teacher(settings: Settings, cfg: KDConfig, student: Student) -> Teacher:
-    """The teacher version asked for, else the newest fine-tuned one, else the raw LM."""
+    """The teacher version asked for, else the newest fine-tuned one of the teacher's LM (not the
+    shipped notes teacher, an adapter of another LM), else the raw LM."""
     ensure_schema(settings.db_url)
+    model = cfg.teacher_model or student.config.llm
     with session_scope(settings.db_url) as session:
-        version = registry.get(session, cfg.teacher) if cfg.teacher else registry.latest(session, "teacher")
-        model = cfg.teacher_model or student.config.llm
+        version = registry.get(session, cfg.teacher) if cfg.teacher else registry.latest(
+            session, "teacher", llm=resolve_llm(model, settings.models_dir).version)
         adapter, name = (version.checkpoint, version.name) if version else (None, model)
     return load_teacher(settings, model, adapter, name, student_tokenizer=student.tokenizer)
 
