@@ -130,12 +130,14 @@ def stage_systems(settings: Settings, items: list[EvalItem]) -> list[str]:
     """The stage table's rows: the lead baseline (N = the human answers' median length), the cascade
     and teacher-on-reference with the raw and the fine-tuned LM, and the newest DPO student's line of
     versions (alignment, +SFT, +KD, +DPO)."""
+    from models.sources import llm_version
     from storage import registry
     from storage.db import ensure_schema, session_scope
 
     ensure_schema(settings.db_url)
+    cascade_lm = llm_version(settings.llm_model)
     with session_scope(settings.db_url) as session:
-        teacher = registry.latest(session, "teacher")
+        teacher = registry.latest(session, "teacher", llm=cascade_lm)  # an adapter serves only its own LM
         version, chain = registry.latest(session, "student", "dpo"), []
         while version is not None:
             chain.insert(0, version.name)

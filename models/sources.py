@@ -165,16 +165,23 @@ def _convert_gguf(packaged: PackagedLM) -> Callable[[Path], None]:
     return build
 
 
+def llm_version(name: str) -> str:
+    """The version string `resolve_llm` gives the LM `name`, without preparing it (what a trained
+    version records as its base LM)."""
+    packaged = PACKAGED_LLMS.get(name)
+    if packaged:
+        return f"{name} ({packaged.version})"
+    return f"llm:{Path(name).expanduser().resolve()}" if Path(name).expanduser().is_dir() else f"llm:{name}"
+
+
 def resolve_llm(name: str, cache_dir: Path) -> ModelSource:
     """A causal LM: a packaged GGUF (PACKAGED_LLMS), a local HF dir, or a hub id."""
     packaged = PACKAGED_LLMS.get(name)
     if packaged:
         path = _build_once(cache_dir / name, _convert_gguf(packaged))
-        return ModelSource(name, str(path), f"{name} ({packaged.version})")
-    if Path(name).expanduser().is_dir():
-        path = Path(name).expanduser().resolve()
-        return ModelSource(name, str(path), f"llm:{path}")
-    return ModelSource(name, name, f"llm:{name}")
+    else:
+        path = Path(name).expanduser().resolve() if Path(name).expanduser().is_dir() else name
+    return ModelSource(name, str(path), llm_version(name))
 
 
 def _convert_whisper_encoder(ct2_dir: Path) -> Callable[[Path], None]:

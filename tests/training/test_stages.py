@@ -264,6 +264,7 @@ def test_a_non_finite_step_is_skipped_and_a_diverged_run_registers_nothing(setti
 
 def test_the_stage_table_lists_baselines_teachers_and_the_newest_line_of_students(settings, tmp_path):
     from bench.qmsum import stage_systems
+    from models.sources import llm_version
 
     with session_scope(settings.db_url) as s:
         parent = None
@@ -275,8 +276,10 @@ def test_the_stage_table_lists_baselines_teachers_and_the_newest_line_of_student
                                        parent=parent if stage != "align" else None)
             if name == "dpo-1":
                 parent = registry.get(s, "align-1")
-        (tmp_path / "teacher-1").mkdir()
-        registry.register(s, name="teacher-1", kind="teacher", stage="teacher", checkpoint=tmp_path / "teacher-1")
+        for name, llm in (("teacher-1", settings.llm_model), ("teacher-of-another-lm", "another-lm")):
+            (tmp_path / name).mkdir()
+            registry.register(s, name=name, kind="teacher", stage="teacher", checkpoint=tmp_path / name,
+                              bases={"llm": llm_version(llm)})
     items = [EvalItem(f"i{n}", "q", "A: words", " ".join(["w"] * n)) for n in (10, 20, 70)]
     assert stage_systems(settings, items) == [
         "lead:20", "cascade:raw", "teacher-on-reference:raw", "cascade:teacher-1", "teacher-on-reference:teacher-1",

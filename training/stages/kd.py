@@ -21,7 +21,7 @@ from datetime import datetime
 import torch
 
 from models.llm import Decoding
-from models.sources import resolve_llm
+from models.sources import llm_version
 from models.student import Student, autocast, instruction, load_student
 from storage import feedback, registry
 from storage.db import ensure_schema, session_scope
@@ -93,7 +93,7 @@ def load_kd_teacher(settings: Settings, cfg: KDConfig, student: Student) -> Teac
     model = cfg.teacher_model or student.config.llm
     with session_scope(settings.db_url) as session:
         version = registry.get(session, cfg.teacher) if cfg.teacher else registry.latest(
-            session, "teacher", llm=resolve_llm(model, settings.models_dir).version)
+            session, "teacher", llm=llm_version(model))
         adapter, name = (version.checkpoint, version.name) if version else (None, model)
     return load_teacher(settings, model, adapter, name, student_tokenizer=student.tokenizer)
 
