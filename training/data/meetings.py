@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass, field
 
 from models.grounding import sentences
+from models.notes import section
 from training.data.items import EvalItem
 from training.metrics import normalize
 
@@ -231,8 +232,7 @@ def make_meeting(index: int, seed: int = 1000) -> Meeting:
 def written_notes(notes: str) -> str:
     """Reference notes in the form the notes LM writes them (`models.notes.notes_prompt`): decisions,
     "Owner: task, due day" items, then a summary of the first decision and the first item."""
-    decisions = [line[2:] for line in section_lines(notes, "Decisions:")]
-    actions = [line[2:] for line in section_lines(notes, "Action items:")]
+    decisions, actions = section(notes, "Decisions"), section(notes, "Action items")
     said = []
     for line in actions[:1]:
         owner, _, rest = line.partition(": ")
@@ -241,18 +241,6 @@ def written_notes(notes: str) -> str:
     summary = " ".join(decisions[:1] + said) or "Nothing was settled."
     return "\n".join(["Decisions:", *(f"- {d}" for d in decisions), "Action items (owner: task, due date):",
                       *(f"- {a}" for a in actions), f"Summary: {summary}"])
-
-
-def section_lines(notes: str, title: str) -> list[str]:
-    """The "- " lines under `title` in reference notes, up to the next title."""
-    lines = notes.splitlines()
-    start = lines.index(title) + 1 if title in lines else len(lines)
-    out = []
-    for line in lines[start:]:
-        if not line.startswith("- "):
-            break
-        out.append(line)
-    return out
 
 
 def answer_line(notes: str, fact: Fact) -> str:

@@ -25,7 +25,7 @@ from models.student import autocast, continuation_outputs, token_logprobs
 from models.summarizer import reading_prompt
 from storage.settings import Settings
 from training.config import option
-from training.data.items import EvalItem, training_items
+from training.data.items import EvalItem, answer_for, training_items
 from training.data.meetings import NOTES_QUERY, meeting_items, written_notes
 from training.losses import nll_loss
 from training.stages.runs import LoopConfig, Run, config_dict, finish, fit
@@ -129,8 +129,6 @@ def teacher_reads(teacher: Teacher, item: EvalItem, heard: bool) -> str:
 
 def teacher_answer(teacher: Teacher, item: EvalItem, heard: bool) -> str:
     """What the teacher learns to write: a notes LM writes a meeting's notes in the served form."""
-    from training.data.items import answer_for
-
     if teacher.notes and item.query == NOTES_QUERY:
         return written_notes(item.reference)
     return answer_for(item, heard)
