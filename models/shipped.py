@@ -16,6 +16,7 @@ import json
 import shutil
 import subprocess
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from storage import registry
@@ -56,7 +57,7 @@ def install(settings: Settings, root: Path = SHIPPED, bases: Callable[[str], dic
                        key=lambda p: (order.get(p.parent.name.split("-")[0], 9), p.parent.name))
     if not manifests:
         return []
-    hashes = bases or (lambda kind: base_hashes(settings, kind))
+    hashes = bases or partial(base_hashes, settings)
     installed: dict[str, dict] = {}
     ensure_schema(settings.db_url)
     said = []
@@ -113,6 +114,7 @@ def release(settings: Settings, names: list[str], root: Path = SHIPPED,
     """Copies registered versions' checkpoints into `root` as shipped versions (bf16, with release.json).
     A base's sha256 the version did not record (a teacher's LM) is added from the installed base of
     the same version, so a fresh install can check it."""
+    hashes = hashes or partial(base_hashes, settings)
     ensure_schema(settings.db_url)
     out = []
     for name in names:
@@ -120,10 +122,11 @@ def release(settings: Settings, names: list[str], root: Path = SHIPPED,
             version = registry.get(session, name)
             parent = session.get(type(version), version.parent_id) if version.parent_id else None
             bases = dict(version.bases)
-            if any(f"{k}_sha256" not in bases for k in bases if not k.endswith("_sha256")):
-                installed = (hashes or (lambda kind: base_hashes(settings, kind)))(version.kind)
-                bases |= {f"{k}_sha256": installed[f"{k}_sha256"] for k, v in version.bases.items()
-                          if installed.get(k) == v and f"{k}_sha256" in installed}
+            unhashed = [k for k in bases if not k.endswith("_sha256") and f"{k}_sha256" not in bases]
+            if unhashed:  # hashing the installed bases reads gigabytes: only when a hash is missing
+                installed = hashes(version.kind)
+                bases |= {f"{k}_sha256": installed[f"{k}_sha256"] for k in unhashed
+                          if installed.get(k) == bases[k] and f"{k}_sha256" in installed}
             release = {"version": version.name, "kind": version.kind, "stage": version.stage,
                        "parent": parent.name if parent else None, "data_hash": version.data_hash,
                        "bases": bases, "config": version.config, "metrics": version.metrics,
