@@ -79,13 +79,14 @@ def new_data(session: Session, since: datetime) -> dict:
 def uploads(session: Session, limit: int, max_s: float, since: datetime | None = None
             ) -> list[tuple[str, str, str | None]]:
     """(stored path, transcript text, the newest summary's query) of users' recordings with a stored
-    transcript, up to `max_s` long, newest first; with `since`, only those uploaded after it."""
+    transcript, up to `max_s` long, newest first; with `since`, only those uploaded after it. A
+    recording its owner deleted and the service kept for its votes is no upload any more."""
     newest_query = (select(schema.Summary.query).where(schema.Summary.recording_id == schema.Recording.id)
                     .order_by(schema.Summary.id.desc()).limit(1).scalar_subquery())
     query = (select(schema.Recording.stored_path, schema.Transcript.text, newest_query)
              .join(schema.Transcript, schema.Transcript.recording_id == schema.Recording.id)
-             .where(schema.Recording.duration_s <= max_s).order_by(schema.Recording.id.desc()).limit(limit)
-             .where(schema.Recording.uploader.not_like(f"{DETACHED}%")))  # kept for its votes only
+             .where(schema.Recording.duration_s <= max_s, schema.Recording.uploader.not_like(f"{DETACHED}%"))
+             .order_by(schema.Recording.id.desc()).limit(limit))
     if since:
         query = query.where(schema.Recording.created_at > since)
     return [tuple(row) for row in session.execute(query).all()]
