@@ -53,7 +53,7 @@ class LoopConfig(Checked):
     epochs: int = option(3, "passes over the data, when `steps` is 0", ge=1)
     weight_decay: float = option(0.0, "AdamW's weight decay", ge=0)
     save_minutes: float = option(3.0, "minutes between resumable saves (0: after every step)", ge=0)
-    seed: int = option(0, "seed of the batches, sampling and the split")
+    seed: int = option(0, "seed of the batches, sampling and the items' order (not of the held-out split, which is fixed)")
 
 
 def lr_at(step: int, total: int, cfg) -> float:
