@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -305,6 +306,26 @@ def test_a_teacher_with_another_tokenizer_is_refused(settings, tmp_path):
     assert load_teacher(settings, str(tmp_path / "same"), student_tokenizer=student.tokenizer).name
     with pytest.raises(TeacherError, match="another tokenizer"):
         load_teacher(settings, str(tmp_path / "other"), student_tokenizer=student.tokenizer)
+
+
+def test_a_teacher_goes_on_from_its_parent_adapter_and_names_it(settings, tmp_path):
+    from tests.helpers.tiny import WORDS, tiny_chat_lm
+    from training.stages.teacher import TeacherConfig, TeacherError, finetune_teacher
+
+    lm, tokenizer = tiny_chat_lm(WORDS)
+    lm.save_pretrained(tmp_path / "lm")
+    tokenizer.save_pretrained(tmp_path / "lm")
+    quick = dict(model=str(tmp_path / "lm"), meetings=1, max_words=60, steps=1, batch_size=1, warmup_steps=1,
+                 save_minutes=0.0)
+    first = finetune_teacher(settings, TeacherConfig(lora_r=2, **quick))
+    second = finetune_teacher(settings, TeacherConfig(lora_r=8, parent=first, **quick))
+    with session_scope(settings.db_url) as s:
+        child = registry.get(s, second)
+        assert child.parent_id == registry.get(s, first).id
+        adapter = json.loads((Path(child.checkpoint) / "adapter_config.json").read_text())
+    assert adapter["r"] == 2  # the parent's adapter, trained further, not new rank-8 adapters
+    with pytest.raises(TeacherError, match="adapts"):
+        finetune_teacher(settings, TeacherConfig(**(quick | {"model": "smollm2-135m-instruct"}), parent=first))
 
 
 def test_a_20_minute_recording_is_heard_in_pieces_and_the_pieces_merged(monkeypatch):

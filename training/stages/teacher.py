@@ -20,9 +20,11 @@ import torch
 from torch import nn
 
 from models.notes import answer_prompt, notes_prompt
-from models.sources import resolve_llm, writes_notes
+from models.sources import llm_version, resolve_llm, writes_notes
 from models.student import autocast, continuation_outputs, token_logprobs
 from models.summarizer import reading_prompt
+from storage import registry
+from storage.db import session_scope
 from storage.settings import Settings
 from training.config import option
 from training.data.items import EvalItem, answer_for, training_items
@@ -40,7 +42,7 @@ class Teacher:
     lm: nn.Module
     tokenizer: object
     name: str
-    notes: bool = False  # an LM that writes the notes when it serves (models.sources.writes_notes) is fine-tuned on them
+    notes: bool = False  # an LM that writes the notes when it serves (sources.writes_notes) is fine-tuned on them
 
     @property
     def device(self) -> torch.device:
@@ -74,8 +76,9 @@ def same_tokenizer(a, b) -> bool:
 
 def load_teacher(settings: Settings, model: str, adapter: str | None = None, name: str = "",
                  student_tokenizer=None, trainable: bool = False, lora: TeacherConfig | None = None) -> Teacher:
-    """The teacher LM (a packaged name, local dir or hub id), with a LoRA adapter merged in when given,
-    or new trainable LoRA adapters for fine-tuning. Refuses another tokenizer than the student's."""
+    """The teacher LM (a packaged name, local dir or hub id), with a LoRA adapter merged in when given;
+    `trainable`: that adapter to train further, else new LoRA adapters. Refuses another tokenizer than
+    the student's."""
     from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -86,15 +89,18 @@ def load_teacher(settings: Settings, model: str, adapter: str | None = None, nam
                            "compares them token by token, so choose a teacher of the same family")
     # A teacher that scores the student's tokens loads in fp32; a notes LM as stored (the 1.5B: bf16, half the memory).
     lm = AutoModelForCausalLM.from_pretrained(source.path, dtype="auto" if writes_notes(source.name) else torch.float32)
-    if adapter:
-        lm = PeftModel.from_pretrained(lm, adapter).merge_and_unload()
     if trainable:
         lora = lora or TeacherConfig()
         if lora.checkpointing:
             lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        lm = get_peft_model(lm, LoraConfig(r=lora.lora_r, lora_alpha=lora.lora_alpha, lora_dropout=0.0,
-                                           target_modules=list(lora.lora_targets), task_type="CAUSAL_LM"))
+        if adapter:  # a parent's adapter, fine-tuned further (its rank and targets, not `lora`'s)
+            lm = PeftModel.from_pretrained(lm, adapter, is_trainable=True)
+        else:
+            lm = get_peft_model(lm, LoraConfig(r=lora.lora_r, lora_alpha=lora.lora_alpha, lora_dropout=0.0,
+                                               target_modules=list(lora.lora_targets), task_type="CAUSAL_LM"))
     else:
+        if adapter:
+            lm = PeftModel.from_pretrained(lm, adapter).merge_and_unload()
         lm.requires_grad_(False)
     return Teacher(lm.to(settings.device), tokenizer, name or source.version, notes=writes_notes(source.name))
 
@@ -111,6 +117,8 @@ class TeacherConfig(LoopConfig):
     heard: bool = option(True, "read transcripts as served (no speaker labels) and learn answers that name no label")
     meetings: int = option(150, "generated meetings with known facts that join the QMSum items (notes and a focus "
                                 "answer each; training.data.meetings)", ge=0)
+    parent: str = option("", "a teacher version of the same LM whose adapter is fine-tuned further (default: new "
+                             "adapters); the new version names it as its parent")
     checkpointing: bool = option(False, "recompute activations in the backward pass (slower; the 1.5B notes LM's "
                                         "activations do not fit 24 GB otherwise)")
     lora_r: int = option(16, "LoRA rank", ge=1)
@@ -146,6 +154,17 @@ def answer_nll(teacher: Teacher, items: list[EvalItem], heard: bool = False) -> 
     return nll_loss(*token_logprobs(logits, ids, mask))
 
 
+def parent_adapter(settings: Settings, cfg: TeacherConfig) -> str:
+    """The adapter of the teacher version `cfg.parent`; refused when it is not a teacher of `cfg.model`."""
+    with session_scope(settings.db_url) as session:
+        version = registry.get(session, cfg.parent)
+        if version is None or version.kind != "teacher":
+            raise TeacherError(f"no teacher version {cfg.parent!r} to fine-tune further")
+        if version.bases.get("llm") != llm_version(cfg.model):
+            raise TeacherError(f"the teacher {cfg.parent!r} adapts {version.bases.get('llm')!r}, not {cfg.model!r}")
+        return version.checkpoint
+
+
 def finetune_teacher(settings: Settings, cfg: TeacherConfig = TeacherConfig(), progress=None) -> str:
     """Fine-tunes LoRA adapters of the teacher LM on the training items; registers a teacher version."""
     from training.data.items import data_hash, short_items
@@ -153,11 +172,12 @@ def finetune_teacher(settings: Settings, cfg: TeacherConfig = TeacherConfig(), p
     torch.manual_seed(cfg.seed)
     items = short_items(training_items(settings.shared_data, cfg.seed), cfg.max_words) + meeting_items(cfg.meetings)
     data = data_hash("teacher", [i.id for i in items], "heard" if cfg.heard else "labelled")
-    teacher = load_teacher(settings, cfg.model, trainable=True, lora=cfg)
-    run = Run(settings.data_dir, "teacher", config_dict(cfg), cfg.model, data)
+    adapter = parent_adapter(settings, cfg) if cfg.parent else None
+    teacher = load_teacher(settings, cfg.model, adapter, trainable=True, lora=cfg)
+    run = Run(settings.data_dir, "teacher", config_dict(cfg), cfg.parent or cfg.model, data)
     lengths = [len(i.transcript.split()) for i in items]
     report = fit(run, teacher.lm, lambda batch: (answer_nll(teacher, [items[i] for i in batch], cfg.heard), {}),
                  lengths, cfg, "fine-tuning the teacher", progress)
     return finish(settings, run, kind="teacher", stage="teacher", write=teacher.lm.save_pretrained,
-                  bases={"llm": teacher.name}, parent=None, cfg=cfg, data=data, report=report,
+                  bases={"llm": teacher.name}, parent=cfg.parent or None, cfg=cfg, data=data, report=report,
                   metrics={"items": len(items)})
