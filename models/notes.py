@@ -193,15 +193,27 @@ def _owner_part(line: str) -> str:
     return re.sub(r"\s*\(.*?\)", "", line.partition(":")[0]).strip()
 
 
+def _without_due(line: str) -> str:
+    """An action item's line without its ", due ..." part."""
+    return re.sub(r",?\s*\bdue\b[^,]*$", "", line).rstrip(" ,.") + "."
+
+
 def from_model(generated: str, segments: list[Segment], source: str) -> tuple[list[NoteItem], list[NoteItem],
                                                                               list[str]]:
     """(decisions, action items, dropped) of notes the model wrote in the trained form, each supported
-    by the transcript and linked to its sentence; an unsupported or unplaceable item is dropped."""
+    by the transcript and linked to its sentence; an unsupported or unplaceable item is dropped. An
+    action item whose only unsupported value is its due date (one never said, or taken back) keeps
+    its owner and task without a date: the date goes to "dropped"."""
     units, dropped = sentence_units(segments), []
     out: dict[str, list[NoteItem]] = {"Decisions": [], "Action items": []}
     for title, found in out.items():
         for line in section(generated, title):
             at = _anchor(line, units)
+            if at is not None and unsupported_terms(line, source) and title == "Action items":
+                undated = _without_due(line)
+                if undated != line and not unsupported_terms(undated, source):
+                    dropped.append(f"{line} (its due date dropped, the task kept)")
+                    line = undated
             if at is None or unsupported_terms(line, source):
                 dropped.append(line)
                 continue
@@ -211,7 +223,7 @@ def from_model(generated: str, segments: list[Segment], source: str) -> tuple[li
                 owner = asked  # the model named who asked, or a name the recording does not tie to the task
             due = _due(task or line)
             if task and re.search(r"\bdue\b", task):  # "book the plumber, due Wednesday": the date has its own
-                task = re.sub(r",?\s*\bdue\b[^,]*$", "", task).rstrip(" ,.") + "."  # field, a non-date goes
+                task = _without_due(task)  # field, a non-date goes
             text = (task or line).strip()
             found.append(NoteItem(text[:1].upper() + text[1:], at.start, at.end, at.speaker, owner, due))
     return out["Decisions"][:MAX_ITEMS], out["Action items"][:MAX_ITEMS], dropped

@@ -70,9 +70,19 @@ def test_the_person_asked_who_agreed_owns_the_task_whoever_asked():
 
 
 def test_an_item_with_a_value_the_meeting_took_back_is_dropped():
-    generated = "Action items:\n- Yusuf: take the release notes, due Friday.\n"
+    generated = "Decisions:\n- The release notes are due Friday.\nAction items:\n- Marco: book the venue by Friday.\n"
+    decisions, actions, dropped = from_model(generated, ASKED, ASKED_SOURCE)
+    assert decisions == actions == []
+    assert dropped == ["The release notes are due Friday.", "Marco: book the venue by Friday."]
+
+
+def test_an_action_item_whose_due_date_was_taken_back_keeps_its_owner_and_task_without_a_date():
+    generated = "Action items:\n- Yusuf: take the release notes, due Friday.\n- Rosa: book the venue, due May 30.\n"
     _, actions, dropped = from_model(generated, ASKED, ASKED_SOURCE)
-    assert actions == [] and dropped == ["Yusuf: take the release notes, due Friday."]
+    assert [(a.owner, a.text, a.due) for a in actions] == [("Yusuf", "Take the release notes.", ""),
+                                                          ("Rosa", "Book the venue.", "")]
+    assert dropped == ["Yusuf: take the release notes, due Friday. (its due date dropped, the task kept)",
+                       "Rosa: book the venue, due May 30. (its due date dropped, the task kept)"]
 
 
 def test_where_the_recognizer_lost_the_name_the_voice_that_agreed_owns_the_task():
