@@ -274,7 +274,8 @@ def _version(summarizer) -> str:
 def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Path | None = None) -> dict:
     """Every meeting through the lead baseline and each system (a summary, and an answer per focus
     question); writes bench/results/<date>-facts.{json,md}. "cascade" has the served teacher's adapter
-    when one is served; "cascade-raw" is the same LM untuned, for the fine-tuned-or-not comparison."""
+    when one is served; "cascade-raw" is the same LM untuned, for the fine-tuned-or-not comparison;
+    "cascade:VERSION" has that teacher version's adapter (two teachers in one run)."""
     from tqdm import tqdm
 
     from models.diarize import label_speakers
@@ -287,7 +288,8 @@ def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Pa
     recognizer, diarizer = load_recognizer(settings), load_diarizer(settings)
     decoding = Decoding(max_new_tokens=settings.summary_max_tokens)
     summarizers = {"lead": None, "cascade": load_summarizer(settings)} | (
-        {"cascade-raw": load_summarizer(settings, "raw")} if "cascade-raw" in systems else {}) | (
+        {"cascade-raw": load_summarizer(settings, "raw")} if "cascade-raw" in systems else {}) | {
+        name: load_summarizer(settings, name.partition(":")[2]) for name in systems if name.startswith("cascade:")} | (
         {"student": load_student_summarizer(settings)} if "student" in systems else {})
     rows: dict[str, list[dict]] = {name: [] for name in summarizers}
     minutes = 0.0
