@@ -188,9 +188,16 @@ def _anchor(text: str, units: list[Segment]) -> Segment | None:
     return best if best is not None and words & _stems(best.text) else None
 
 
-def _owner_part(line: str) -> str:
-    """The owner a model's "Owner: task" line names, without a remark in parentheses ("Rosa (owner)")."""
-    return re.sub(r"\s*\(.*?\)", "", line.partition(":")[0]).strip()
+def _split_action(line: str) -> tuple[str, str]:
+    """(owner, task) of a model's "Owner: task" line, without a remark ("Rosa (owner)", "Emeka, also");
+    "Owner, task" also counts. ("", "") when the line names no owner."""
+    owner, colon, task = line.partition(":")
+    if not colon:
+        found = re.match(r"([A-Z][a-z]+), (.+)", line)
+        if not found or found.group(1).lower() in STOPWORDS:
+            return "", ""
+        owner, task = found.groups()
+    return re.sub(r"\s*\(.*?\)", "", owner).split(",")[0].strip(), task.strip()
 
 
 def _without_due(line: str) -> str:
@@ -217,8 +224,7 @@ def from_model(generated: str, segments: list[Segment], source: str) -> tuple[li
             if at is None or unsupported_terms(line, source):
                 dropped.append(line)
                 continue
-            owner, _, task = line.partition(":") if title == "Action items" else ("", "", line)
-            owner = _owner_part(line) if task else ""
+            owner, task = _split_action(line) if title == "Action items" else ("", line)
             if owner and (asked := asked_owner(units, units.index(at))):
                 owner = asked  # the model named who asked, or a name the recording does not tie to the task
             due = _due(task or line)
@@ -233,8 +239,7 @@ def owners_agree(overview: str, generated: str, actions: list[NoteItem]) -> tupl
     """The overview without the sentences that give a task of the notes to someone other than its
     owner: the notes' owners are checked against who was asked (`asked_owner`), the overview's
     prose is not. Returns (kept overview, dropped sentences)."""
-    people = {a.owner for a in actions} | {_owner_part(line) for line in section(generated, "Action items")
-                                          if ":" in line}
+    people = {a.owner for a in actions} | {_split_action(line)[0] for line in section(generated, "Action items")}
     kept, dropped = [], []
     for sentence in sentences(overview):
         named, words = {p for p in people if p and re.search(rf"\b{re.escape(p)}\b", sentence)}, _stems(sentence)

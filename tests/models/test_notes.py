@@ -69,6 +69,15 @@ def test_the_person_asked_who_agreed_owns_the_task_whoever_asked():
     assert dropped == []
 
 
+def test_an_owner_written_with_a_comma_or_a_remark_is_still_the_owner_and_decisions_have_none():
+    generated = ("Decisions:\n- Rosa books the venue.\nAction items:\n- Rosa, book the venue, due Thursday.\n"
+                 "- Yusuf, also: take the release notes.\n")
+    decisions, actions, _ = from_model(generated, ASKED, ASKED_SOURCE)
+    assert [(a.owner, a.text, a.due) for a in actions] == [("Rosa", "Book the venue.", "Thursday"),
+                                                          ("Yusuf", "Take the release notes.", "")]
+    assert [d.owner for d in decisions] == [""]
+
+
 def test_an_item_with_a_value_the_meeting_took_back_is_dropped():
     generated = "Decisions:\n- The release notes are due Friday.\nAction items:\n- Marco: book the venue by Friday.\n"
     decisions, actions, dropped = from_model(generated, ASKED, ASKED_SOURCE)
