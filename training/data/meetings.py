@@ -279,11 +279,12 @@ def has_value(tokens: list[str], value: str, kind: str) -> bool:
     return value in tokens
 
 
-def fact_score(text: str, meeting: Meeting) -> tuple[int, int]:
-    """(facts stated right, facts stated wrong) in `text`: a sentence naming a fact's subject states it
-    right with its value, wrong with its corrected value or another value of its kind in the meeting."""
+def fact_verdicts(text: str, meeting: Meeting) -> list[tuple[Fact, str]]:
+    """Each fact of the meeting as `text` states it: "right", "wrong" or "absent". A sentence naming a
+    fact's subject states it right with its value, wrong with its corrected value or another value of
+    its kind in the meeting."""
     units = [(value_tokens(s), s.lower()) for s in sentences(text)]
-    right = wrong = 0
+    verdicts = []
     for fact in meeting.facts:
         others = {f.value for f in meeting.facts if f.kind == fact.kind} | {fact.superseded}
         if fact.kind == "owner":
@@ -291,10 +292,18 @@ def fact_score(text: str, meeting: Meeting) -> tuple[int, int]:
         others -= {fact.value, ""}
         about = [tokens for tokens, lower in units if all(w in lower for w in fact.subject.split())]
         if any(has_value(tokens, fact.value, fact.kind) for tokens in about):
-            right += 1
+            verdicts.append((fact, "right"))
         elif any(has_value(tokens, other, fact.kind) for tokens in about for other in others):
-            wrong += 1
-    return right, wrong
+            verdicts.append((fact, "wrong"))
+        else:
+            verdicts.append((fact, "absent"))
+    return verdicts
+
+
+def fact_score(text: str, meeting: Meeting) -> tuple[int, int]:
+    """(facts stated right, facts stated wrong) in `text`."""
+    found = [verdict for _, verdict in fact_verdicts(text, meeting)]
+    return found.count("right"), found.count("wrong")
 
 
 def meeting_of(item: EvalItem) -> Meeting | None:

@@ -1,0 +1,95 @@
+"""The cascade's notes on training-side generated meetings: where notes changes are tuned, never on the benchmark.
+
+The facts benchmark's meetings (bench/facts.py) are held out. Changes to the notes (prompts,
+grounding, a notes teacher) are measured here instead: generated meetings of seeds no run trains on
+(4242 and 5151; the training set uses seed 1000), spoken with the training voices, transcribed and
+diarized as served, and scored fact by fact (right, wrong, absent, per kind) with the training
+generator's own known facts. Every system runs in the same run, so a comparison has its baseline.
+
+    python bench/facts_train.py cascade:raw cascade:teacher-A cascade:teacher-B --name NAME
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from datetime import date
+
+from tqdm import tqdm
+
+from bench.facts import stated
+from bench.report import RESULTS, write_report
+from models.diarize import label_speakers
+from models.llm import Decoding
+from models.serving import load_diarizer, load_recognizer, load_summarizer
+from storage.audio import SAMPLE_RATE, read_samples
+from storage.settings import load_settings
+from training.data.items import EvalItem
+from training.data.meetings import fact_verdicts, make_meeting
+from training.data.speech import SPEAKER_VOICES, speak
+from training.evaluate import cached_transcript
+
+SEEDS = {4242: 12, 5151: 8}  # seed: meetings; seed 1000 is the training set's
+
+
+def share(part: int, whole: int) -> float:
+    return round(part / whole, 3) if whole else 0.0
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# Notes on training-side generated meetings, {report['date']}", "",
+             f"{report['meetings']} meetings (seeds {report['seeds']}; no run trains on them), spoken with the "
+             "training voices, transcribed and diarized as served; every system in this run.", "",
+             "| system | facts | right | wrong | absent | right share | wrong share of stated | right by kind |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in report["rows"]:
+        kinds = ", ".join(f"{k} {v['right']}/{v['facts']}" for k, v in row["by_kind"].items())
+        lines.append(f"| {row['system']} | {row['facts']} | {row['right']} | {row['wrong']} | {row['absent']} | "
+                     f"{100 * row['right_share']:.0f}% | {100 * row['wrong_share']:.0f}% | {kinds} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("systems", nargs="+", help="cascade:raw, cascade:served or cascade:TEACHER")
+    parser.add_argument("--name", default="facts-train")
+    args = parser.parse_args()
+    settings = load_settings()
+    recognizer, diarizer = load_recognizer(settings), load_diarizer(settings)
+    decoding = Decoding(max_new_tokens=settings.summary_max_tokens)
+    meetings = [make_meeting(i, seed) for seed, n in SEEDS.items() for i in range(n)]
+    heard = []
+    for meeting in tqdm(meetings, desc="hearing the meetings", unit="meeting"):
+        text = "\n".join(f"{who}: {said}" for who, said in meeting.turns)
+        wav = speak(EvalItem(meeting.id, "", text, ""), settings.data_dir / "facts-train-audio", SPEAKER_VOICES)
+        samples = read_samples(wav)
+        transcript = cached_transcript(recognizer, samples, len(samples) / SAMPLE_RATE, wav, reuse=True)
+        heard.append(label_speakers(transcript, diarizer.turns(samples)))
+    rows, per_meeting = [], {}
+    for system in args.systems:
+        summarizer = load_summarizer(settings, system.partition(":")[2] or "served")
+        counts, kinds, per_meeting[system] = Counter(), {}, []
+        for meeting, transcript in tqdm(list(zip(meetings, heard)), desc=system, unit="meeting"):
+            summary = summarizer.summarize(transcript, None, decoding)
+            verdicts = fact_verdicts(stated(summary), meeting)
+            for fact, verdict in verdicts:
+                counts[verdict] += 1
+                kind = kinds.setdefault(fact.kind, Counter())
+                kind[verdict] += 1
+                kind["facts"] += 1
+            per_meeting[system].append({"id": meeting.id, "stated": stated(summary), "raw": summary.raw,
+                                        "dropped": (summary.notes or {}).get("dropped", []),
+                                        "verdicts": [(f.kind, f.subject, f.value, v) for f, v in verdicts]})
+        facts = sum(counts.values())
+        rows.append({"system": f"{system} ({summarizer.llm.version})", "facts": facts, **{
+            v: counts[v] for v in ("right", "wrong", "absent")}, "right_share": share(counts["right"], facts),
+            "wrong_share": share(counts["wrong"], counts["right"] + counts["wrong"]),
+            "by_kind": {k: {"right": c["right"], "wrong": c["wrong"], "facts": c["facts"]} for k, c in kinds.items()}})
+        print(rows[-1]["system"], {k: rows[-1][k] for k in ("right", "wrong", "absent")}, flush=True)
+    report = {"date": date.today().isoformat(), "meetings": len(meetings), "seeds": ", ".join(map(str, SEEDS)),
+              "rows": rows, "per_meeting": per_meeting}
+    write_report(RESULTS / f"{report['date']}-{args.name}", report, markdown(report))
+
+
+if __name__ == "__main__":
+    main()
