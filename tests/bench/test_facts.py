@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.facts import Fact, Meeting, answer_right, check, meetings
+from bench.facts import Fact, Meeting, answer_right, check, meetings, said_anywhere
 
 MEETING = Meeting("m", 3, ["Ana", "Ben", "Chloe"], [], [
     Fact("owner", "press release", "ben", "chloe", "Who owns the press release?"),
@@ -48,3 +48,9 @@ def test_a_focus_answer_is_right_only_with_the_right_value_and_without_the_old_o
     assert answer_right("The launch is on May 20th.", launch)
     assert not answer_right("The launch moved from May 15 to May 20.", launch)
     assert not answer_right("The launch is in May.", launch)
+
+
+def test_a_transcript_says_a_fact_only_with_its_subject_and_its_value_somewhere():
+    heard = ("Ben, can you take the press release? Sure. The launch is in May, on the twentieth. "
+             "The budget report is due on Fry Day.")
+    assert said_anywhere(heard, MEETING) == 2  # press release and launch; the recognizer lost "Friday"
