@@ -377,3 +377,13 @@ def test_a_minutes_cap_stops_a_step_budget_and_the_version_says_so(settings, tmp
         metrics = registry.get(session, name).metrics
     assert metrics["capped"] is True and metrics["steps"] < metrics["planned_steps"] == 500
     assert metrics["steps_per_minute"] > 0
+
+
+def test_two_runs_of_a_stage_finishing_in_the_same_second_get_two_names(tmp_path):
+    from training.stages.runs import version_name
+
+    first = version_name("sft", tmp_path)
+    (tmp_path / first).mkdir()
+    second = version_name("sft", tmp_path)
+    (tmp_path / second).mkdir()
+    assert second.startswith(first) and len({first, second, version_name("sft", tmp_path)}) == 3

@@ -53,7 +53,7 @@ class LoopConfig(Checked):
     epochs: int = option(3, "passes over the data, when `steps` is 0", ge=1)
     weight_decay: float = option(0.0, "AdamW's weight decay", ge=0)
     save_minutes: float = option(3.0, "minutes between resumable saves (0: after every step)", ge=0)
-    seed: int = option(0, "seed of the batches, sampling and the items' order (not of the held-out split, which is fixed)")
+    seed: int = option(0, "seed of the batches, sampling and the items' order (the held-out split is fixed)")
 
 
 def lr_at(step: int, total: int, cfg) -> float:
@@ -218,8 +218,12 @@ def fit(run: Run, model: nn.Module, loss_fn: LossFn, lengths: list[int], cfg: Lo
             "steps_per_minute": pace}
 
 
-def version_name(stage: str) -> str:
-    return f"{stage}-{datetime.now():%Y%m%d-%H%M%S}"
+def version_name(stage: str, folder: Path) -> str:
+    """<stage>-<date>-<time>, with "-2", "-3", ... when a run of the stage finished in the same second."""
+    name = base = f"{stage}-{datetime.now():%Y%m%d-%H%M%S}"
+    while (folder / name).exists():
+        name = f"{base}-{int(name.removeprefix(base).lstrip('-') or 1) + 1}"
+    return name
 
 
 def save_atomically(write: Callable[[Path], object], target: Path) -> Path:
@@ -252,9 +256,9 @@ def tail_mean(curve: list, n: int = 20) -> float | None:
 def finish(settings: Settings, run: Run, *, kind: str, stage: str, write: Callable[[Path], object], bases: dict,
            parent: str | None, cfg, data: str, report: dict, metrics: dict | None = None) -> str:
     """Saves the trained model (atomically), registers it as a candidate version and closes the run."""
-    name = version_name(stage)
     folder = settings.data_dir / ("students" if kind == "student" else "teachers")
     folder.mkdir(parents=True, exist_ok=True)
+    name = version_name(stage, folder)
     checkpoint = save_atomically(write, folder / name)
     metrics = {"steps": report["steps"], "planned_steps": report["planned_steps"], "capped": report["capped"],
                "steps_per_minute": report["steps_per_minute"], "resumed_from": report["resumed_from"],
