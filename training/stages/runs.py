@@ -114,6 +114,7 @@ class Run:
         key = hashlib.sha256(json.dumps([stage, config, parent, data], sort_keys=True).encode()).hexdigest()[:12]
         self.stage, self.dir = stage, data_dir / "runs" / f"{stage}-{key}"
         self.meta = {"stage": stage, "config": config, "parent": parent, "data_hash": data}
+        self.commit = code_commit()  # the code that trains: read at the start, as a long run's tree may move on
         self.state_path = self.dir / "state.pt"
 
     def load(self) -> dict | None:
@@ -264,7 +265,7 @@ def finish(settings: Settings, run: Run, *, kind: str, stage: str, write: Callab
                "steps_per_minute": report["steps_per_minute"], "resumed_from": report["resumed_from"],
                "train_minutes": report["train_minutes"], "final_loss": tail_mean(report["curve"]),
                "skipped_steps": report.get("skipped_steps", 0),
-               "run": str(run.dir), "commit": code_commit()} | (metrics or {})
+               "run": str(run.dir), "commit": run.commit} | (metrics or {})
     register_version(settings, name=name, kind=kind, stage=stage, checkpoint=checkpoint, parent=parent, bases=bases,
                      config=config_dict(cfg), data=data, metrics=metrics)
     run.finish(report | {"version": name, "metrics": metrics})
