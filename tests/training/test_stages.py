@@ -378,26 +378,3 @@ def test_a_minutes_cap_stops_a_step_budget_and_the_version_says_so(settings, tmp
     assert metrics["capped"] is True and metrics["steps"] < metrics["planned_steps"] == 500
     assert metrics["steps_per_minute"] > 0
 
-
-def test_two_runs_of_a_stage_finishing_in_the_same_second_get_two_names(tmp_path):
-    from training.stages.runs import version_name
-
-    first = version_name("sft", tmp_path)
-    (tmp_path / first).mkdir()
-    second = version_name("sft", tmp_path)
-    (tmp_path / second).mkdir()
-    assert second.startswith(first) and len({first, second, version_name("sft", tmp_path)}) == 3
-
-
-def test_a_version_names_the_commit_its_run_started_from(settings, monkeypatch):
-    from training.stages import runs
-
-    monkeypatch.setattr(runs, "code_commit", lambda: "started-here")
-    run = Run(settings.data_dir, "teacher", {}, None, "data")
-    monkeypatch.setattr(runs, "code_commit", lambda: "moved-on")  # commits land while a long run trains
-    report = {"steps": 1, "planned_steps": 1, "capped": False, "steps_per_minute": 1.0, "resumed_from": 0,
-              "train_minutes": 0.1, "curve": [(0, 1.0, 1.0, {})]}
-    name = runs.finish(settings, run, kind="teacher", stage="teacher", write=lambda path: path.mkdir(), bases={},
-                       parent=None, cfg=LoopConfig(), data="data", report=report)
-    with session_scope(settings.db_url) as s:
-        assert registry.get(s, name).metrics["commit"] == "started-here"
