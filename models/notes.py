@@ -216,12 +216,13 @@ def from_model(generated: str, segments: list[Segment], source: str) -> tuple[li
     for title, found in out.items():
         for line in section(generated, title):
             at = _anchor(line, units)
-            if at is not None and unsupported_terms(line, source) and title == "Action items":
+            unsupported = at is not None and unsupported_terms(line, source)
+            if unsupported and title == "Action items":
                 undated = _without_due(line)
                 if undated != line and not unsupported_terms(undated, source):
                     dropped.append(f"{line} (its due date dropped, the task kept)")
-                    line = undated
-            if at is None or unsupported_terms(line, source):
+                    line, unsupported = undated, []
+            if at is None or unsupported:
                 dropped.append(line)
                 continue
             owner, task = _split_action(line) if title == "Action items" else ("", line)
