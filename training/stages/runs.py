@@ -222,8 +222,10 @@ def fit(run: Run, model: nn.Module, loss_fn: LossFn, lengths: list[int], cfg: Lo
 def version_name(stage: str, folder: Path) -> str:
     """<stage>-<date>-<time>, with "-2", "-3", ... when a run of the stage finished in the same second."""
     name = base = f"{stage}-{datetime.now():%Y%m%d-%H%M%S}"
+    n = 1
     while (folder / name).exists():
-        name = f"{base}-{int(name.removeprefix(base).lstrip('-') or 1) + 1}"
+        n += 1
+        name = f"{base}-{n}"
     return name
 
 
