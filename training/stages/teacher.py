@@ -157,9 +157,10 @@ def answer_nll(teacher: Teacher, items: list[EvalItem], heard: bool = False) -> 
 def parent_adapter(settings: Settings, cfg: TeacherConfig) -> str:
     """The adapter of the teacher version `cfg.parent`; refused when it is not a teacher of `cfg.model`."""
     with session_scope(settings.db_url) as session:
-        version = registry.get(session, cfg.parent)
-        if version is None or version.kind != "teacher":
-            raise TeacherError(f"no teacher version {cfg.parent!r} to fine-tune further")
+        version = registry.get(session, cfg.parent)  # an unknown name is refused there
+        if version.kind != "teacher":
+            raise TeacherError(f"{cfg.parent!r} is not a teacher version: only a teacher's adapter is fine-tuned "
+                               "further")
         if version.bases.get("llm") != llm_version(cfg.model):
             raise TeacherError(f"the teacher {cfg.parent!r} adapts {version.bases.get('llm')!r}, not {cfg.model!r}")
         return version.checkpoint
