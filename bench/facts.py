@@ -200,6 +200,18 @@ def said_anywhere(transcript: str, meeting: Meeting) -> int:
     return sum(all(w in lower for w in f.subject.split()) and has_value(tokens, f.value, f.kind) for f in meeting.facts)
 
 
+def hear(recognizer, diarizer, wav: Path):
+    """A spoken meeting as served: its samples, and its ASR transcript (stored beside the file and
+    reused) with the diarizer's speaker labels."""
+    from models.diarize import label_speakers
+    from storage.audio import read_samples
+    from training.evaluate import cached_transcript
+
+    samples = read_samples(wav)
+    transcript = cached_transcript(recognizer, samples, len(samples) / SAMPLE_RATE, wav, reuse=True)
+    return samples, label_speakers(transcript, diarizer.turns(samples))
+
+
 def answer_right(answer: str, fact: Fact) -> bool:
     """A focus answer is right when it carries the right value and not the superseded one."""
     tokens = value_tokens(answer)
@@ -287,26 +299,25 @@ def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Pa
     "cascade:VERSION" has that teacher version's adapter (two teachers in one run)."""
     from tqdm import tqdm
 
-    from models.diarize import label_speakers
     from models.llm import Decoding
     from models.serving import load_diarizer, load_recognizer, load_student_summarizer, load_summarizer
-    from storage.audio import read_samples
-    from training.evaluate import cached_transcript
 
     spoken = write_meetings(settings.data_dir / "facts-audio")
     recognizer, diarizer = load_recognizer(settings), load_diarizer(settings)
     decoding = Decoding(max_new_tokens=settings.summary_max_tokens)
-    summarizers = {"lead": None} | ({"cascade": load_summarizer(settings)} if "cascade" in systems else {}) | (
-        {"cascade-raw": load_summarizer(settings, "raw")} if "cascade-raw" in systems else {}) | {
-        name: load_summarizer(settings, name.partition(":")[2]) for name in systems if name.startswith("cascade:")} | (
-        {"student": load_student_summarizer(settings)} if "student" in systems else {})
+
+    def load(name: str):
+        if name == "student":
+            return load_student_summarizer(settings)
+        return load_summarizer(settings, {"cascade": "served", "cascade-raw": "raw"}.get(name) or name.partition(":")[2])
+
+    summarizers = {"lead": None} | {name: load(name) for name in systems
+                                    if name in ("cascade", "cascade-raw", "student") or name.startswith("cascade:")}
     rows: dict[str, list[dict]] = {name: [] for name in summarizers}
     minutes, heard = 0.0, {}
     for meeting, wav in tqdm(spoken, desc="facts meetings", unit="meeting"):
-        samples = read_samples(wav)
+        samples, transcript = hear(recognizer, diarizer, wav)
         minutes += len(samples) / SAMPLE_RATE / 60
-        transcript = cached_transcript(recognizer, samples, len(samples) / SAMPLE_RATE, wav, reuse=True)
-        transcript = label_speakers(transcript, diarizer.turns(samples))
         heard[meeting.id] = said_anywhere(transcript.text, meeting)
         for name, summarizer in summarizers.items():
             def said(query: str | None) -> tuple[str, float]:

@@ -17,17 +17,14 @@ from datetime import date
 
 from tqdm import tqdm
 
-from bench.facts import said_anywhere, stated
+from bench.facts import hear, said_anywhere, stated
 from bench.report import RESULTS, write_report
-from models.diarize import label_speakers
 from models.llm import Decoding
 from models.serving import load_diarizer, load_recognizer, load_summarizer
-from storage.audio import SAMPLE_RATE, read_samples
 from storage.settings import load_settings
 from training.data.items import EvalItem
 from training.data.meetings import fact_verdicts, make_meeting
 from training.data.speech import SPEAKER_VOICES, speak
-from training.evaluate import cached_transcript
 
 SEEDS = {4242: 12, 5151: 8}  # seed: meetings; seed 1000 is the training set's
 
@@ -65,9 +62,7 @@ def main() -> None:
     for meeting in tqdm(meetings, desc="hearing the meetings", unit="meeting"):
         text = "\n".join(f"{who}: {said}" for who, said in meeting.turns)
         wav = speak(EvalItem(meeting.id, "", text, ""), settings.data_dir / "facts-train-audio", SPEAKER_VOICES)
-        samples = read_samples(wav)
-        transcript = cached_transcript(recognizer, samples, len(samples) / SAMPLE_RATE, wav, reuse=True)
-        heard.append(label_speakers(transcript, diarizer.turns(samples)))
+        heard.append(hear(recognizer, diarizer, wav)[1])
         says += said_anywhere(heard[-1].text, meeting)
     rows, per_meeting = [], {}
     for system in args.systems:
@@ -75,13 +70,14 @@ def main() -> None:
         counts, kinds, per_meeting[system] = Counter(), {}, []
         for meeting, transcript in tqdm(list(zip(meetings, heard)), desc=system, unit="meeting"):
             summary = summarizer.summarize(transcript, None, decoding)
-            verdicts = fact_verdicts(stated(summary), meeting)
+            text = stated(summary)
+            verdicts = fact_verdicts(text, meeting)
             for fact, verdict in verdicts:
                 counts[verdict] += 1
                 kind = kinds.setdefault(fact.kind, Counter())
                 kind[verdict] += 1
                 kind["facts"] += 1
-            per_meeting[system].append({"id": meeting.id, "stated": stated(summary), "raw": summary.raw,
+            per_meeting[system].append({"id": meeting.id, "stated": text, "raw": summary.raw,
                                         "dropped": (summary.notes or {}).get("dropped", []),
                                         "verdicts": [(f.kind, f.subject, f.value, v) for f, v in verdicts]})
         facts = sum(counts.values())
