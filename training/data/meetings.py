@@ -11,6 +11,7 @@ next) and, often, a correction that wins over the value it corrects.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 
 from models.grounding import sentences
@@ -199,34 +200,46 @@ def notes_of(facts: list[Fact], domain: dict) -> str:
                       *(f"- {a}" for a in actions)])
 
 
-def make_meeting(index: int, seed: int = 1000) -> Meeting:
-    """One training meeting: small talk, then agenda items in a seeded order, each with chatter."""
-    rng = random.Random(f"train-meeting:{seed}:{index}")
-    domain = DOMAINS[rng.choice(sorted(DOMAINS))]
-    speakers = rng.sample(PEOPLE, rng.choice((2, 3, 3, 4)))
+def _agenda(rng, domain, chair, others, long) -> list:
+    """One domain's agenda items, each a call that says it and returns (turns, facts). A short meeting
+    draws two tasks, a cost, an event and the choice (and says some of them); a long one says all."""
+    tasks = domain["tasks"] if long else rng.sample(domain["tasks"], 2)
+    costs, events = (domain["costs"], domain["events"]) if long else ((None,), (None,))
+    return [*(lambda task=task: _action(rng, chair, others, task, rng.random() < 0.3) for task in tasks),
+            *(lambda cost=cost: _cost(rng, chair, rng.choice(others), cost or rng.choice(domain["costs"]),
+                                      rng.random() < 0.35, rng.choice(CURRENCIES)) for cost in costs),
+            *(lambda event=event: _date(rng, chair, rng.choice(others), event or rng.choice(domain["events"]),
+                                        rng.random() < 0.35) for event in events),
+            lambda: _choice(rng, chair, rng.choice(others), domain["choice"], rng.random() < 0.35)]
+
+
+def make_meeting(index: int, seed: int = 1000, long: bool = False) -> Meeting:
+    """One training meeting: small talk, then agenda items in a seeded order, each with chatter. A long
+    one (four to seven minutes) covers two or three domains and every item of each: more than six
+    decisions and action items, as a real hour-long meeting has."""
+    rng = random.Random(f"train-meeting{'-long' if long else ''}:{seed}:{index}")
+    names = sorted(DOMAINS)
+    picked = rng.sample(names, rng.choice((2, 3))) if long else [rng.choice(names)]
+    domains = [DOMAINS[name] for name in picked]
+    speakers = rng.sample(PEOPLE, rng.choice((3, 4, 5) if long else (2, 3, 3, 4)))
     chair, others = speakers[0], speakers[1:]
     greeting = rng.choice((f"Hi all, {chair} here, let's get going.", "Okay, shall we start?"))  # not always named
     turns = [(chair, greeting), *zip((others[0], chair), rng.choice(SMALL_TALK))]
     facts: list[Fact] = []
-    tasks = rng.sample(domain["tasks"], 2)
-    items = [lambda: _action(rng, chair, others, tasks[0], rng.random() < 0.3),
-             lambda: _action(rng, chair, others, tasks[1], rng.random() < 0.3),
-             lambda: _cost(rng, chair, rng.choice(others), rng.choice(domain["costs"]), rng.random() < 0.35,
-                           rng.choice(CURRENCIES)),
-             lambda: _date(rng, chair, rng.choice(others), rng.choice(domain["events"]), rng.random() < 0.35),
-             lambda: _choice(rng, chair, rng.choice(others), domain["choice"], rng.random() < 0.35)]
+    items = [item for domain in domains for item in _agenda(rng, domain, chair, others, long)]
     rng.shuffle(items)
-    for make in items[: rng.choice((2, 3, 4, 5))]:
+    for make in items if long else items[: rng.choice((2, 3, 4, 5))]:
         said, found = make()
         turns += said
         facts += found
-        for _ in range(rng.randrange(0, 3)):
+        for _ in range(rng.randrange(1, 4) if long else rng.randrange(0, 3)):
             turns.append((rng.choice([s for s in speakers if s != turns[-1][0]]), rng.choice(CHATTER)))
     turns.append((chair, rng.choice(("Thanks, everyone.", "That's it for today, thanks.", "Great, talk soon."))))
     questions = sorted(facts, key=lambda f: not f.superseded)[:2]
     words = sum(len(text.split()) for _, text in turns)
-    return Meeting(f"notes-train-{seed}-{index:05d}", round(words / 150, 1), speakers, turns, facts, questions,
-                   notes_of(facts, domain))
+    names_of = {key: sum((tuple(d[key]) for d in domains), ()) for key in ("tasks", "costs", "events")}
+    return Meeting(f"notes-train-{'long-' if long else ''}{seed}-{index:05d}", round(words / 150, 1), speakers, turns,
+                   facts, questions, notes_of(facts, names_of))
 
 
 def written_notes(notes: str) -> str:
@@ -307,8 +320,6 @@ def fact_score(text: str, meeting: Meeting) -> tuple[int, int]:
 
 
 def meeting_of(item: EvalItem) -> Meeting | None:
-    """The generated meeting behind a training item (ids "notes-train-SEED-INDEX-..."), else None."""
-    parts = item.id.split("-")
-    if item.id.startswith("notes-train-") and len(parts) >= 4:
-        return make_meeting(int(parts[3]), int(parts[2]))
-    return None
+    """The generated meeting behind a training item (ids "notes-train-[long-]SEED-INDEX-..."), else None."""
+    found = re.match(r"notes-train-(long-)?(\d+)-(\d+)", item.id)
+    return make_meeting(int(found[3]), int(found[2]), long=bool(found[1])) if found else None
