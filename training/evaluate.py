@@ -12,7 +12,7 @@ import json
 import multiprocessing
 import resource
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -87,18 +87,21 @@ def score(item: EvalItem, summary: str, seconds: float, audio_seconds: float, ju
 def cached_transcript(recognizer, samples: np.ndarray, duration: float, wav: Path, reuse: bool):
     """The ASR transcript of an evaluation file. A system timed with its ASR (the cascade) transcribes;
     one that needs the transcript only for grounding (the student) reuses the one stored beside the
-    file by an earlier system, so a stage table does not run Whisper once per student."""
-    from models.asr import Segment, Transcript
+    file by an earlier system, so a stage table does not run Whisper once per student. The words are
+    stored too: the speaker labels split segments at them, so a reused transcript reads as a fresh one
+    (a file stored without them is transcribed again)."""
+    from models.asr import Segment, Transcript, Word
 
     path = wav.with_suffix(f".{recognizer.source.version.replace(' ', '_').replace('/', '_')}.json")
-    if reuse and path.exists():
-        raw = json.loads(path.read_text())
+    raw = json.loads(path.read_text()) if reuse and path.exists() else {}
+    if "words" in raw:
         return Transcript([Segment(**s) for s in raw["segments"]], raw["language"], raw["language_probability"],
-                          duration, raw["model_version"])
+                          duration, raw["model_version"], [[Word(**w) for w in ws] for ws in raw["words"]])
     transcript = recognizer.transcribe([samples], duration)
     path.write_text(json.dumps({"segments": transcript.segment_dicts(), "language": transcript.language,
                                 "language_probability": transcript.language_probability,
-                                "model_version": transcript.model_version}))
+                                "model_version": transcript.model_version,
+                                "words": [[asdict(w) for w in ws] for ws in transcript.words]}))
     return transcript
 
 

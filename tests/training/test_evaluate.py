@@ -138,3 +138,27 @@ def test_training_items_leave_out_every_held_out_meeting():
     held_out = {i.meeting for i in split(load_items(shared / DEV_FILE))["held_out"]}
     train = training_items(shared)
     assert len(train) > 300 and not {i.meeting for i in train} & held_out
+
+
+def test_a_reused_transcript_keeps_its_words_so_speakers_split_as_on_a_fresh_one(tmp_path):
+    import numpy as np
+
+    from models.asr import Segment, Transcript, Word
+    from training.evaluate import cached_transcript
+
+    class Recognizer:  # counts its calls; the transcript is a fixed one with words
+        source = dataclasses.make_dataclass("Source", ["version"])("whisper-test")
+        calls = 0
+
+        def transcribe(self, blocks, duration):
+            self.calls += 1
+            return Transcript([Segment(0.0, 2.0, "Yes. No.")], "en", 1.0, duration, "whisper-test",
+                              [[Word(0.0, 1.0, " Yes."), Word(1.0, 2.0, " No.")]])
+
+    recognizer, wav = Recognizer(), tmp_path / "m.wav"
+    (tmp_path / "m.whisper-test.json").write_text(json.dumps({  # stored before words were kept
+        "segments": [{"start": 0.0, "end": 2.0, "text": "Yes. No."}], "language": "en",
+        "language_probability": 1.0, "model_version": "whisper-test"}))
+    fresh = cached_transcript(recognizer, np.zeros(16000), 2.0, wav, reuse=True)
+    reused = cached_transcript(recognizer, np.zeros(16000), 2.0, wav, reuse=True)
+    assert recognizer.calls == 1 and reused == fresh and len(reused.words[0]) == 2
