@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from models.asr import Segment, sentence_units
 from models.grounding import STOPWORDS, sentences, stem, unsupported_terms
 
-MAX_ITEMS = 6
+MAX_ITEMS = 6  # decisions and action items quoted from the transcript (the model's own notes are not cut)
 DECISION = re.compile(r"\b(decided|decision|agreed|agree|approved?|go(?:ing)? with|moves? to|moved to|confirmed|"
                       r"final(?:ly)?|settled|chose|chosen|picked)\b", re.I)
 COMMITMENT = re.compile(r"\b(I'll|I will|I can take|I'm going to|I am going to|leave it with me|can you|could you|"
@@ -226,14 +226,15 @@ def from_model(generated: str, segments: list[Segment], source: str) -> tuple[li
                 dropped.append(line)
                 continue
             owner, task = _split_action(line) if title == "Action items" else ("", line)
-            if owner and (asked := asked_owner(units, units.index(at))):
-                owner = asked  # the model named who asked, or a name the recording does not tie to the task
-            due = _due(task or line)
-            if task and re.search(r"\bdue\b", task):  # "book the plumber, due Wednesday": the date has its own
-                task = _without_due(task)  # field, a non-date goes
             text = (task or line).strip()
+            due = _due(text)
+            if title == "Action items":
+                # the model named who asked, no one, or a name the recording does not tie to the task
+                owner = asked_owner(units, units.index(at)) or owner
+                if re.search(r"\bdue\b", text):  # "book the plumber, due Wednesday": the date has its own
+                    text = _without_due(text)  # field, a non-date goes
             found.append(NoteItem(text[:1].upper() + text[1:], at.start, at.end, at.speaker, owner, due))
-    return out["Decisions"][:MAX_ITEMS], out["Action items"][:MAX_ITEMS], dropped
+    return out["Decisions"], out["Action items"], dropped
 
 
 def owners_agree(overview: str, generated: str, actions: list[NoteItem]) -> tuple[str, list[str]]:

@@ -69,6 +69,12 @@ def test_the_person_asked_who_agreed_owns_the_task_whoever_asked():
     assert dropped == []
 
 
+def test_an_item_the_model_gave_no_owner_gets_the_person_asked_and_says_its_date_once():
+    generated = "Action items:\n- Who takes the release notes, due Thursday.\n"
+    _, actions, _ = from_model(generated, ASKED, ASKED_SOURCE)
+    assert [(a.owner, a.text, a.due) for a in actions] == [("Yusuf", "Who takes the release notes.", "Thursday")]
+
+
 def test_an_owner_written_with_a_comma_or_a_remark_is_still_the_owner_and_decisions_have_none():
     generated = ("Decisions:\n- Rosa books the venue.\nAction items:\n- Rosa, book the venue, due Thursday.\n"
                  "- Yusuf, also: take the release notes.\n")
