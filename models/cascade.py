@@ -64,6 +64,26 @@ def chunk_segments(segments: list[Segment], max_tokens: int, count: Callable[[st
 
 
 NOTES_KEPT = 16  # recordings whose notes a summarizer keeps for the next focus question
+# The notes LM reads a chapter a window at a time. Given five minutes at once, the 1.5B teacher (trained
+# on meetings of a minute or so) wrote five of fifteen decisions and three of twelve action items.
+NOTES_WINDOW_TOKENS = 450
+NOTES_OVERLAP_TURNS = 2  # a window starts with the last turns of the one before: a question and its answer
+
+
+def notes_windows(turns: list[Segment], max_tokens: int, count: Callable[[str], int]) -> list[str]:
+    """A chapter's speaker turns as texts of about `max_tokens` for the notes LM, one turn per line;
+    each window after the first repeats the last `NOTES_OVERLAP_TURNS` turns of the one before, so
+    a value asked for at the end of one window and given at the start of the next is read together."""
+    windows: list[list[Segment]] = [[]]
+    used = 0
+    for turn in turns:
+        n = count(turn.text)
+        if len(windows[-1]) > NOTES_OVERLAP_TURNS and used + n > max_tokens:
+            windows.append(windows[-1][-NOTES_OVERLAP_TURNS:])
+            used = sum(count(t.text) for t in windows[-1])
+        windows[-1].append(turn)
+        used += n
+    return ["\n".join(t.text for t in window) for window in windows if window]
 
 
 @dataclass
@@ -128,8 +148,8 @@ class CascadeSummarizer:
         return grounded_summary(text, transcript, query, self.n_key_points, self.system, self.llm.version,
                                 decoding, started, self.model_version_id, chapters)
 
-    def _chapter_notes(self, transcript: Transcript, sections: list[list[Segment]], decoding: Decoding,
-                       progress: Progress | None, calls: int) -> tuple[str, list[Chapter], str]:
+    def _chapter_notes(self, transcript: Transcript, sections: list[list[Segment]], windows: list[list[str]],
+                       decoding: Decoding, progress: Progress | None, calls: int) -> tuple[str, list[Chapter], str]:
         """The merged notes, the chapters and the overview the LM wrote. Kept for the last
         `NOTES_KEPT` recordings when decoding is greedy (the same every time), so another focus
         question on a recording costs one call, not all of them again."""
@@ -138,22 +158,25 @@ class CascadeSummarizer:
         if not decoding.do_sample and key in self._notes_kept:
             self._notes_kept.move_to_end(key)
             return self._notes_kept[key]
-        parts, chapters = [], []
-        for k, section in enumerate(sections):
-            if progress:
-                progress(k / calls, "writing the notes")
-            part = replace(transcript, segments=section, words=[])
-            parts.append(self.llm.chat(notes_prompt(part.labelled_text()), decoding))
+        parts, chapters, done = [], [], 0
+        for section, texts in zip(sections, windows, strict=True):
+            replies = []
+            for window in texts:
+                if progress:
+                    progress(done / calls, "writing the notes")
+                replies.append(self.llm.chat(notes_prompt(window), decoding))
+                done += 1
+            parts.append(merge_notes(replies))
             if len(sections) > 1:
+                part = replace(transcript, segments=section, words=[])
                 chapters.append(grounded_chapter(overview_of(parts[-1]), part, self.n_key_points))
         generated = merge_notes(parts)
-        if chapters:
+        said = "\n".join(filter(None, [c.summary for c in chapters] or [overview_of(reply) for reply in replies]))
+        overview = overview_of(generated)
+        if done > 1 and said:  # the windows' summaries, made one overview
             if progress:
-                progress(len(sections) / calls, "writing the overview")
-            ask = summary_prompt("\n".join(c.summary for c in chapters), None)
-            overview = self.llm.chat([{"role": "user", "content": ask}], decoding)
-        else:
-            overview = overview_of(generated)
+                progress(done / calls, "writing the overview")
+            overview = self.llm.chat([{"role": "user", "content": summary_prompt(said, None)}], decoding)
         if not decoding.do_sample:
             self._notes_kept[key] = generated, chapters, overview
             while len(self._notes_kept) > NOTES_KEPT:
@@ -162,14 +185,17 @@ class CascadeSummarizer:
 
     def _write_notes(self, transcript: Transcript, query: str | None, decoding: Decoding,
                      progress: Progress | None, started: float) -> Summary:
-        """Notes written by the LM: one call per chapter (map), the chapters' items put together
-        (reduce) and, for a long recording, one more call for the overview; a focus question gets its
+        """Notes written by the LM: one call per window of a chapter (map), the items put together
+        (reduce) and, when there was more than one window, one more call for the overview; a focus question gets its
         own call, on the transcript (of a long recording: the chapters that share the question's words,
         or its notes when none does)."""
         sections = spans(transcript.segments)
+        windows = [notes_windows(replace(transcript, segments=section, words=[]).turns(), NOTES_WINDOW_TOKENS,
+                                 self.llm.count_tokens) for section in sections]
         decoding = without_loops(replace(decoding, max_new_tokens=max(decoding.max_new_tokens, NOTES_TOKENS)))
-        calls = len(sections) + (len(sections) > 1) + bool(query)
-        generated, chapters, overview = self._chapter_notes(transcript, sections, decoding, progress, calls)
+        n_windows = sum(map(len, windows))
+        calls = n_windows + (n_windows > 1) + bool(query)
+        generated, chapters, overview = self._chapter_notes(transcript, sections, windows, decoding, progress, calls)
         source = transcript.labelled_text()
         # Half of an overview sentence's words must be the meeting's: the untuned model sometimes writes
         # a made-up dialogue ("Let's start with the budget for the project.") under "Summary:".

@@ -86,6 +86,23 @@ def test_a_long_recording_gets_notes_per_chapter_merged_and_one_overview(tiny_ll
     assert merged.count("- Priya:") == 1 and merged.count("- Tom:") == 1
 
 
+def test_a_chapter_is_read_in_windows_that_overlap_and_their_notes_get_one_overview(tiny_llm, script, monkeypatch):  # noqa: F811
+    from models import cascade
+    from models.asr import Segment
+
+    turns = [Segment(i, i + 1, f"S{i % 2}: turn {i} " + "word " * 20, f"S{i % 2}") for i in range(10)]
+    windows = cascade.notes_windows(turns, 120, lambda text: len(text.split()))  # 23 words a turn
+    assert len(windows) == 3 and windows[0].splitlines() == [t.text for t in turns[:5]]
+    for before, after in zip(windows, windows[1:]):  # a question at a window's end is read with its answer
+        assert after.splitlines()[:2] == before.splitlines()[-2:]
+    assert windows[-1].splitlines()[-1] == turns[-1].text
+    calls, _ = script
+    monkeypatch.setattr(cascade, "NOTES_WINDOW_TOKENS", 30)
+    summary = CascadeSummarizer(tiny_llm, notes=True).summarize(short())
+    assert len(calls) >= 3 and "The team decided to hire" in calls[-1][0]["content"]  # windows, then the overview
+    assert [d["text"] for d in summary.notes["decisions"]] == ["We spend $40,000 on the mobile app redesign."]
+
+
 def test_a_focus_question_on_a_long_recording_reads_the_chapters_that_share_its_words():
     from models.asr import Segment
     from models.cascade import relevant_text
