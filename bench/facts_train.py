@@ -2,18 +2,27 @@
 
 The facts benchmark's meetings (bench/facts.py) are held out. Changes to the notes (prompts,
 grounding, a notes teacher) are measured here instead: generated meetings of seeds no run trains on
-(4242 and 5151; the training set uses seed 1000), spoken with the training voices, transcribed and
-diarized as served, and scored fact by fact (right, wrong, absent, per kind) with the training
-generator's own known facts. Every system runs in the same run, so a comparison has its baseline.
+(4242 and 5151; the training set uses seed 1000), and long ones (seed 6161: two or three agendas,
+more than six decisions and action items), spoken with the training voices, transcribed and diarized
+as served, and scored fact by fact (right, wrong, absent, per kind, short and long) with the
+training generator's own known facts. Every system runs in the same run, so a comparison has its
+baseline.
 
     python bench/facts_train.py cascade:raw cascade:teacher-A cascade:teacher-B --name NAME
+
+Every LM reply is kept on disk by its prompt (greedy decoding gives the same reply every time), so
+a change to what is done with the replies (grounding, the notes' rules) reruns in a minute; a
+change to the prompt or the model asks the LM again.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 from collections import Counter
 from datetime import date
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -27,6 +36,25 @@ from training.data.meetings import fact_verdicts, make_meeting
 from training.data.speech import SPEAKER_VOICES, speak
 
 SEEDS = {4242: 12, 5151: 8}  # seed: meetings; seed 1000 is the training set's
+LONG_SEEDS = {6161: 6}
+
+
+class KeptReplies:
+    """An LM whose replies are kept in a JSON file, keyed by model version, prompt and decoding."""
+
+    def __init__(self, llm, path: Path):
+        self.llm, self.path = llm, path
+        self.replies = json.loads(path.read_text()) if path.exists() else {}
+
+    def chat(self, messages, decoding):
+        key = hashlib.sha256(json.dumps([self.llm.version, messages, decoding.as_dict()]).encode()).hexdigest()
+        if key not in self.replies:
+            self.replies[key] = self.llm.chat(messages, decoding)
+            self.path.write_text(json.dumps(self.replies))
+        return self.replies[key]
+
+    def __getattr__(self, name):
+        return getattr(self.llm, name)
 
 
 def share(part: int, whole: int) -> float:
@@ -35,16 +63,19 @@ def share(part: int, whole: int) -> float:
 
 def markdown(report: dict) -> str:
     lines = [f"# Notes on training-side generated meetings, {report['date']}", "",
-             f"{report['meetings']} meetings (seeds {report['seeds']}; no run trains on them), spoken with the "
-             "training voices, transcribed and diarized as served; every system in this run.", "",
+             f"{report['meetings']} meetings (seeds {report['seeds']}; no run trains on them; {report['long']} of them "
+             f"long, {report['long_minutes']} minutes of text each on average), spoken with the training voices, "
+             "transcribed and diarized as served; every system in this run.", "",
              f"The ASR transcripts say {report['transcript_says']} of the {report['facts']} facts somewhere (subject "
              "and value): no system that reads them can state more.", "",
-             "| system | facts | right | wrong | absent | right share | wrong share of stated | right by kind |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| system | facts | right | wrong | absent | right share | wrong share of stated | right, short / long "
+             "meetings | right by kind |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in report["rows"]:
         kinds = ", ".join(f"{k} {v['right']}/{v['facts']}" for k, v in row["by_kind"].items())
         lines.append(f"| {row['system']} | {row['facts']} | {row['right']} | {row['wrong']} | {row['absent']} | "
-                     f"{100 * row['right_share']:.0f}% | {100 * row['wrong_share']:.0f}% | {kinds} |")
+                     f"{100 * row['right_share']:.0f}% | {100 * row['wrong_share']:.0f}% | "
+                     f"{100 * row['right_short']:.0f}% / {100 * row['right_long']:.0f}% | {kinds} |")
     return "\n".join(lines) + "\n"
 
 
@@ -58,6 +89,7 @@ def main() -> None:
     recognizer, diarizer = load_recognizer(settings), load_diarizer(settings)
     decoding = Decoding(max_new_tokens=settings.summary_max_tokens)
     meetings = [make_meeting(i, seed) for seed, n in SEEDS.items() for i in range(n)]
+    meetings += [make_meeting(i, seed, long=True) for seed, n in LONG_SEEDS.items() for i in range(n)]
     heard, says = [], 0
     for meeting in tqdm(meetings, desc="hearing the meetings", unit="meeting"):
         text = "\n".join(f"{who}: {said}" for who, said in meeting.turns)
@@ -67,13 +99,15 @@ def main() -> None:
     rows, per_meeting = [], {}
     for system in args.systems:
         summarizer = load_summarizer(settings, system.partition(":")[2] or "served")
-        counts, kinds, per_meeting[system] = Counter(), {}, []
+        summarizer.llm = KeptReplies(summarizer.llm, settings.data_dir / "facts-train-audio" / "replies.json")
+        counts, kinds, lengths, per_meeting[system] = Counter(), {}, {True: Counter(), False: Counter()}, []
         for meeting, transcript in tqdm(list(zip(meetings, heard)), desc=system, unit="meeting"):
             summary = summarizer.summarize(transcript, None, decoding)
             text = stated(summary)
             verdicts = fact_verdicts(text, meeting)
             for fact, verdict in verdicts:
                 counts[verdict] += 1
+                lengths["-long-" in meeting.id].update([verdict, "facts"])
                 kind = kinds.setdefault(fact.kind, Counter())
                 kind[verdict] += 1
                 kind["facts"] += 1
@@ -84,9 +118,14 @@ def main() -> None:
         rows.append({"system": f"{system} ({summarizer.llm.version})", "facts": facts, **{
             v: counts[v] for v in ("right", "wrong", "absent")}, "right_share": share(counts["right"], facts),
             "wrong_share": share(counts["wrong"], counts["right"] + counts["wrong"]),
+            "right_short": share(lengths[False]["right"], lengths[False]["facts"]),
+            "right_long": share(lengths[True]["right"], lengths[True]["facts"]),
             "by_kind": {k: {"right": c["right"], "wrong": c["wrong"], "facts": c["facts"]} for k, c in kinds.items()}})
         print(rows[-1]["system"], {k: rows[-1][k] for k in ("right", "wrong", "absent")}, flush=True)
-    report = {"date": date.today().isoformat(), "meetings": len(meetings), "seeds": ", ".join(map(str, SEEDS)),
+    long = [m for m in meetings if "-long-" in m.id]
+    report = {"date": date.today().isoformat(), "meetings": len(meetings),
+              "seeds": ", ".join(map(str, [*SEEDS, *LONG_SEEDS])), "long": len(long),
+              "long_minutes": round(sum(m.minutes for m in long) / max(1, len(long)), 1),
               "facts": sum(len(m.facts) for m in meetings), "transcript_says": says, "rows": rows,
               "per_meeting": per_meeting}
     write_report(RESULTS / f"{report['date']}-{args.name}", report, markdown(report))
