@@ -30,6 +30,7 @@ from models.llm import ChatLM, Decoding
 from models.notes import answer_prompt, meeting_notes, notes_prompt, overview_of, owners_agree, section
 from models.progress import Progress, scaled
 from models.summarizer import (
+    NOTES_NO_REPEAT_NGRAM,
     NOTES_TOKENS,
     Summary,
     complete_sentences,
@@ -192,7 +193,8 @@ class CascadeSummarizer:
         sections = spans(transcript.segments)
         windows = [notes_windows(replace(transcript, segments=section, words=[]).turns(), NOTES_WINDOW_TOKENS,
                                  self.llm.count_tokens) for section in sections]
-        decoding = without_loops(replace(decoding, max_new_tokens=max(decoding.max_new_tokens, NOTES_TOKENS)))
+        decoding = replace(decoding, max_new_tokens=max(decoding.max_new_tokens, NOTES_TOKENS),
+                           no_repeat_ngram_size=decoding.no_repeat_ngram_size or NOTES_NO_REPEAT_NGRAM)
         n_windows = sum(map(len, windows))
         calls = n_windows + (n_windows > 1) + bool(query)
         generated, chapters, overview = self._chapter_notes(transcript, sections, windows, decoding, progress, calls)

@@ -214,7 +214,7 @@ def from_model(generated: str, segments: list[Segment], source: str) -> tuple[li
     units, dropped = sentence_units(segments), []
     out: dict[str, list[NoteItem]] = {"Decisions": [], "Action items": []}
     for title, found in out.items():
-        for line in section(generated, title):
+        for line in dict.fromkeys(section(generated, title)):  # an item written twice counts once
             at = _anchor(line, units)
             unsupported = at is not None and unsupported_terms(line, source)
             if unsupported and title == "Action items":

@@ -34,6 +34,9 @@ SUMMARY_PROMPT = "Summarize the following text in three sentences."
 NO_REPEAT_NGRAM = 4  # a summary never repeats four words in a row: no "the team of the team of the team"
 FOCUS_PROMPT = "Summarize the following text in three sentences, focusing on this question: {query}"
 NOTES_TOKENS = 300  # decisions, action items and a summary: more than a summary's own limit
+# Notes' items share their form ("22,000 dollars approved for the", "Nadia: the"), and each digit is a
+# token: a 4-gram ban blocked a second amount ("22,00" then prose). A loop still repeats 16 tokens.
+NOTES_NO_REPEAT_NGRAM = 16
 
 
 def without_loops(decoding: Decoding) -> Decoding:

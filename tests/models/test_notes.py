@@ -70,7 +70,7 @@ def test_the_person_asked_who_agreed_owns_the_task_whoever_asked():
 
 
 def test_an_item_the_model_gave_no_owner_gets_the_person_asked_and_says_its_date_once():
-    generated = "Action items:\n- Who takes the release notes, due Thursday.\n"
+    generated = "Action items:\n" + "- Who takes the release notes, due Thursday.\n" * 2  # written twice: once
     _, actions, _ = from_model(generated, ASKED, ASKED_SOURCE)
     assert [(a.owner, a.text, a.due) for a in actions] == [("Yusuf", "Who takes the release notes.", "Thursday")]
 
