@@ -323,15 +323,16 @@ def run(url: str, job_id: int, work: Work, worker: str | None = None) -> dict:
     user who asked); any other error ends it "failed" with the error and traceback for the admin. Nothing
     is raised to the caller except JobBusy (the lock is held) and a cancel before the start."""
     claim(url, job_id, worker)
-    state = {"last": 0.0}
+    state = {"last": 0.0, "fraction": 0.0}
     cancelled = threading.Event()
 
     def progress(fraction: float, message: str) -> None:
         if cancelled.is_set():
             raise JobCancelled(f"job {job_id} was cancelled")
         now = time.monotonic()
-        if now - state["last"] >= 0.5 or fraction >= 1.0:  # at most two writes a second
-            state["last"] = now
+        # At most two writes a second, except a jump of 5% or more (a stage starting), which is never lost.
+        if now - state["last"] >= 0.5 or fraction >= 1.0 or abs(fraction - state["fraction"]) >= 0.05:
+            state["last"], state["fraction"] = now, fraction
             try:
                 report(url, job_id, fraction, message)
             except OperationalError as exc:  # the database restarting: progress is not worth the job

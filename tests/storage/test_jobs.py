@@ -39,6 +39,22 @@ def test_a_job_runs_reports_progress_and_keeps_its_result(settings):
     assert done.finished_at is not None and "all done" in done.log
 
 
+def test_progress_is_written_at_most_twice_a_second_but_a_new_stage_at_once(settings):
+    job_id = new_job(settings)
+    seen = []
+
+    def work(progress):
+        progress(0.10, "teacher: starting")
+        progress(0.11, "teacher: step 1")  # a small step within half a second: not written
+        seen.append(job(settings, job_id).progress)
+        progress(0.47, "kd: starting")  # a stage's start: written at once, however soon
+        seen.append(job(settings, job_id).progress)
+        return {}
+
+    jobs.run(settings.db_url, job_id, work)
+    assert seen == [0.10, 0.47]
+
+
 def test_a_failing_job_ends_failed_with_the_error_and_frees_the_lock(settings):
     job_id = new_job(settings)
     out = jobs.run(settings.db_url, job_id, lambda progress: 1 / 0)
