@@ -159,7 +159,7 @@ class CascadeSummarizer:
         if not decoding.do_sample and key in self._notes_kept:
             self._notes_kept.move_to_end(key)
             return self._notes_kept[key]
-        parts, chapters, done = [], [], 0
+        parts, chapters, window_overviews, done = [], [], [], 0
         for section, texts in zip(sections, windows, strict=True):
             replies = []
             for window in texts:
@@ -168,13 +168,15 @@ class CascadeSummarizer:
                 replies.append(self.llm.chat(notes_prompt(window), decoding))
                 done += 1
             parts.append(merge_notes(replies))
+            window_overviews += [overview_of(reply) for reply in replies]
             if len(sections) > 1:
                 part = replace(transcript, segments=section, words=[])
                 chapters.append(grounded_chapter(overview_of(parts[-1]), part, self.n_key_points))
         generated = merge_notes(parts)
-        said = "\n".join(filter(None, [c.summary for c in chapters] or [overview_of(reply) for reply in replies]))
+        # What the overview call reads: the chapters' summaries, or for one chapter its windows' summaries.
+        said = "\n".join(filter(None, [c.summary for c in chapters] if chapters else window_overviews))
         overview = overview_of(generated)
-        if done > 1 and said:  # the windows' summaries, made one overview
+        if len(window_overviews) > 1 and said:
             if progress:
                 progress(done / calls, "writing the overview")
             overview = self.llm.chat([{"role": "user", "content": summary_prompt(said, None)}], decoding)
