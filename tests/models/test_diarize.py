@@ -38,6 +38,17 @@ def test_a_segment_spanning_two_turns_is_split_where_its_words_change_speaker():
     assert label_speakers(transcript, []) is transcript
 
 
+def test_a_sentences_stray_words_at_a_change_of_speaker_stay_with_the_rest_of_it():
+    words = [Word(2.0, 2.5, " Right,"), Word(2.5, 3.0, " go"), Word(3.0, 3.5, " on."), Word(3.6, 4.1, " Zoe,"),
+             Word(4.3, 4.6, " could"), Word(4.6, 4.8, " you"), Word(4.8, 5.3, " book"), Word(5.3, 5.5, " it?"),
+             Word(5.6, 5.9, " Sure.")]  # "Zoe," falls in the first speaker's turn; "Sure." is a sentence
+    transcript = Transcript([Segment(2.0, 5.9, "Right, go on. Zoe, could you book it? Sure.")], "en", 1.0, 9.0,
+                            "asr", [words])
+    turns = [Turn("Speaker 1", 0.0, 4.2), Turn("Speaker 2", 4.2, 5.55), Turn("Speaker 1", 5.55, 9.0)]
+    assert label_speakers(transcript, turns).labelled_text() == (
+        "Speaker 1: Right, go on.\nSpeaker 2: Zoe, could you book it?\nSpeaker 1: Sure.")
+
+
 def test_without_words_a_whole_segment_takes_the_speaker_it_overlaps_most():
     transcript = Transcript([Segment(0.5, 3.0, "Hello."), Segment(5.0, 8.0, "Hi.")], "en", 1.0, 9.0, "asr")
     assert [s.speaker for s in label_speakers(transcript, TURNS).segments] == ["Speaker 1", "Speaker 2"]
