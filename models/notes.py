@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from models.asr import Segment, sentence_units
-from models.grounding import STOPWORDS, sentences, stem, unsupported_terms
+from models.grounding import STOPWORDS, correction_of, sentences, stem, unsupported_terms
 
 MAX_ITEMS = 6  # decisions and action items quoted from the transcript (the model's own notes are not cut)
 DECISION = re.compile(r"\b(decided|decision|agreed|agree|approved?|go(?:ing)? with|moves? to|moved to|confirmed|"
@@ -205,6 +205,19 @@ def _without_due(line: str) -> str:
     return re.sub(r",?\s*\bdue\b[^,]*$", "", line).rstrip(" ,.") + "."
 
 
+def _corrected_due(line: str, units: list[Segment], at: int) -> str:
+    """`line` with a due date that the exchange about its task took back ("By Friday, I think."
+    "Actually, make that Thursday, not Friday.") replaced by the one that replaced it; the exchange is
+    the item's sentence and the four after it."""
+    due = _due(_split_action(line)[1] or line)
+    for unit in units[at : at + 5] if due else []:
+        new = _due(correction_of(due, unit.text))
+        if new:
+            head, _, tail = line.rpartition(due)
+            return f"{head}{new}{tail}"
+    return line
+
+
 def from_model(generated: str, segments: list[Segment], source: str) -> tuple[list[NoteItem], list[NoteItem],
                                                                               list[str]]:
     """(decisions, action items, dropped) of notes the model wrote in the trained form, each supported
@@ -216,6 +229,11 @@ def from_model(generated: str, segments: list[Segment], source: str) -> tuple[li
     for title, found in out.items():
         for line in dict.fromkeys(section(generated, title)):  # an item written twice counts once
             at = _anchor(line, units)
+            if at is not None and title == "Action items":
+                corrected = _corrected_due(line, units, units.index(at))
+                if corrected != line:
+                    dropped.append(f"{line} (its due date was taken back: {_due(corrected)} instead)")
+                    line = corrected
             unsupported = at is not None and unsupported_terms(line, source)
             if unsupported and title == "Action items":
                 undated = _without_due(line)

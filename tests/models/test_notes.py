@@ -91,13 +91,21 @@ def test_an_item_with_a_value_the_meeting_took_back_is_dropped():
     assert dropped == ["The release notes are due Friday.", "Marco: book the venue by Friday."]
 
 
-def test_an_action_item_whose_due_date_was_taken_back_keeps_its_owner_and_task_without_a_date():
+def test_a_due_date_taken_back_becomes_the_one_that_replaced_it_and_one_never_said_goes():
     generated = "Action items:\n- Yusuf: take the release notes, due Friday.\n- Rosa: book the venue, due May 30.\n"
     _, actions, dropped = from_model(generated, ASKED, ASKED_SOURCE)
-    assert [(a.owner, a.text, a.due) for a in actions] == [("Yusuf", "Take the release notes.", ""),
+    assert [(a.owner, a.text, a.due) for a in actions] == [("Yusuf", "Take the release notes.", "Thursday"),
                                                           ("Rosa", "Book the venue.", "")]
-    assert dropped == ["Yusuf: take the release notes, due Friday. (its due date dropped, the task kept)",
+    assert dropped == ["Yusuf: take the release notes, due Friday. (its due date was taken back: Thursday instead)",
                        "Rosa: book the venue, due May 30. (its due date dropped, the task kept)"]
+
+
+def test_a_correction_for_another_task_does_not_change_a_due_date():
+    heard = [*ASKED[:5], Segment(9.0, 11.0, "Rosa, could you book the venue by Friday?", "Marco"),
+             Segment(11.0, 12.0, "Happy to.", "Rosa")]  # Friday, taken back for the notes, is the venue's
+    source = Transcript(heard, "en", 1.0, 12.0, "asr").labelled_text()
+    _, actions, _ = from_model("Action items:\n- Rosa: book the venue, due Friday.\n", heard, source)
+    assert [(a.owner, a.due) for a in actions] == [("Rosa", "Friday")]
 
 
 def test_where_the_recognizer_lost_the_name_the_voice_that_agreed_owns_the_task():
