@@ -94,6 +94,10 @@ def load_kd_teacher(settings: Settings, cfg: KDConfig, student: Student) -> Teac
     with session_scope(settings.db_url) as session:
         version = registry.get(session, cfg.teacher) if cfg.teacher else registry.latest(
             session, "teacher", llm=llm_version(model))
+        trained_on = (version.bases or {}).get("llm") if version else None
+        if trained_on and trained_on != llm_version(model):  # its adapter would not fit the LM
+            raise registry.RegistryError(f"teacher {version.name} is an adapter of {trained_on}, not of {model}: "
+                                         "pass --teacher-model with its LM, or another --teacher")
         adapter, name = (version.checkpoint, version.name) if version else (None, model)
     return load_teacher(settings, model, adapter, name, student_tokenizer=student.tokenizer)
 
