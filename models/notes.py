@@ -205,6 +205,17 @@ def _without_due(line: str) -> str:
     return re.sub(r",?\s*\bdue\b[^,]*$", "", line).rstrip(" ,.") + "."
 
 
+def _supported_part(line: str, source: str) -> tuple[str, str]:
+    """An action item's line without the parts the transcript does not support, when only its due date
+    or its owner is (a date never said, a name from nowhere): (the line kept, what was cut), else (line, "")."""
+    task = _split_action(line)[1]
+    for kept, cut in ((_without_due(line), "its due date"), (task, "its owner"),
+                      (_without_due(task) if task else "", "its owner and due date")):
+        if kept and kept != line and not unsupported_terms(kept, source):
+            return kept, cut
+    return line, ""
+
+
 def _corrected_due(line: str, units: list[Segment], at: int) -> str:
     """`line` with a due date that the exchange about its task took back ("By Friday, I think."
     "Actually, make that Thursday, not Friday.") replaced by the one that replaced it; the exchange is
@@ -222,8 +233,8 @@ def from_model(generated: str, segments: list[Segment], source: str) -> tuple[li
                                                                               list[str]]:
     """(decisions, action items, dropped) of notes the model wrote in the trained form, each supported
     by the transcript and linked to its sentence; an unsupported or unplaceable item is dropped. An
-    action item whose only unsupported value is its due date (one never said, or taken back) keeps
-    its owner and task without a date: the date goes to "dropped"."""
+    action item whose only unsupported values are its due date (one never said, or taken back) or its
+    owner keeps its task without them: they go to "dropped"."""
     units, dropped = sentence_units(segments), []
     out: dict[str, list[NoteItem]] = {"Decisions": [], "Action items": []}
     for title, found in out.items():
@@ -236,10 +247,10 @@ def from_model(generated: str, segments: list[Segment], source: str) -> tuple[li
                     line = corrected
             unsupported = at is not None and unsupported_terms(line, source)
             if unsupported and title == "Action items":
-                undated = _without_due(line)
-                if undated != line and not unsupported_terms(undated, source):
-                    dropped.append(f"{line} (its due date dropped, the task kept)")
-                    line, unsupported = undated, []
+                kept, cut = _supported_part(line, source)
+                if cut:
+                    dropped.append(f"{line} ({cut} dropped, the task kept)")
+                    line, unsupported = kept, []
             if at is None or unsupported:
                 dropped.append(line)
                 continue

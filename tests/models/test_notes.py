@@ -100,6 +100,14 @@ def test_a_due_date_taken_back_becomes_the_one_that_replaced_it_and_one_never_sa
                        "Rosa: book the venue, due May 30. (its due date dropped, the task kept)"]
 
 
+def test_an_action_item_whose_owner_the_recording_never_names_keeps_its_task_for_who_was_asked():
+    generated = "Action items:\n- Jo: take the release notes, due Thursday.\n- Jo: book the venue for 300 guests.\n"
+    _, actions, dropped = from_model(generated, ASKED, ASKED_SOURCE)  # Jo: a name from the prompt's example
+    assert [(a.owner, a.text, a.due) for a in actions] == [("Yusuf", "Take the release notes.", "Thursday")]
+    assert dropped == ["Jo: take the release notes, due Thursday. (its owner dropped, the task kept)",
+                       "Jo: book the venue for 300 guests."]  # the task itself says what was never said
+
+
 def test_a_correction_for_another_task_does_not_change_a_due_date():
     heard = [*ASKED[:5], Segment(9.0, 11.0, "Rosa, could you book the venue by Friday?", "Marco"),
              Segment(11.0, 12.0, "Happy to.", "Rosa")]  # Friday, taken back for the notes, is the venue's
