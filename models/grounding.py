@@ -92,7 +92,7 @@ def source_numbers(source: str) -> set[str]:
     return numbers(source) | numbers(normalize(source))
 
 
-TAKEN_BACK = re.compile(r"(?P<new>[^,.;!?]{1,40}),\s*not (?:the )?(?P<old>[^,.;!?]{1,40}?)(?=[,.;!?]|$)", re.I)
+_TAKEN_BACK = re.compile(r"(?P<new>[^,.;!?]{1,40}),\s*not (?:the )?(?P<old>[^,.;!?]{1,40}?)(?=[,.;!?]|$)", re.I)
 _WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split())
 
 
@@ -109,7 +109,7 @@ def taken_back(source: str) -> list[tuple[set[str], set[str]]]:
     "six thousand five hundred, not seven thousand". An old value counts as taken back only where the
     source says it no more often than it takes it back: "by Friday" for another task keeps Friday."""
     said = Counter(_values(source))
-    found = [(set(_values(m["new"])), set(_values(m["old"]))) for m in TAKEN_BACK.finditer(source)]
+    found = [(set(_values(m["new"])), set(_values(m["old"]))) for m in _TAKEN_BACK.finditer(source)]
     times = Counter(v for _, old in found for v in old)
     return [(new, {v for v in old if said[v] - times[v] <= times[v]}) for new, old in found]
 
@@ -118,7 +118,7 @@ def correction_of(value: str, text: str) -> str:
     """What `text` says instead of `value` ("Actually, make that Thursday, not Friday." and "Friday" give
     "Actually, make that Thursday"), or "" when it takes nothing of `value` back."""
     wanted = set(_values(value))
-    for found in TAKEN_BACK.finditer(text):
+    for found in _TAKEN_BACK.finditer(text):
         if wanted and wanted <= set(_values(found["old"])):
             return found["new"]
     return ""
