@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def speak(item: EvalItem, cache_dir: Path, voices: tuple[str, ...] = EVAL_VOICES
     voice_of = _voice_of(item, voices)
     cache_dir.mkdir(parents=True, exist_ok=True)
     pieces, gap = [], np.zeros(int(TURN_GAP_S * SAMPLE_RATE), dtype=np.float32)
-    tmp = cache_dir / f"{out.stem}.turn.wav"
+    tmp = cache_dir / f"{out.stem}.{os.getpid()}.turn.wav"  # two processes may speak the same item at once
     for speaker, text in item.turns:
         engine, _, voice = voice_of[speaker].partition(":")
         synthesize(text, tmp, engine=engine, voice=voice or None, speed=speed, vary=vary)
