@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from storage import registry
 from storage.db import session_scope
+from tests.helpers.tiny import tiny_student
+from training.stages.kd import KDConfig, load_kd_teacher
 from training.stages.runs import LoopConfig, Run
 
 
@@ -32,11 +36,6 @@ def test_a_version_names_the_commit_its_run_started_from(settings, monkeypatch):
 
 
 def test_kd_refuses_a_teacher_version_of_another_lm_with_one_clear_line(settings, tmp_path):
-    import pytest
-
-    from tests.helpers.tiny import tiny_student
-    from training.stages.kd import KDConfig, load_kd_teacher
-
     with session_scope(settings.db_url) as s:  # the shipped notes teacher: an adapter of the 1.5B LM
         registry.register(s, name="teacher-qwen", kind="teacher", stage="teacher", checkpoint=tmp_path,
                           bases={"llm": "qwen2.5-coder-1.5b-instruct (1.0)"})

@@ -91,11 +91,11 @@ def load_kd_teacher(settings: Settings, cfg: KDConfig, student: Student) -> Teac
     shipped notes teacher, an adapter of another LM), else the raw LM."""
     ensure_schema(settings.db_url)
     model = cfg.teacher_model or student.config.llm
+    base = llm_version(model)
     with session_scope(settings.db_url) as session:
-        version = registry.get(session, cfg.teacher) if cfg.teacher else registry.latest(
-            session, "teacher", llm=llm_version(model))
+        version = registry.get(session, cfg.teacher) if cfg.teacher else registry.latest(session, "teacher", llm=base)
         trained_on = (version.bases or {}).get("llm") if version else None
-        if trained_on and trained_on != llm_version(model):  # its adapter would not fit the LM
+        if trained_on and trained_on != base:  # its adapter would not fit the LM
             raise registry.RegistryError(f"teacher {version.name} is an adapter of {trained_on}, not of {model}: "
                                          "pass --teacher-model with its LM, or another --teacher")
         adapter, name = (version.checkpoint, version.name) if version else (None, model)
