@@ -71,7 +71,7 @@ def speak(item: EvalItem, cache_dir: Path, voices: tuple[str, ...] = EVAL_VOICES
 
 
 def _write_wav(path: Path, samples: np.ndarray) -> None:
-    partial = path.with_suffix(".partial.wav")
+    partial = path.with_suffix(f".{os.getpid()}.partial.wav")  # its own per process, as the turns
     soundfile.write(partial, samples, SAMPLE_RATE, subtype="PCM_16")
     partial.rename(path)  # a crash never leaves a half-written file under the cached name
 
