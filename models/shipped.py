@@ -5,7 +5,8 @@ A shipped version is a folder `models/shipped/<version>/` holding only its train
 kind, stage, parent, data hash, the sha256 of each of its files, the hashes of the base weights it
 was trained on, its metrics and the commit that trained it. `speechsum db upgrade` (which
 `make serve` runs) registers each shipped version not yet registered and serves it when nothing of
-its kind is served, as a promotion with the reason "shipped". If the packaged base weights are not
+its kind is served, as a promotion with the reason "shipped"; an aligned student (stage "align") only
+registers, as the start of a fresh install's training, which then skips alignment. If the packaged base weights are not
 the ones it was trained on, it is refused with one line, and the raw cascade serves.
 `speechsum models release VERSION ...` makes a new release from registered versions.
 """
@@ -51,7 +52,8 @@ def _mismatch(needed: dict, bases: dict) -> str:
 
 
 def install(settings: Settings, root: Path = SHIPPED, bases: Callable[[str], dict] | None = None) -> list[str]:
-    """Registers and, where nothing of its kind is served, serves each shipped version; one line each."""
+    """Registers and, where nothing of its kind is served, serves each shipped version; one line each.
+    An aligned student only transcribes, so it registers as a parent for training and is never served."""
     order = {stage: i for i, stage in enumerate(("teacher", "align", "sft", "kd", "dpo"))}  # parents first
     manifests = sorted(root.glob(f"*/{MANIFEST}") if root.is_dir() else [],
                        key=lambda p: (order.get(p.parent.name.split("-")[0], 9), p.parent.name))
@@ -75,14 +77,17 @@ def install(settings: Settings, root: Path = SHIPPED, bases: Callable[[str], dic
                         f"the raw cascade serves")
             continue
         with session_scope(settings.db_url) as session:
-            if registry.find(session, name) is None:
+            new = registry.find(session, name) is None
+            if new:
                 parent = registry.find(session, release["parent"]) if release.get("parent") else None
                 registry.register(session, name=name, kind=kind, stage=release["stage"], checkpoint=folder,
                                   parent=parent, bases=release["bases"], config=release.get("config", {}),
                                   data_hash=release.get("data_hash", ""),
                                   metrics=release.get("metrics", {}) | {"shipped": release.get("commit", "")})
             version = registry.get(session, name)
-            if registry.served(session, kind) is None:
+            if release["stage"] == "align":
+                said += [f"registered shipped aligned {kind} {name}: training starts from it"] if new else []
+            elif registry.served(session, kind) is None:
                 registry.promote(session, version, reason="shipped", actor="db upgrade")
                 said.append(f"serving shipped {kind} {name}")
     return said

@@ -60,6 +60,20 @@ def test_shipped_versions_are_refused_on_other_base_weights_and_on_changed_files
         assert registry.served(session, "student") is None and registry.versions(session) == []
 
 
+def test_a_shipped_aligned_student_registers_for_training_and_is_never_served(settings, tmp_path):
+    """Alignment only teaches the student to transcribe: shipped, it saves a fresh install's training
+    that stage, and the chain finds it as the newest aligned student, but it writes no summary to serve."""
+    student = registered_student(settings, tmp_path, name="align-tiny", stage="align", serve=False)
+    (folder,) = release(settings, ["align-tiny"], tmp_path / "shipped")
+    fresh = settings.model_copy(update={"data_dir": tmp_path / "fresh", "database_url": ""})
+    said = install(fresh, folder.parent, bases=lambda kind: student.bases)
+    assert said == ["registered shipped aligned student align-tiny: training starts from it"]
+    assert install(fresh, folder.parent, bases=lambda kind: student.bases) == []
+    with session_scope(fresh.db_url) as session:
+        assert registry.served(session, "student") is None and registry.history(session, "student") == []
+        assert registry.latest(session, "student", "align").name == "align-tiny"
+
+
 def test_a_teacher_ships_with_the_hash_of_the_lm_it_adapts_and_is_refused_on_another(settings, tmp_path):
     """A teacher records only its LM's version; the release adds that LM's sha256 from the installed
     one, and a fresh install with other weights of the same name refuses it."""
