@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from models.grounding import sentences
-from models.notes import section
+from models.notes import NOTES_QUERY, section
 from training.data.items import EvalItem
 from training.metrics import normalize
 
@@ -262,16 +262,14 @@ def answer_line(notes: str, fact: Fact) -> str:
     return next(line for line in lines if fact.subject in line.lower() and fact.value in line.lower().replace(",", ""))
 
 
-NOTES_QUERY = "Write the meeting notes: decisions, and action items with owner and due date."
-
-
 def meeting_items(n: int, seed: int = 1000) -> list[EvalItem]:
-    """`n` generated meetings as training items: the notes for each, and the answer to its first focus question."""
+    """`n` generated meetings as training items: the notes for each, in the form every notes writer serves
+    (`written_notes`: the teachers and the student learn the same one), and the answer to its first focus question."""
     items = []
     for i in range(n):
         meeting = make_meeting(i, seed)
         transcript = "\n".join(f"{who}: {text}" for who, text in meeting.turns)
-        items.append(EvalItem(f"{meeting.id}-notes", NOTES_QUERY, transcript, meeting.notes))
+        items.append(EvalItem(f"{meeting.id}-notes", NOTES_QUERY, transcript, written_notes(meeting.notes)))
         fact = meeting.questions[0]
         items.append(EvalItem(f"{meeting.id}-q0", fact.question, transcript, answer_line(meeting.notes, fact)))
     return items
