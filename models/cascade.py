@@ -24,18 +24,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from models.asr import Segment, Transcript
-from models.chapters import MIN_SUPPORT, Chapter, spans
-from models.grounding import STOPWORDS, drop_repeats, keep_supported, stem
+from models.chapters import Chapter, spans
+from models.grounding import STOPWORDS, stem
 from models.llm import ChatLM, Decoding
-from models.notes import answer_prompt, meeting_notes, notes_prompt, overview_of, owners_agree, section
+from models.notes import answer_prompt, merge_notes, notes_prompt, overview_of
 from models.progress import Progress, scaled
 from models.summarizer import (
-    NOTES_NO_REPEAT_NGRAM,
-    NOTES_TOKENS,
     Summary,
     complete_sentences,
     grounded_chapter,
     grounded_summary,
+    notes_decoding,
+    notes_summary,
     summary_prompt,
     without_loops,
 )
@@ -195,33 +195,21 @@ class CascadeSummarizer:
         sections = spans(transcript.segments)
         windows = [notes_windows(replace(transcript, segments=section, words=[]).turns(), NOTES_WINDOW_TOKENS,
                                  self.llm.count_tokens) for section in sections]
-        decoding = replace(decoding, max_new_tokens=max(decoding.max_new_tokens, NOTES_TOKENS),
-                           no_repeat_ngram_size=decoding.no_repeat_ngram_size or NOTES_NO_REPEAT_NGRAM)
+        decoding = notes_decoding(decoding)
         n_windows = sum(map(len, windows))
         calls = n_windows + (n_windows > 1) + bool(query)
         generated, chapters, overview = self._chapter_notes(transcript, sections, windows, decoding, progress, calls)
-        source = transcript.labelled_text()
-        # Half of an overview sentence's words must be the meeting's: the untuned model sometimes writes
-        # a made-up dialogue ("Let's start with the budget for the project.") under "Summary:".
-        overview, dropped = keep_supported(drop_repeats(complete_sentences(overview))[0], source, MIN_SUPPORT)
-        notes = meeting_notes("", generated, transcript.segments, source)
-        overview, clashes = owners_agree(overview, generated, notes.action_items)
-        # An overview with nothing supported: the first decisions say what the meeting settled.
-        overview = overview or " ".join(d.text for d in notes.decisions[:2])
-        text = overview
+        answer = None
         if query:
             if progress:
                 progress((calls - 1) / calls, "answering the question")
-            read = source if len(sections) == 1 else relevant_text(transcript, sections, query, self.chunk_tokens,
-                                                                   self.llm.count_tokens) or generated
-            text = complete_sentences(self.llm.chat(answer_prompt(read, query), decoding))
+            read = transcript.labelled_text() if len(sections) == 1 else relevant_text(
+                transcript, sections, query, self.chunk_tokens, self.llm.count_tokens) or generated
+            answer = complete_sentences(self.llm.chat(answer_prompt(read, query), decoding))
         if progress:
             progress(1.0, "summarized")
-        summary = grounded_summary(text, transcript, query, self.n_key_points, self.system, self.llm.version,
-                                   decoding, started, self.model_version_id, chapters, notes_text=generated)
-        summary.notes["overview"], summary.dropped = overview, dropped + clashes + summary.dropped
-        summary.raw = generated if not query else f"{generated}\n\nAnswer: {text}"
-        return summary
+        return notes_summary(generated, overview, answer, transcript, query, self.n_key_points, self.system,
+                             self.llm.version, decoding, started, self.model_version_id, chapters)
 
 
 def relevant_text(transcript: Transcript, sections: list[list[Segment]], query: str, budget_tokens: int,
@@ -244,16 +232,3 @@ def relevant_text(transcript: Transcript, sections: list[list[Segment]], query: 
         chosen.append(i)
         used += n
     return "\n".join(texts[i] for i in sorted(chosen))
-
-
-def merge_notes(parts: list[str]) -> str:
-    """The notes of a recording's chapters as one: their decisions and action items (each once), the
-    summaries joined."""
-    if len(parts) == 1:
-        return parts[0]
-    decisions = dict.fromkeys(f"- {line}" for part in parts for line in section(part, "Decisions"))
-    actions = dict.fromkeys(f"- {line}" for part in parts for line in section(part, "Action items"))
-    overviews = " ".join(overview_of(part) for part in parts)
-    return "\n".join(["Decisions:", *decisions, "Action items:", *actions, f"Summary: {overviews}"])
-
-

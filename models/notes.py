@@ -62,6 +62,10 @@ Action items (owner: task, due date):
 Summary: The kitchen refit was approved at 4,500 dollars, and Jo books the plumber by Wednesday."""
 
 
+# What the student is asked, after the audio, for a recording's notes (it learns on it: training.data.meetings).
+NOTES_QUERY = "Write the meeting notes: decisions, and action items with owner and due date."
+
+
 def notes_prompt(text: str) -> list[dict[str, str]]:
     """The chat that asks an instruct LM for the notes of a transcript (a focus question is asked apart)."""
     return [{"role": "system", "content": NOTES_SYSTEM},
@@ -74,6 +78,17 @@ def answer_prompt(text: str, query: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": NOTES_SYSTEM},
             {"role": "user", "content": f"{text}\n\nQuestion: {query}\nAnswer in one sentence that states the "
                                         "exact value (name, amount or date), as finally agreed."}]
+
+
+def merge_notes(parts: list[str]) -> str:
+    """The notes of a recording's chapters as one: their decisions and action items (each once), the
+    summaries joined."""
+    if len(parts) == 1:
+        return parts[0]
+    decisions = dict.fromkeys(f"- {line}" for part in parts for line in section(part, "Decisions"))
+    actions = dict.fromkeys(f"- {line}" for part in parts for line in section(part, "Action items"))
+    overviews = " ".join(overview_of(part) for part in parts)
+    return "\n".join(["Decisions:", *decisions, "Action items:", *actions, f"Summary: {overviews}"])
 
 
 def overview_of(generated: str) -> str:

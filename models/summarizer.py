@@ -25,7 +25,7 @@ from models.asr import Segment, Transcript, sentence_units
 from models.chapters import MIN_SUPPORT, Chapter
 from models.grounding import STOPWORDS, drop_repeats, keep_supported, names, numbers, stem
 from models.llm import Decoding
-from models.notes import Notes, meeting_notes
+from models.notes import NOTES_QUERY, Notes, meeting_notes, merge_notes, overview_of, owners_agree
 from models.notes import markdown as notes_markdown
 from models.progress import Progress
 from models.student import SAMPLE_RATE, Student, instruction
@@ -42,6 +42,12 @@ NOTES_NO_REPEAT_NGRAM = 16
 def without_loops(decoding: Decoding) -> Decoding:
     """The decoding a summary is written with: no repeated n-gram (unless the caller chose a size)."""
     return decoding if decoding.no_repeat_ngram_size else replace(decoding, no_repeat_ngram_size=NO_REPEAT_NGRAM)
+
+
+def notes_decoding(decoding: Decoding) -> Decoding:
+    """The decoding notes are written with: room for every item, and the notes' n-gram ban (unless chosen)."""
+    return replace(decoding, max_new_tokens=max(decoding.max_new_tokens, NOTES_TOKENS),
+                   no_repeat_ngram_size=decoding.no_repeat_ngram_size or NOTES_NO_REPEAT_NGRAM)
 
 
 def summary_prompt(text: str, query: str | None) -> str:
@@ -205,6 +211,30 @@ def grounded_summary(
     )
 
 
+def notes_summary(
+    generated: str, overview: str, answer: str | None, transcript: Transcript, query: str | None, n_key_points: int,
+    system: str, model_version: str, decoding: Decoding, started: float, model_version_id: int | None = None,
+    chapters: list[Chapter] | None = None,
+) -> Summary:
+    """The summary of notes a model wrote (`generated`, in the form `models.notes.notes_prompt` asks for):
+    the items the transcript supports, the overview, and the text: a focus question's `answer`, else
+    the overview. Both the cascade's notes LM and the student write notes; both go through this."""
+    source = transcript.labelled_text()
+    # Half of an overview sentence's words must be the meeting's: the untuned model sometimes writes
+    # a made-up dialogue ("Let's start with the budget for the project.") under "Summary:".
+    overview, dropped = keep_supported(drop_repeats(complete_sentences(overview))[0], source, MIN_SUPPORT)
+    notes = meeting_notes("", generated, transcript.segments, source)
+    overview, clashes = owners_agree(overview, generated, notes.action_items)
+    # An overview with nothing supported: the first decisions say what the meeting settled.
+    overview = overview or " ".join(d.text for d in notes.decisions[:2])
+    text = answer if query else overview
+    summary = grounded_summary(text or "", transcript, query, n_key_points, system, model_version, decoding, started,
+                               model_version_id, chapters, notes_text=generated)
+    summary.notes["overview"], summary.dropped = overview, dropped + clashes + summary.dropped
+    summary.raw = generated if not query else f"{generated}\n\nAnswer: {text}"
+    return summary
+
+
 @dataclass
 class StudentSummarizer:
     """The speech LLM: it hears the audio itself; the transcript only grounds it and gives key points."""
@@ -222,29 +252,44 @@ class StudentSummarizer:
         self, audio: np.ndarray, transcript: Transcript, query: str | None = None, decoding: Decoding = Decoding(),
         progress: Progress | None = None,
     ) -> Summary:
+        """The notes, heard a piece at a time (each piece a chapter; their items merged), and a focus
+        question answered from the audio too, as the cascade answers it from the transcript."""
         started = time.perf_counter()
         query = (query or "").strip() or None
         step = int(self.piece_s * SAMPLE_RATE)
         pieces = [audio[i : i + step] for i in range(0, max(len(audio), 1), step)]
         if len(pieces) > 1 and len(pieces[-1]) < step // 4:  # a short tail joins the piece before it
             pieces[-2:] = [np.concatenate(pieces[-2:])]
-        partials = []
-        for i, piece in enumerate(pieces):
+        calls, done = len(pieces) * (1 + bool(query)) + (bool(query) and len(pieces) > 1), 0
+
+        def hear(piece: np.ndarray, asked: str, how: Decoding, doing: str) -> str:
+            nonlocal done
             if progress:
-                progress(i / (len(pieces) + (len(pieces) > 1)), "summarizing from the audio")
-            (generated,) = self.student.generate([piece], [instruction(query)], without_loops(decoding))
-            partials.append(complete_sentences(generated.text))
-        text, chapters = partials[0], []
-        if len(partials) > 1:  # each piece is a chapter; their summaries are summarized again, as the cascade does
+                progress(done / calls, doing)
+            done += 1
+            return self.student.generate([piece], [instruction(asked)], how)[0].text
+
+        notes = notes_decoding(decoding)
+        partials = [hear(piece, NOTES_QUERY, notes, "writing the notes from the audio") for piece in pieces]
+        generated, chapters = merge_notes(partials), []
+        if len(pieces) > 1:
             bounds = [(i * self.piece_s, i * self.piece_s + len(p) / SAMPLE_RATE) for i, p in enumerate(pieces)]
             for partial, (start, end) in zip(partials, bounds, strict=True):
                 section = [s for s in transcript.segments if start <= (s.start + s.end) / 2 < end]
                 if section:
-                    chapters.append(grounded_chapter(partial, replace(transcript, segments=section, words=[]),
-                                                     self.n_key_points))
-            merged = "\n".join(c.summary for c in chapters) or "\n".join(partials)
-            text = complete_sentences(self.student.chat(summary_prompt(merged, query), without_loops(decoding)))
+                    chapters.append(grounded_chapter(overview_of(partial), replace(transcript, segments=section,
+                                                                                   words=[]), self.n_key_points))
+        answer = None
+        if query:
+            answers = [complete_sentences(hear(piece, query, without_loops(decoding), "answering from the audio"))
+                       for piece in pieces]
+            answer = answers[0]
+            if len(answers) > 1:  # each piece's answer, answered again as one
+                if progress:
+                    progress(done / calls, "answering from the audio")
+                answer = complete_sentences(self.student.chat(summary_prompt("\n".join(answers), query),
+                                                              without_loops(decoding)))
         if progress:
             progress(1.0, "summarized")
-        return grounded_summary(text, transcript, query, self.n_key_points, self.system, self.version, decoding,
-                                started, self.model_version_id, chapters)
+        return notes_summary(generated, overview_of(generated), answer, transcript, query, self.n_key_points,
+                             self.system, self.version, notes, started, self.model_version_id, chapters)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 
 from models.asr import Transcript
-from models.cascade import CascadeSummarizer, merge_notes
+from models.cascade import CascadeSummarizer
 from models.llm import Decoding
+from models.notes import merge_notes
 from tests.models.test_summarizer import MEETING, long_meeting, tiny_llm  # noqa: F401 (fixture)
 
 NOTES = """Decisions:

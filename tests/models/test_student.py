@@ -158,18 +158,39 @@ def test_a_checkpoint_of_other_base_weights_is_refused(tmp_path):
         other.load_weights(checkpoint)
 
 
-def test_student_summarizer_grounds_its_text_and_quotes_key_points(student, monkeypatch):
+def test_the_student_writes_grounded_notes_and_answers_a_question_from_the_audio(student, monkeypatch):
+    """Asked for nothing, the student writes the notes it learned on the generated meetings (NOTES_QUERY,
+    the notes' n-gram ban); the items the transcript does not support are dropped, as the cascade's are.
+    A focus question is answered from the audio too, and its answer is grounded."""
     from models.asr import Segment, Transcript
-    from models.student import Generated
-    from models.summarizer import StudentSummarizer
+    from models.notes import NOTES_QUERY
+    from models.student import Generated, instruction
+    from models.summarizer import NOTES_NO_REPEAT_NGRAM, StudentSummarizer
 
-    said = "We approved the marketing budget. Sarah pays 900 dollars. Tom will call Maria."
-    monkeypatch.setattr(student, "generate", lambda audio, texts, decoding: [Generated(said, [1, 2], [-0.1, -0.2])])
+    notes = ("Decisions:\n- We approved the marketing budget.\n- Sarah pays 900 dollars.\n"
+             "Action items (owner: task, due date):\n- Tom: call Maria about the remote control design, due tomorrow.\n"
+             "Summary: We approved the marketing budget. We approved the marketing budget.")
+    asked = []
+
+    def generate(audio, texts, decoding):
+        asked.append((texts[0], decoding.no_repeat_ngram_size))
+        return [Generated(notes if texts[0] == instruction(NOTES_QUERY) else "Tom calls Maria. Tom pays 900 dollars.",
+                          [1, 2], [-0.1, -0.2])]
+
+    monkeypatch.setattr(student, "generate", generate)
     transcript = Transcript([Segment(0.0, 3.0, "We approved the marketing budget for the new remote control."),
                              Segment(3.0, 6.0, "Tom will call Maria about the remote control design tomorrow.")],
                             "en", 1.0, 6.0, "asr")
     summary = StudentSummarizer(student, "student:test", n_key_points=2).summarize(noise(1.0), transcript, " ")
-    assert summary.text == "We approved the marketing budget. Tom will call Maria."
-    assert summary.dropped == ["Sarah pays 900 dollars."]
+    assert asked == [(instruction(NOTES_QUERY), NOTES_NO_REPEAT_NGRAM)]
+    assert summary.text == summary.notes["overview"] == "We approved the marketing budget."  # said once
+    assert [(d["text"], d["start"]) for d in summary.notes["decisions"]] == [("We approved the marketing budget.", 0.0)]
+    assert [(a["owner"], a["due"], a["start"]) for a in summary.notes["action_items"]] == [("Tom", "tomorrow", 3.0)]
+    assert summary.notes["dropped"] == ["Sarah pays 900 dollars."] and summary.raw == notes
     assert (summary.system, summary.model_version, summary.query) == ("student", "student:test", None)
     assert [p["start"] for p in summary.key_points] == [0.0, 3.0]
+
+    answered = StudentSummarizer(student, "student:test").summarize(noise(1.0), transcript, "Who calls Maria?")
+    assert [a for a, _ in asked[1:]] == [instruction(NOTES_QUERY), instruction("Who calls Maria?")]
+    assert answered.text == "Tom calls Maria." and "Tom pays 900 dollars." in answered.dropped
+    assert answered.notes["action_items"] == summary.notes["action_items"]

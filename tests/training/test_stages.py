@@ -341,8 +341,9 @@ def test_a_20_minute_recording_is_heard_in_pieces_and_the_pieces_merged(monkeypa
     audio = (0.1 * np.random.default_rng(0).standard_normal(20 * 60 * 16000)).astype(np.float32)
     transcript = Transcript([Segment(0.0, 1200.0, "the budget is approved.")], "en", 1.0, 1200.0, "test")
     summary = StudentSummarizer(student, "student:tiny").summarize(audio, transcript, "What about the budget?")
-    assert heard == [300 * 16000] * 4  # 5-minute pieces: each well inside the LM's window
-    assert len(merged) == 1 and "What about the budget?" in merged[0]
+    assert heard == [300 * 16000] * 8  # 5-minute pieces, each well inside the LM's window: notes, then the answer
+    assert len(merged) == 1 and "What about the budget?" in merged[0]  # the pieces' answers, answered as one
+    assert len(summary.chapters) == 1  # the transcript's one segment lies in the first piece
     assert summary.raw and summary.system == "student"
 
 
