@@ -190,6 +190,15 @@ def from_transcript(segments: list[Segment], names: dict[str, str] | None = None
     return _latest_per_topic(decisions)[-MAX_ITEMS:], _latest_per_topic(actions)[-MAX_ITEMS:]
 
 
+HEADINGS = re.compile(r"^[ \t]*(?:Decisions|Action items(?: \([^)\n]*\))?|Summary)[ \t]*:", re.I | re.M)
+
+
+def without_headings(text: str) -> str:
+    """Notes as what they state: without "Decisions:", "Action items (owner: task, due date):" and
+    "Summary:", which a check that reads capitalized words as names would count as invented."""
+    return HEADINGS.sub("", text)
+
+
 def section(text: str, title: str) -> list[str]:
     """The "- ..." lines under a "Title:" line of the model's notes."""
     found = re.search(rf"^{title}[^\n]*:\s*\n((?:\s*[-*].*\n?)*)", text, re.I | re.M)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from models.grounding import STOPWORDS, names, normalize, stem
+from models.notes import without_headings
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 # Words a summary uses to talk about a discussion rather than its content; the transcript need
@@ -46,8 +47,9 @@ def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
 
 
 def _units(text: str) -> tuple[set[str], set[str]]:
-    """(numbers, content-word stems) of a text, after Whisper normalization (so "forty" is "40")."""
-    tokens = re.findall(r"[a-z][a-z']*|\d[\d.]*", normalize(text))
+    """(numbers, content-word stems) of a text, after Whisper normalization (so "forty" is "40"); of
+    notes, what they state (not their headings)."""
+    tokens = re.findall(r"[a-z][a-z']*|\d[\d.]*", normalize(without_headings(text)))
     numbers = {t.rstrip(".") for t in tokens if t[0].isdigit()}
     words = {stem(t) for t in tokens if t[0].isalpha() and len(t) > 2 and t not in STOPWORDS}
     words -= {stem(w) for w in META_WORDS}
@@ -58,7 +60,7 @@ def values(text: str) -> set[str]:
     """The values a text states: its numbers and dates (after Whisper's normalizer, so "forty" is "40")
     and its names, stemmed. What a DPO pair compares: which sample carries more of the transcript's."""
     numbers, _ = _units(text)
-    return numbers | {stem(n) for n in names(text)}
+    return numbers | {stem(n) for n in names(without_headings(text))}
 
 
 @dataclass(frozen=True)

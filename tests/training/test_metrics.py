@@ -2,7 +2,7 @@
 
 import pytest
 
-from training.metrics import hallucination, normalize, rouge, word_error_rate
+from training.metrics import hallucination, normalize, rouge, values, word_error_rate
 
 SOURCE = ("Sarah proposed that we spend forty thousand dollars on the redesign, and we agreed. "
           "Tom will lead the interviews for two backend engineers starting next Monday.")
@@ -49,3 +49,12 @@ def test_whisper_normalizer_forgives_spelling_of_numbers_and_titles():
 def test_wer_is_pooled_over_the_corpus():
     # 1 substitution in 4 words + 1 deletion in 2 words = 2 errors / 6 words
     assert word_error_rate(["the cat sat down", "big dog"], ["the cat sat town", "big"]) == pytest.approx(2 / 6)
+
+
+def test_the_headings_of_notes_are_not_counted_as_invented_words_or_names():
+    notes = ("Decisions:\n- The budget is 40 dollars.\nAction items (owner: task, due date):\n"
+             "- Maria: the report, due Friday.\nSummary: Maria does the report.")
+    source = "Maria said the budget is 40 dollars and the report is due Friday."
+    assert hallucination(notes, source).rate == 0.0
+    assert values(notes) == {"40", "maria", "friday"}
+    assert hallucination("Action items: Tokyo.", source).unsupported == ("tokyo",)
