@@ -4,7 +4,8 @@ Pairs come from two places:
 (a) users' votes: an A/B vote for the left or right summary, or a thumbs-up and a thumbs-down on two
     summaries of the same recording and query; ties and "both bad" give no pair. Each pair keeps the
     ids of the votes it came from.
-(b) automatic: several samples of the parent per training item, judged by the values they state
+(b) automatic: several samples of the parent per training item (QMSum items, and generated meetings'
+    notes and focus answers), judged by the values they state
     (`pick_pair`): the chosen one states more of the transcript's values (names, numbers, dates,
     vendors) than the rejected one and none that the transcript lacks; on a generated meeting its
     known facts decide (right beats absent, absent beats wrong). The samples are kept per parent
@@ -26,7 +27,9 @@ import torch
 from tqdm import tqdm
 
 from models.llm import Decoding
+from models.notes import NOTES_QUERY
 from models.student import Student, autocast, instruction, load_student
+from models.summarizer import notes_decoding
 from storage import feedback
 from storage.db import ensure_schema, session_scope
 from storage.feedback import Pair
@@ -60,6 +63,8 @@ class DPOConfig(LoopConfig):
     max_new_tokens: int = option(96, "longest sample, in tokens", ge=1)
     max_words: int = option(450, "longest transcript heard, in words", ge=1)
     items: int = option(72, "training items sampled for automatic pairs: sampling's budget (most of the stage)", ge=0)
+    meetings: int = option(16, "generated meetings sampled too (their notes and a focus answer), paired by their "
+                               "known facts: the pairs that teach notes to carry values", ge=0)
     votes: bool = option(True, "pairs from users' votes too (--no-votes: automatic pairs only, e.g. after "
                                "simulated votes from `make loop`)")
     votes_since: str = option("", "ISO time: only votes cast or changed after it (a refresh's new votes)")
@@ -120,6 +125,8 @@ def parent_samples(student: Student, items: list[EvalItem], frames: list[torch.T
         seed = int(hashlib.sha256(f"{cfg.seed}:{item.id}".encode()).hexdigest()[:12], 16)
         decoding = Decoding(max_new_tokens=cfg.max_new_tokens, do_sample=True, temperature=cfg.sample_temperature,
                             top_p=1.0, repetition_penalty=1.0, seed=seed)
+        if item.query == NOTES_QUERY:  # sampled as notes are served: room for every item, the notes' n-gram ban
+            decoding = notes_decoding(decoding)
         with torch.no_grad(), autocast(student.device):
             found = student.generate_from_embeddings([student.projector(f)], [instruction(item.query)], decoding,
                                                      candidates=cfg.samples)
@@ -159,7 +166,7 @@ def dpo(settings: Settings, cfg: DPOConfig = DPOConfig(), progress=None, student
     parent, checkpoint = resolve_parent(settings, cfg.parent, "student", "kd")
     student = student or load_student(checkpoint, settings.models_dir, settings.device)
     student.eval()
-    items, frames = data or student_items(settings, student, cfg.max_words, cfg.items, cfg.seed)
+    items, frames = data or student_items(settings, student, cfg.max_words, cfg.items, cfg.seed, cfg.meetings)
     pairs = []
     if cfg.votes:
         ensure_schema(settings.db_url)
