@@ -34,6 +34,8 @@ class RefreshConfig(Checked):
     eval_items: int = option(20, "the gate's fixed held-out items (the first N of the split)", ge=1)
     margin: float = option(0.0, "ROUGE-L points the candidate may lose and still be promoted", ge=0)
     auto_items: int = option(20, "training items sampled for automatic DPO pairs (0: votes only)", ge=0)
+    auto_meetings: int = option(8, "generated meetings sampled for automatic DPO pairs, paired by their known "
+                                   "facts as the chain's are (0: none)", ge=0)
     epochs: int = option(3, "passes over the new data, within the time budget", ge=1)
     force: bool = option(False, "train below the thresholds too ('run now')")
     seed: int = option(0, "seed of the split and the sampling")
@@ -158,7 +160,8 @@ def refresh(settings: Settings, cfg: RefreshConfig = RefreshConfig(), progress=N
                    f"uploads (needs {cfg.min_uploads}) since {served_name} was trained")
         return outcome | {"outcome": "skipped", "message": message}
 
-    run_kd, run_dpo = seen["uploads"] > 0, seen["votes"] > 0 or cfg.auto_items > 0
+    auto = cfg.auto_items + cfg.auto_meetings > 0
+    run_kd, run_dpo = seen["uploads"] > 0, seen["votes"] > 0 or auto
     if not (run_kd or run_dpo):
         return outcome | {"outcome": "skipped", "message": "skipped: nothing to train on (no uploads, no votes, "
                                                           "no automatic pairs asked for)"}
@@ -170,11 +173,12 @@ def refresh(settings: Settings, cfg: RefreshConfig = RefreshConfig(), progress=N
                           seed=cfg.seed, epochs=cfg.epochs)
         parent = kd(settings, kd_cfg, scaled(progress, 0.02, 0.4), data=([], []))
     if run_dpo:
-        report(0.4, f"DPO on {seen['votes']} new votes and {cfg.auto_items} items' automatic pairs")
+        report(0.4, f"DPO on {seen['votes']} new votes and the automatic pairs of {cfg.auto_items} items and "
+                    f"{cfg.auto_meetings} generated meetings")
         dpo_cfg = DPOConfig(steps=0, minutes=minutes, parent=parent, votes_since=since.isoformat(),
-                            items=max(cfg.auto_items, 0), seed=cfg.seed, epochs=cfg.epochs)
+                            items=cfg.auto_items, meetings=cfg.auto_meetings, seed=cfg.seed, epochs=cfg.epochs)
         try:
-            parent = dpo(settings, dpo_cfg, scaled(progress, 0.4, 0.7), data=None if cfg.auto_items else ([], []))
+            parent = dpo(settings, dpo_cfg, scaled(progress, 0.4, 0.7), data=None if auto else ([], []))
         except NoPairs as exc:  # ties and "both bad" only: nothing to prefer; KD's candidate, if any, goes on
             outcome["dpo"] = str(exc)
     if parent == served_name:

@@ -58,7 +58,7 @@ def build_data(settings: Settings, progress=None, max_words: int = 450, seed: in
     if progress:
         progress(0.05, "speaking and encoding the training items")
     student = load_student(checkpoint, settings.models_dir, settings.device)
-    items, _ = student_items(settings, student, max_words, 0, seed, SFTConfig().meetings)
+    items, _ = student_items(settings, student, max_words, None, seed, SFTConfig().meetings)
     if progress:
         progress(0.8, "speaking the held-out items of the gate")
     held_out, _ = gate_items(settings, RefreshConfig.from_settings(settings))

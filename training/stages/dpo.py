@@ -62,7 +62,8 @@ class DPOConfig(LoopConfig):
                                             "samples gave 9 pairs, not 16)", gt=0)
     max_new_tokens: int = option(96, "longest sample, in tokens", ge=1)
     max_words: int = option(450, "longest transcript heard, in words", ge=1)
-    items: int = option(72, "training items sampled for automatic pairs: sampling's budget (most of the stage)", ge=0)
+    items: int = option(72, "training items sampled for automatic pairs: sampling's budget (most of the stage; "
+                            "0: none)", ge=0)
     meetings: int = option(16, "generated meetings sampled too (their notes and a focus answer), paired by their "
                                "known facts: the pairs that teach notes to carry values", ge=0)
     votes: bool = option(True, "pairs from users' votes too (--no-votes: automatic pairs only, e.g. after "

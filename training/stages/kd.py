@@ -140,7 +140,7 @@ def kd(settings: Settings, cfg: KDConfig = KDConfig(), progress=None, student: S
     parent, checkpoint = resolve_parent(settings, cfg.parent, "student", "sft")
     student = student or load_student(checkpoint, settings.models_dir, settings.device)
     teacher = teacher or load_kd_teacher(settings, cfg, student)
-    items, frames = data or student_items(settings, student, cfg.max_words, cfg.items, cfg.seed)
+    items, frames = data or student_items(settings, student, cfg.max_words, cfg.items or None, cfg.seed)
     examples = [Example(i.spoken_text, i.query, answer_for(i, cfg.heard_answers)) for i in items]
     more, more_frames = upload_examples(settings, student, cfg.uploads, cfg.upload_max_s, cfg.uploads_since)
     examples, frames = examples + more, frames + more_frames

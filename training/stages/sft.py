@@ -37,10 +37,11 @@ class SFTConfig(LoopConfig):
     parent: str | None = option(None, "the aligned student version to start from (default: the newest)")
 
 
-def student_items(settings: Settings, student: Student, max_words: int, limit: int, seed: int, meetings: int = 0
-                  ) -> tuple[list[EvalItem], list[torch.Tensor]]:
-    """The training items the student hears, and their cached encoder frames on the student's device."""
-    items = short_items(training_items(settings.shared_data, seed), max_words, limit or None) + meeting_items(meetings)
+def student_items(settings: Settings, student: Student, max_words: int, limit: int | None, seed: int,
+                  meetings: int = 0) -> tuple[list[EvalItem], list[torch.Tensor]]:
+    """The training items the student hears (the first `limit` short QMSum items, None: all of them, then
+    `meetings` generated meetings' items), and their cached encoder frames on the student's device."""
+    items = short_items(training_items(settings.shared_data, seed), max_words)[:limit] + meeting_items(meetings)
     return items, spoken_frames(items, student.encoder, settings.data_dir / "train-speech", student.encoder_tag, seed,
                                 student.device)
 
@@ -69,7 +70,7 @@ def sft(settings: Settings, cfg: SFTConfig = SFTConfig(), progress=None, student
     torch.manual_seed(cfg.seed)
     parent, checkpoint = resolve_parent(settings, cfg.parent, "student", "align")
     student = student or load_student(checkpoint, settings.models_dir, settings.device)
-    items, frames = data or student_items(settings, student, cfg.max_words, cfg.items, cfg.seed, cfg.meetings)
+    items, frames = data or student_items(settings, student, cfg.max_words, cfg.items or None, cfg.seed, cfg.meetings)
     data = data_hash("sft", [i.id for i in items], SPEAKER_VOICES)
     run = Run(settings.data_dir, "sft", config_dict(cfg), parent, data)
     report = fit(run, student, lambda b: (sft_loss(student, [frames[i] for i in b], [items[i] for i in b],
