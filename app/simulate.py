@@ -1,12 +1,13 @@
 """`speechsum simulate`: simulated users close the learning loop, so we can measure that it works.
 
-Each simulated user uploads one spoken training item (training side of the split only) through
-the same pipeline as the page, gets several sampled summaries of the served student, and votes on
-every pair of them, A/B, for the one closer to the human answer (ROUGE-L; a tie under a small
-margin), as a careful user who knows the meeting would. Then one refresh runs as a job (KD on
-the new uploads, DPO on the new votes, the held-out gate). The report says which version served
-before and after, both versions' held-out ROUGE-L and hallucination, the votes used and the minutes:
-bench/results/<date>-loop.{json,md,png}.
+Each simulated user uploads one generated meeting with known facts (seed LOOP_SEED: no run trains on
+it, and the facts benchmark has a generator of its own), spoken with the training voices, through
+the same pipeline as the page; gets several sampled notes of the served student; and votes on every
+pair of them, A/B, as a user who knows the meeting would: for the notes with more facts right and no
+more wrong (or fewer wrong and no fewer right), else a tie. Then one refresh runs as a job (KD on the
+new uploads, DPO on the new votes, the held-out gate). The report says which version served before
+and after, both versions' held-out ROUGE-L and hallucination, their facts right and wrong on other
+generated meetings (seed FACTS_SEED), the votes used and the minutes: bench/results/<date>-loop.{json,md,png}.
 """
 
 from __future__ import annotations
@@ -23,43 +24,63 @@ from tqdm import tqdm
 
 from app.library import vote_ab
 from app.pipeline import summarize_file
+from bench.facts import stated
 from bench.report import RESULTS, write_report
 from models.llm import Decoding
+from models.summarizer import Summary
 from storage import jobs, registry
 from storage.db import ensure_schema, session_scope
 from storage.settings import Settings
-from training.data.items import short_items, training_items
-from training.data.speech import spoken_wavs
-from training.metrics import rouge
+from training.data.items import EvalItem
+from training.data.meetings import Meeting, fact_score, make_meeting
+from training.data.speech import SPEAKER_VOICES, speak
 from training.refresh import RefreshConfig, refresh
+
+LOOP_SEED = 7070  # the simulated users' meetings
+FACTS_SEED = 7171  # the meetings both versions' notes are checked on after the refresh
 
 
 @dataclass
 class SimulateConfig:
     votes: int = 300
-    candidates: int = 4  # sampled summaries per upload; every pair of them is one A/B vote
-    max_words: int = 250  # items of up to ~2 minutes spoken, so 300 votes take minutes, not hours
-    tie_margin: float = 0.02  # ROUGE-L difference under which the simulated user says "tie"
+    candidates: int = 4  # sampled notes per upload; every pair of them is one A/B vote
+    facts_meetings: int = 12  # meetings of FACTS_SEED the served version and the candidate are checked on
     temperature: float = 0.8
     seed: int = 0
     refresh: RefreshConfig = field(default_factory=lambda: RefreshConfig(minutes=20.0, force=True))
     out_dir: Path = RESULTS
 
 
+def meeting_wav(settings: Settings, meeting: Meeting) -> Path:
+    """The meeting spoken with the training voices (cached), as a user's recording of it."""
+    text = "\n".join(f"{who}: {said}" for who, said in meeting.turns)
+    return speak(EvalItem(meeting.id, "", text, ""), settings.data_dir / "loop-audio", SPEAKER_VOICES)
+
+
+def facts_vote(left: Summary, right: Summary, meeting: Meeting) -> str:
+    """A user who knows the meeting: the notes with more facts right and no more wrong (or fewer wrong
+    and no fewer right) win; notes better on one count and worse on the other are a tie."""
+    (l_right, l_wrong), (r_right, r_wrong) = (fact_score(stated(s), meeting) for s in (left, right))
+    if (l_right, l_wrong) == (r_right, r_wrong):
+        return "tie"
+    if l_right >= r_right and l_wrong <= r_wrong:
+        return "left"
+    if r_right >= l_right and r_wrong <= l_wrong:
+        return "right"
+    return "tie"
+
+
 def simulated_votes(settings: Settings, cfg: SimulateConfig, progress=None) -> dict:
-    """Uploads, sampled summaries and A/B votes of the simulated users; returns counts."""
+    """Uploads, sampled notes and A/B votes of the simulated users; returns counts."""
     rng = random.Random(cfg.seed)
     per_item = len(list(combinations(range(cfg.candidates), 2)))
-    items = short_items(training_items(settings.shared_data, cfg.seed), cfg.max_words)
-    rng.shuffle(items)
-    items = items[: -(-cfg.votes // per_item)]
-    wavs = spoken_wavs(items, settings.data_dir / "train-speech", cfg.seed)
+    meetings = [make_meeting(i, LOOP_SEED) for i in range(-(-cfg.votes // per_item))]
     counts = {"uploads": 0, "summaries": 0, "votes": 0, "ties": 0}
-    for k, (item, wav) in enumerate(tqdm(list(zip(items, wavs, strict=True)), desc="simulated users", unit="user")):
-        user = f"sim:user{k:03d}"
+    for k, meeting in enumerate(tqdm(meetings, desc="simulated users", unit="user")):
+        user, wav = f"sim:user{k:03d}", meeting_wav(settings, meeting)
         decodings = [Decoding(max_new_tokens=settings.summary_max_tokens, do_sample=True,
                               temperature=cfg.temperature, seed=rng.randrange(2**31)) for _ in range(cfg.candidates)]
-        results = [summarize_file(settings, wav, query=item.query, original_name=f"{item.id}.wav", uploader=user,
+        results = [summarize_file(settings, wav, query=None, original_name=f"{meeting.id}.wav", uploader=user,
                                   decoding=d, system="student") for d in decodings]
         counts["uploads"] += 1
         counts["summaries"] += len(results)
@@ -67,14 +88,31 @@ def simulated_votes(settings: Settings, cfg: SimulateConfig, progress=None) -> d
             if counts["votes"] >= cfg.votes:
                 break
             left, right = (a, b) if rng.random() < 0.5 else (b, a)
-            r_left, r_right = (rouge(r.summary.text, [item.reference])["rougeL"] for r in (left, right))
-            choice = "tie" if abs(r_left - r_right) < cfg.tie_margin else ("left" if r_left > r_right else "right")
+            choice = facts_vote(left.summary, right.summary, meeting)
             vote_ab(settings, left.summary_id, right.summary_id, user, choice)
             counts["votes"] += 1
             counts["ties"] += choice == "tie"
         if progress:
-            progress((k + 1) / len(items), f"simulated user {k + 1} of {len(items)}: {counts['votes']} votes")
+            progress((k + 1) / len(meetings), f"simulated user {k + 1} of {len(meetings)}: {counts['votes']} votes")
     return counts
+
+
+def facts_of(settings: Settings, version: str, n: int) -> dict:
+    """The version's greedy notes on `n` meetings of FACTS_SEED: facts right and wrong, summed."""
+    from models.serving import load_recognizer, load_student_summarizer
+    from storage.audio import read_samples
+    from training.evaluate import cached_transcript
+
+    summarizer, recognizer = load_student_summarizer(settings, version), load_recognizer(settings)
+    right = wrong = facts = 0
+    for meeting in tqdm([make_meeting(i, FACTS_SEED) for i in range(n)], desc=f"facts of {version}", unit="meeting"):
+        wav = meeting_wav(settings, meeting)
+        samples = read_samples(wav)
+        transcript = cached_transcript(recognizer, samples, len(samples) / 16000, wav, reuse=True)
+        summary = summarizer.summarize(samples, transcript, None, Decoding(max_new_tokens=settings.summary_max_tokens))
+        r, w = fact_score(stated(summary), meeting)
+        right, wrong, facts = right + r, wrong + w, facts + len(meeting.facts)
+    return {"meetings": n, "facts": facts, "right": right, "wrong": wrong}
 
 
 def simulate(settings: Settings, cfg: SimulateConfig, progress=None) -> dict:
@@ -96,27 +134,45 @@ def simulate(settings: Settings, cfg: SimulateConfig, progress=None) -> dict:
         after = registry.served(session, "student").name
         candidate = registry.get(session, outcome["candidate"]) if outcome.get("candidate") else None
         pairs = candidate.metrics.get("vote_pairs") if candidate else None
+    checked = [before, outcome.get("candidate")] if cfg.facts_meetings else []
+    facts = {name: facts_of(settings, name, cfg.facts_meetings) for name in checked if name}
     report = {"date": date.today().isoformat(), "config": json.loads(json.dumps(asdict(cfg), default=str)),
               "served_before": before, "served_after": after, "job": job_id, **counts,
               "vote_pairs_used": pairs, "outcome": outcome.get("outcome", outcome.get("status")),
               "message": outcome.get("message", outcome.get("error", "")), "scores": outcome.get("scores", {}),
               "candidate": outcome.get("candidate"), "uploads_since": outcome.get("uploads"),
               "votes_since": outcome.get("votes"), "minutes": {"votes": round(vote_minutes, 1),
-                                                               "refresh": round((time.monotonic() - started) / 60, 1)}}
+                                                               "refresh": round((time.monotonic() - started) / 60, 1)},
+              "facts": facts}
     write(report, cfg.out_dir)
     return report
 
 
 def markdown(report: dict) -> str:
-    scores = report["scores"]
-    rows = "".join(f"\n| {who} | {name} | {100 * s['rougeL']:.1f} | {100 * s['hallucination']:.1f}% | {s['words']:.0f} |"
-                   for who, name, s in (("served before", report["served_before"], scores.get("served")),
-                                        ("candidate", report["candidate"], scores.get("candidate"))) if s)
-    return (f"# Learning loop, {report['date']}\n\n{report['uploads']} simulated uploads, {report['summaries']} "
-            f"summaries, {report['votes']} A/B votes ({report['ties']} ties; {report['vote_pairs_used']} preference "
-            f"pairs used). Refresh: **{report['outcome']}**: {report['message']}\n\n"
-            f"Served before: {report['served_before']}; after: {report['served_after']}.\n\n"
-            f"| | version | ROUGE-L | hallucination | words |\n|---|---|---|---|---|{rows}\n\n"
+    scores, facts = report["scores"], report.get("facts", {})
+
+    def row(who: str, name: str | None, key: str) -> str:
+        s, f = scores.get(key), facts.get(name)
+        if not (s or f):
+            return ""
+        gate = f"{100 * s['rougeL']:.1f} | {100 * s['hallucination']:.1f}% | {s['words']:.0f}" if s else "– | – | –"
+        said = f"{f['right']} / {f['wrong']} of {f['facts']}" if f else "–"
+        return f"\n| {who} | {name} | {gate} | {said} |"
+
+    rows = row("served before", report["served_before"], "served") + row("candidate", report["candidate"], "candidate")
+    verdict = ""
+    before, candidate = facts.get(report["served_before"]), facts.get(report["candidate"])
+    if before and candidate:
+        better = candidate["right"] > before["right"] and candidate["wrong"] <= before["wrong"]
+        verdict = (f"On {candidate['meetings']} other generated meetings the candidate "
+                   f"{'states' if better else 'does not state'} more facts right with no more wrong than the "
+                   "served version.\n\n")
+    return (f"# Learning loop, {report['date']}\n\n{report['uploads']} simulated uploads (generated meetings), "
+            f"{report['summaries']} notes, {report['votes']} A/B votes by facts right and wrong "
+            f"({report['ties']} ties; {report['vote_pairs_used']} preference pairs used). Refresh: **{report['outcome']}**: "
+            f"{report['message']}\n\nServed before: {report['served_before']}; after: {report['served_after']}.\n\n"
+            f"| | version | held-out ROUGE-L | hallucination | words | facts right / wrong |\n"
+            f"|---|---|---|---|---|---|{rows}\n\n{verdict}"
             f"Minutes: votes {report['minutes']['votes']}, refresh {report['minutes']['refresh']} (this 2-core CPU).\n")
 
 

@@ -85,15 +85,39 @@ def test_simulated_users_vote_and_a_refresh_reports_before_and_after(loop_settin
 
     served = served_disk_student(loop_settings, tmp_path)
     cache_served_scores(loop_settings, served, rouge_l=0.0, hallucination=1.0)
-    cfg = SimulateConfig(votes=1, candidates=2, refresh=RefreshConfig(**FAST | {"force": True}),
+    cfg = SimulateConfig(votes=1, candidates=2, facts_meetings=1, refresh=RefreshConfig(**FAST | {"force": True}),
                          out_dir=tmp_path / "results")
     report = simulate(loop_settings, cfg)
     assert (report["uploads"], report["summaries"], report["votes"]) == (1, 2, 1)
     assert report["served_before"] == served and report["outcome"] in ("promoted", "refused"), report["message"]
     assert report["served_after"] == (report["candidate"] if report["outcome"] == "promoted" else served)
     assert {"served", "candidate"} <= set(report["scores"])
+    assert {f["meetings"] for f in report["facts"].values()} == {1} and served in report["facts"]
     with session_scope(loop_settings.db_url) as s:
         votes = s.scalars(select(schema.ABVote)).all()
         assert [v.voter for v in votes] == ["sim:user000"]
     stem = tmp_path / "results" / f"{report['date']}-loop"
     assert "Served before: dpo-tiny" in stem.with_suffix(".md").read_text() and stem.with_suffix(".png").exists()
+
+
+def test_a_simulated_user_votes_for_the_notes_with_more_facts_right_and_no_more_wrong():
+    from app.simulate import FACTS_SEED, LOOP_SEED, facts_vote
+    from bench.facts_train import LONG_SEEDS, SEEDS
+    from models.summarizer import Summary
+    from training.data.meetings import make_meeting
+
+    # not the training meetings (seed 1000), nor those notes changes are tuned on; the benchmark has its own generator
+    assert not {LOOP_SEED, FACTS_SEED} & {1000, *SEEDS, *LONG_SEEDS} and LOOP_SEED != FACTS_SEED
+    meeting = make_meeting(0, LOOP_SEED)
+    fact = next(f for f in meeting.facts if f.superseded)
+    subject = fact.subject
+    right, wrong = f"The {subject} is {fact.value}.", f"The {subject} is {fact.superseded}."
+    other = next(f for f in meeting.facts if f.subject != subject and f.kind != "owner")
+    said_other = f"The {other.subject} is {other.value}."
+    both = f"{right} {said_other}"
+    notes = lambda text: Summary(text)  # noqa: E731
+    assert facts_vote(notes(right), notes("The meeting went well."), meeting) == "left"
+    assert facts_vote(notes("The meeting went well."), notes(wrong), meeting) == "left"  # absent beats wrong
+    assert facts_vote(notes(right), notes(both), meeting) == "right"
+    assert facts_vote(notes(f"{said_other} {wrong}"), notes("Hello."), meeting) == "tie"  # more right, more wrong
+    assert facts_vote(notes(right), notes(right), meeting) == "tie"
