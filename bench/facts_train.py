@@ -8,7 +8,9 @@ as served, and scored fact by fact (right, wrong, absent, per kind, short and lo
 training generator's own known facts. Every system runs in the same run, so a comparison has its
 baseline.
 
-    python bench/facts_train.py cascade:raw cascade:teacher-A cascade:teacher-B --name NAME
+    python bench/facts_train.py cascade:raw cascade:teacher-A cascade:teacher-B student:sft-C --name NAME
+
+A student (`student:VERSION`, or `student` for the served one) hears the spoken meeting itself.
 
 Every LM reply is kept on disk by its prompt (greedy decoding gives the same reply every time), so
 a change to what is done with the replies (grounding, the notes' rules) reruns in a minute; a
@@ -29,7 +31,7 @@ from tqdm import tqdm
 from bench.facts import hear, said_anywhere, stated
 from bench.report import RESULTS, write_report
 from models.llm import Decoding
-from models.serving import load_diarizer, load_recognizer, load_summarizer
+from models.serving import load_diarizer, load_recognizer, load_student_summarizer, load_summarizer
 from storage.settings import load_settings
 from training.data.items import EvalItem
 from training.data.meetings import fact_verdicts, make_meeting
@@ -81,8 +83,8 @@ def markdown(report: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("systems", nargs="*", help="cascade:raw, cascade:served or cascade:TEACHER (none: only "
-                                                   "what the ASR text says)")
+    parser.add_argument("systems", nargs="*", help="cascade:raw, cascade:served, cascade:TEACHER, student or "
+                                                   "student:VERSION (none: only what the ASR text says)")
     parser.add_argument("--name", default="facts-train")
     args = parser.parse_args()
     settings = load_settings()
@@ -90,19 +92,27 @@ def main() -> None:
     decoding = Decoding(max_new_tokens=settings.summary_max_tokens)
     meetings = [make_meeting(i, seed) for seed, n in SEEDS.items() for i in range(n)]
     meetings += [make_meeting(i, seed, long=True) for seed, n in LONG_SEEDS.items() for i in range(n)]
-    heard, says = [], 0
+    heard, audio, says = [], [], 0
     for meeting in tqdm(meetings, desc="hearing the meetings", unit="meeting"):
         text = "\n".join(f"{who}: {said}" for who, said in meeting.turns)
         wav = speak(EvalItem(meeting.id, "", text, ""), settings.data_dir / "facts-train-audio", SPEAKER_VOICES)
-        heard.append(hear(recognizer, diarizer, wav)[1])
+        samples, transcript = hear(recognizer, diarizer, wav)
+        heard.append(transcript)
+        audio.append(samples)
         says += said_anywhere(heard[-1].text, meeting)
     rows, per_meeting = [], {}
     for system in args.systems:
-        summarizer = load_summarizer(settings, system.partition(":")[2] or "served")
-        summarizer.llm = KeptReplies(summarizer.llm, settings.data_dir / "facts-train-audio" / "replies.json")
+        kind, _, version = system.partition(":")
+        if kind == "student":
+            summarizer = load_student_summarizer(settings, version or None)
+            notes = lambda samples, transcript: summarizer.summarize(samples, transcript, None, decoding)  # noqa: E731
+        else:
+            summarizer = load_summarizer(settings, version or "served")
+            summarizer.llm = KeptReplies(summarizer.llm, settings.data_dir / "facts-train-audio" / "replies.json")
+            notes = lambda samples, transcript: summarizer.summarize(transcript, None, decoding)  # noqa: E731
         counts, kinds, lengths, per_meeting[system] = Counter(), {}, {True: Counter(), False: Counter()}, []
-        for meeting, transcript in tqdm(list(zip(meetings, heard)), desc=system, unit="meeting"):
-            summary = summarizer.summarize(transcript, None, decoding)
+        for meeting, samples, transcript in tqdm(list(zip(meetings, audio, heard)), desc=system, unit="meeting"):
+            summary = notes(samples, transcript)
             text = stated(summary)
             verdicts = fact_verdicts(text, meeting)
             for fact, verdict in verdicts:
@@ -115,7 +125,7 @@ def main() -> None:
                                         "dropped": (summary.notes or {}).get("dropped", []),
                                         "verdicts": [(f.kind, f.subject, f.value, v) for f, v in verdicts]})
         facts = sum(counts.values())
-        rows.append({"system": f"{system} ({summarizer.llm.version})", "facts": facts, **{
+        rows.append({"system": f"{system} ({summary.model_version})", "facts": facts, **{
             v: counts[v] for v in ("right", "wrong", "absent")}, "right_share": share(counts["right"], facts),
             "wrong_share": share(counts["wrong"], counts["right"] + counts["wrong"]),
             "right_short": share(lengths[False]["right"], lengths[False]["facts"]),
