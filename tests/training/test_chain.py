@@ -29,8 +29,8 @@ def chain_params(lm_dir: str) -> dict:
     """Every stage of the chain in seconds: no generated meetings, a step or two each; KD long enough to be
     caught mid-run (its samples are 6 tokens of a random model)."""
     return {"teacher": {"model": lm_dir, "meetings": 0, **QUICK}, "sft": {"meetings": 0, **QUICK},
-            "kd": QUICK | {"steps": 100, "max_new_tokens": 6, "uploads": 0},
-            "dpo": {"items": 1, "samples": 2, "max_new_tokens": 6, "votes": False, **QUICK},
+            "kd": QUICK | {"steps": 100, "max_new_tokens": 6, "uploads": 0, "meetings": 0},
+            "dpo": {"items": 1, "meetings": 0, "samples": 2, "max_new_tokens": 6, "votes": False, **QUICK},
             "gate": {"eval_items": 3}}
 
 

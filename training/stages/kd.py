@@ -21,8 +21,10 @@ from datetime import datetime
 import torch
 
 from models.llm import Decoding
+from models.notes import NOTES_QUERY
 from models.sources import llm_version
 from models.student import Student, autocast, instruction, load_student
+from models.summarizer import notes_decoding
 from storage import feedback, registry
 from storage.db import ensure_schema, session_scope
 from storage.settings import Settings
@@ -48,6 +50,8 @@ class KDConfig(LoopConfig):
     max_new_tokens: int = option(96, "longest sample, in tokens", ge=1)
     max_words: int = option(450, "longest transcript heard, in words", ge=1)
     items: int = option(0, "at most this many training items (0: every one short enough)", ge=0)
+    meetings: int = option(24, "generated meetings whose notes and focus answer the student samples too, so the "
+                               "teacher (fine-tuned on the same notes) teaches the notes token by token", ge=0)
     heard_answers: bool = option(True, "the supervised share's answers as SFT teaches them (no unheard speaker names)")
     uploads: int = option(200, "at most this many users' recordings join as unlabeled data (0: none)", ge=0)
     upload_max_s: float = option(600.0, "longest user recording that joins, in seconds", gt=0)
@@ -103,9 +107,12 @@ def load_kd_teacher(settings: Settings, cfg: KDConfig, student: Student) -> Teac
 
 
 def sample(student: Student, embeds: list[torch.Tensor], prompts: list[str], cfg: KDConfig) -> list[list[int]]:
-    """The student's own summaries of the audio (token ids, with the end token when it stopped)."""
+    """The student's own summaries of the audio (token ids, with the end token when it stopped); a batch
+    with a notes prompt is sampled as notes are served (room for every item, the notes' n-gram ban)."""
     decoding = Decoding(max_new_tokens=cfg.max_new_tokens, do_sample=True, temperature=cfg.sample_temperature,
                         top_p=1.0, repetition_penalty=1.0)
+    if instruction(NOTES_QUERY) in prompts:
+        decoding = notes_decoding(decoding)
     eos = student.tokenizer.eos_token_id
     with autocast(student.device):
         found = student.generate_from_embeddings([e.detach() for e in embeds], prompts, decoding)
@@ -140,7 +147,7 @@ def kd(settings: Settings, cfg: KDConfig = KDConfig(), progress=None, student: S
     parent, checkpoint = resolve_parent(settings, cfg.parent, "student", "sft")
     student = student or load_student(checkpoint, settings.models_dir, settings.device)
     teacher = teacher or load_kd_teacher(settings, cfg, student)
-    items, frames = data or student_items(settings, student, cfg.max_words, cfg.items or None, cfg.seed)
+    items, frames = data or student_items(settings, student, cfg.max_words, cfg.items or None, cfg.seed, cfg.meetings)
     examples = [Example(i.spoken_text, i.query, answer_for(i, cfg.heard_answers)) for i in items]
     more, more_frames = upload_examples(settings, student, cfg.uploads, cfg.upload_max_s, cfg.uploads_since)
     examples, frames = examples + more, frames + more_frames

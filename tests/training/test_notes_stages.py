@@ -1,4 +1,4 @@
-"""DPO's automatic pairs on generated meetings: their notes are sampled as served, and their known facts pick the pair."""
+"""KD and DPO on generated meetings: their notes are sampled as served; their known facts pick DPO's pairs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from models.summarizer import NOTES_NO_REPEAT_NGRAM, NOTES_TOKENS
 from tests.helpers.tiny import tiny_frames, tiny_student
 from training.data.meetings import meeting_items, meeting_of
 from training.stages.dpo import DPOConfig, auto_pairs, parent_samples
+from training.stages.kd import KDConfig, sample
 
 
 def test_the_chain_pairs_generated_meetings_and_samples_their_notes_as_they_are_served(tmp_path, monkeypatch):
@@ -44,3 +45,22 @@ def test_notes_that_state_the_facts_are_chosen_and_notes_with_a_corrected_value_
     (pair,) = auto_pairs([[wrong, right]], [item], DPOConfig())
     assert (pair.chosen, pair.rejected) == (right, wrong)
     assert auto_pairs([[wrong, vague]], [item], DPOConfig()) == []  # a wrong value is never chosen
+
+
+def test_kd_samples_a_batch_with_a_notes_prompt_as_notes_are_served(monkeypatch):
+    """KD learns the notes token by token only if the student's samples of them are whole notes."""
+    from models.notes import NOTES_QUERY
+    from models.student import instruction
+
+    assert KDConfig().meetings > 0
+    student = tiny_student().eval()
+    used = []
+    generate = student.generate_from_embeddings
+    monkeypatch.setattr(student, "generate_from_embeddings",
+                        lambda embeds, prompts, decoding, **kw: used.append(decoding) or generate(embeds, prompts,
+                                                                                                  decoding, **kw))
+    embeds = [student.projector(f) for f in tiny_frames(2)]
+    cfg = KDConfig(max_new_tokens=4)
+    sample(student, embeds, [instruction(NOTES_QUERY), instruction("Who pays?")], cfg)
+    sample(student, embeds, [instruction("Who pays?"), instruction("When?")], cfg)
+    assert [(d.max_new_tokens, d.no_repeat_ngram_size) for d in used] == [(NOTES_TOKENS, NOTES_NO_REPEAT_NGRAM), (4, 0)]
