@@ -260,7 +260,7 @@ class StudentSummarizer:
         pieces = [audio[i : i + step] for i in range(0, max(len(audio), 1), step)]
         if len(pieces) > 1 and len(pieces[-1]) < step // 4:  # a short tail joins the piece before it
             pieces[-2:] = [np.concatenate(pieces[-2:])]
-        calls, done = len(pieces) * (1 + bool(query)) + (bool(query) and len(pieces) > 1), 0
+        calls, done = len(pieces) * (1 + bool(query)) + (len(pieces) > 1) * (1 + bool(query)), 0
 
         def hear(piece: np.ndarray, asked: str, how: Decoding, doing: str) -> str:
             nonlocal done
@@ -279,6 +279,13 @@ class StudentSummarizer:
                 if section:
                     chapters.append(grounded_chapter(overview_of(partial), replace(transcript, segments=section,
                                                                                    words=[]), self.n_key_points))
+        overview = overview_of(generated)
+        if len(pieces) > 1:  # the pieces' overviews in one short overview, as the cascade writes it
+            if progress:
+                progress(done / calls, "writing the overview")
+            done += 1
+            said = "\n".join(c.summary for c in chapters) or overview
+            overview = self.student.chat(summary_prompt(said, None), without_loops(decoding))
         answer = None
         if query:
             answers = [complete_sentences(hear(piece, query, without_loops(decoding), "answering from the audio"))
@@ -291,5 +298,5 @@ class StudentSummarizer:
                                                               without_loops(decoding)))
         if progress:
             progress(1.0, "summarized")
-        return notes_summary(generated, overview_of(generated), answer, transcript, query, self.n_key_points,
+        return notes_summary(generated, overview, answer, transcript, query, self.n_key_points,
                              self.system, self.version, notes, started, self.model_version_id, chapters)

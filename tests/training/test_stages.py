@@ -342,7 +342,7 @@ def test_a_20_minute_recording_is_heard_in_pieces_and_the_pieces_merged(monkeypa
     transcript = Transcript([Segment(0.0, 1200.0, "the budget is approved.")], "en", 1.0, 1200.0, "test")
     summary = StudentSummarizer(student, "student:tiny").summarize(audio, transcript, "What about the budget?")
     assert heard == [300 * 16000] * 8  # 5-minute pieces, each well inside the LM's window: notes, then the answer
-    assert len(merged) == 1 and "What about the budget?" in merged[0]  # the pieces' answers, answered as one
+    assert len(merged) == 2 and "What about the budget?" in merged[1]  # the overview, then the pieces' answers
     assert len(summary.chapters) == 1  # the transcript's one segment lies in the first piece
     assert summary.raw and summary.system == "student"
 
