@@ -51,7 +51,9 @@ def test_summarize_json_names_the_main_facts(data_env, meeting_wav):
 
     everything = out["summary"] + " " + " ".join(p["text"] for p in out["key_points"])
     everything = everything.lower()
-    for fact in ("40,000", "15th of may", "slow", "tom", "budget", "daniel"):
+    # The meeting's values; not its topic words, which the light LM's greedy summary words differently
+    # from one CPU's kernels to another's ("budget" was there on an AVX-512 CPU, not on an AVX2 one).
+    for fact in ("40,000", "15th of may", "slow", "tom", "daniel"):
         assert fact in everything, f"{fact!r} missing from {everything!r}"
     assert unsupported_terms(out["summary"], out["transcript"]["text"]) == []
     starts = [p["start"] for p in out["key_points"]]
