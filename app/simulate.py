@@ -99,16 +99,14 @@ def simulated_votes(settings: Settings, cfg: SimulateConfig, progress=None) -> d
 
 def facts_of(settings: Settings, version: str, n: int) -> dict:
     """The version's greedy notes on `n` meetings of FACTS_SEED: facts right and wrong, summed."""
-    from models.serving import load_recognizer, load_student_summarizer
-    from storage.audio import read_samples
-    from training.evaluate import cached_transcript
+    from bench.facts import hear
+    from models.serving import load_diarizer, load_recognizer, load_student_summarizer
 
-    summarizer, recognizer = load_student_summarizer(settings, version), load_recognizer(settings)
+    summarizer, recognizer, diarizer = (load_student_summarizer(settings, version), load_recognizer(settings),
+                                        load_diarizer(settings))
     right = wrong = facts = 0
     for meeting in tqdm([make_meeting(i, FACTS_SEED) for i in range(n)], desc=f"facts of {version}", unit="meeting"):
-        wav = meeting_wav(settings, meeting)
-        samples = read_samples(wav)
-        transcript = cached_transcript(recognizer, samples, len(samples) / 16000, wav, reuse=True)
+        samples, transcript = hear(recognizer, diarizer, meeting_wav(settings, meeting))
         summary = summarizer.summarize(samples, transcript, None, Decoding(max_new_tokens=settings.summary_max_tokens))
         r, w = fact_score(stated(summary), meeting)
         right, wrong, facts = right + r, wrong + w, facts + len(meeting.facts)
@@ -169,8 +167,8 @@ def markdown(report: dict) -> str:
                    "served version.\n\n")
     return (f"# Learning loop, {report['date']}\n\n{report['uploads']} simulated uploads (generated meetings), "
             f"{report['summaries']} notes, {report['votes']} A/B votes by facts right and wrong "
-            f"({report['ties']} ties; {report['vote_pairs_used']} preference pairs used). Refresh: **{report['outcome']}**: "
-            f"{report['message']}\n\nServed before: {report['served_before']}; after: {report['served_after']}.\n\n"
+            f"({report['ties']} ties; {report['vote_pairs_used']} preference pairs used). "
+            f"Refresh: **{report['outcome']}**: {report['message']}\n\nServed before: {report['served_before']}; after: {report['served_after']}.\n\n"
             f"| | version | held-out ROUGE-L | hallucination | words | facts right / wrong |\n"
             f"|---|---|---|---|---|---|{rows}\n\n{verdict}"
             f"Minutes: votes {report['minutes']['votes']}, refresh {report['minutes']['refresh']} (this 2-core CPU).\n")
