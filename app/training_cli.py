@@ -95,24 +95,32 @@ def cmd_train_stage(args: argparse.Namespace) -> None:
     print(f"registered candidate {name} (serve it with `speechsum models promote {name}`)")
 
 
-def cmd_train_all(args: argparse.Namespace) -> None:
-    from training.stages.chain import stage_config, train_all
+def chain_configs(args: argparse.Namespace) -> dict:
+    """Each stage's config for `train all`: `--items` limits SFT and KD, `--no-votes` is DPO's, and
+    `--minutes` caps the stages in proportion to their usual minutes here."""
+    from training.stages.chain import stage_config
 
-    settings = load_settings()
-    configs = {stage: stage_config(stage, {"items": args.items if stage in ("sft", "kd") else None,
-                                           **({"votes": args.votes} if stage == "dpo" else {})}) for stage in STAGES}
-    if args.minutes:  # caps in proportion to each stage's usual minutes here; DPO's share is mostly sampling
+    changes = {"sft": {"items": args.items}, "kd": {"items": args.items}, "dpo": {"votes": args.votes}}
+    configs = {stage: stage_config(stage, changes.get(stage, {})) for stage in STAGES}
+    if args.minutes:  # DPO's share is mostly sampling
         scale = args.minutes / sum(USUAL_MINUTES.values())
         caps = {stage: round(minutes * scale, 1) for stage, minutes in USUAL_MINUTES.items()}
         configs = {k: dataclasses.replace(c, minutes=caps[k]) for k, c in configs.items()}
         configs["dpo"] = dataclasses.replace(configs["dpo"], minutes=round(caps["dpo"] / 4, 1),
                                              sample_minutes=round(caps["dpo"] * 3 / 4, 1))
+    return configs
+
+
+def cmd_train_all(args: argparse.Namespace) -> None:
+    from training.stages.chain import train_all
+
+    settings = load_settings()
     gate = None
     if args.serve:
         from training.refresh import RefreshConfig
 
         gate = RefreshConfig.from_settings(settings)
-    for stage, name in train_all(settings, configs, args.align_items, gate=gate).items():
+    for stage, name in train_all(settings, chain_configs(args), args.align_items, gate=gate).items():
         print(f"{stage}: {name}")
 
 

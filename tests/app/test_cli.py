@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from app.cli import build_parser, main
+from app.training_cli import chain_configs
 from training.config import ConfigError, from_arguments
 from training.stages.chain import config_classes, stage_config
 from training.stages.dpo import DPOConfig
@@ -36,6 +37,16 @@ def test_flags_not_given_keep_the_stage_defaults():
     assert (cfg.votes, cfg.minutes, cfg.parent, cfg.lr) == (False, 3.0, "kd-x", DPOConfig().lr)
     assert parse(["train", "all", "--no-votes"]).votes is False
     assert parse(["train", "all"]).votes is None  # the stage's default (votes in) stands
+
+
+def test_train_all_builds_every_stage_config_from_its_flags():
+    parse = build_parser().parse_args
+    configs = chain_configs(parse(["train", "all"]))  # refused a flag the teacher lacks before 2026-12-01
+    assert configs == {stage: config_classes()[stage]() for stage in ("teacher", "sft", "kd", "dpo")}
+    configs = chain_configs(parse(["train", "all", "--items", "5", "--minutes", "42", "--no-votes"]))
+    assert (configs["sft"].items, configs["kd"].items, configs["dpo"].votes) == (5, 5, False)
+    assert configs["dpo"].items == DPOConfig().items  # DPO's sampled items are not `--items`
+    assert (configs["teacher"].minutes, configs["sft"].minutes) == (6.0, 15.0)
 
 
 def test_nested_student_fields_of_alignment_are_flags_too():
