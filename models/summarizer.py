@@ -183,11 +183,12 @@ def grounded_chapter(generated: str, part: Transcript, n_key_points: int) -> Cha
 def grounded_summary(
     generated: str, transcript: Transcript, query: str | None, n_key_points: int, system: str, model_version: str,
     decoding: Decoding, started: float, model_version_id: int | None = None, chapters: list[Chapter] | None = None,
-    notes_text: str | None = None,
+    notes: Notes | None = None,
 ) -> Summary:
     """What every system returns: its text minus sentences with unsupported numbers or names (and,
     for a summary of chapters, sentences about what the recording does not say), key points quoted
-    from the transcript, and the chapters of a long recording."""
+    from the transcript, and the chapters of a long recording. `notes` are the notes a notes model wrote
+    (notes_summary); without them, the notes are the summary's items or the transcript's own."""
     # Speakers' names count as supported; a summary of summaries must also keep to the recording's words.
     once, _ = drop_repeats(generated)  # a sentence said twice is said once (it is no grounding failure)
     summary, dropped = keep_supported(once, transcript.labelled_text(), MIN_SUPPORT if chapters else 0.0)
@@ -207,7 +208,7 @@ def grounded_summary(
         raw=generated,
         model_version_id=model_version_id,
         chapters=[c.as_dict() for c in chapters or []],
-        notes=meeting_notes(summary, notes_text or generated, transcript.segments, transcript.labelled_text()).as_dict(),
+        notes=(notes or meeting_notes(summary, generated, transcript.segments, transcript.labelled_text())).as_dict(),
     )
 
 
@@ -228,9 +229,10 @@ def notes_summary(
     # An overview with nothing supported: the first decisions say what the meeting settled.
     overview = overview or " ".join(d.text for d in notes.decisions[:2])
     text = answer if query else overview
+    notes.overview = overview
     summary = grounded_summary(text or "", transcript, query, n_key_points, system, model_version, decoding, started,
-                               model_version_id, chapters, notes_text=generated)
-    summary.notes["overview"], summary.dropped = overview, dropped + clashes + summary.dropped
+                               model_version_id, chapters, notes)
+    summary.dropped = dropped + clashes + summary.dropped
     summary.raw = generated if not query else f"{generated}\n\nAnswer: {text}"
     return summary
 

@@ -9,6 +9,15 @@ from training.stages.dpo import DPOConfig, auto_pairs, parent_samples
 from training.stages.kd import KDConfig, sample
 
 
+def decodings_used(student, monkeypatch) -> list:
+    """The decodings the student generates with, in order (its generation still runs)."""
+    used, generate = [], student.generate_from_embeddings
+    monkeypatch.setattr(student, "generate_from_embeddings",
+                        lambda embeds, prompts, decoding, **kw: used.append(decoding) or generate(embeds, prompts,
+                                                                                                  decoding, **kw))
+    return used
+
+
 def test_the_chain_pairs_generated_meetings_and_samples_their_notes_as_they_are_served(tmp_path, monkeypatch):
     """The facts rule (right beats absent, absent beats wrong) needs items whose facts are known: the
     default DPO run samples generated meetings too. Their notes get the served notes' room and n-gram
@@ -16,11 +25,7 @@ def test_the_chain_pairs_generated_meetings_and_samples_their_notes_as_they_are_
     assert DPOConfig().meetings > 0
     student = tiny_student().eval()
     items = meeting_items(1)  # the meeting's notes, then its focus question
-    used = []
-    generate = student.generate_from_embeddings
-    monkeypatch.setattr(student, "generate_from_embeddings",
-                        lambda embeds, prompts, decoding, **kw: used.append(decoding) or generate(embeds, prompts,
-                                                                                                  decoding, **kw))
+    used = decodings_used(student, monkeypatch)
     cfg = DPOConfig(samples=2, max_new_tokens=6)
     samples = parent_samples(student, items, tiny_frames(2), cfg, tmp_path / "samples.json")
     assert [len(s) for s in samples] == [2, 2]
@@ -54,11 +59,7 @@ def test_kd_samples_a_batch_with_a_notes_prompt_as_notes_are_served(monkeypatch)
 
     assert KDConfig().meetings > 0
     student = tiny_student().eval()
-    used = []
-    generate = student.generate_from_embeddings
-    monkeypatch.setattr(student, "generate_from_embeddings",
-                        lambda embeds, prompts, decoding, **kw: used.append(decoding) or generate(embeds, prompts,
-                                                                                                  decoding, **kw))
+    used = decodings_used(student, monkeypatch)
     embeds = [student.projector(f) for f in tiny_frames(2)]
     cfg = KDConfig(max_new_tokens=4)
     sample(student, embeds, [instruction(NOTES_QUERY), instruction("Who pays?")], cfg)
