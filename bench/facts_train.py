@@ -117,7 +117,7 @@ def main() -> None:
             verdicts = fact_verdicts(text, meeting)
             for fact, verdict in verdicts:
                 counts[verdict] += 1
-                lengths["-long-" in meeting.id].update([verdict, "facts"])
+                lengths[meeting.long].update([verdict, "facts"])
                 kind = kinds.setdefault(fact.kind, Counter())
                 kind[verdict] += 1
                 kind["facts"] += 1
@@ -132,7 +132,7 @@ def main() -> None:
             "right_long": share(lengths[True]["right"], lengths[True]["facts"]),
             "by_kind": {k: {"right": c["right"], "wrong": c["wrong"], "facts": c["facts"]} for k, c in kinds.items()}})
         print(rows[-1]["system"], {k: rows[-1][k] for k in ("right", "wrong", "absent")}, flush=True)
-    long = [m for m in meetings if "-long-" in m.id]
+    long = [m for m in meetings if m.long]
     report = {"date": date.today().isoformat(), "meetings": len(meetings),
               "seeds": ", ".join(map(str, [*SEEDS, *LONG_SEEDS])), "long": len(long),
               "long_minutes": round(sum(m.minutes for m in long) / max(1, len(long)), 1),

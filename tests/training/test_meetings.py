@@ -33,7 +33,7 @@ def test_a_long_meeting_has_more_than_six_decisions_and_action_items_and_its_id_
     from training.data.items import EvalItem
     from training.data.meetings import meeting_of
 
-    long = [m for m in TRAINING if "-long-" in m.id]
+    long = [m for m in TRAINING if m.long]
     assert all(sum(f.kind == "owner" for f in m.facts) >= 8 and len(m.facts) >= 26 for m in long)
     assert all(len(m.facts) <= 13 for m in TRAINING[:1000]) and 4 <= sum(m.minutes for m in long) / len(long) <= 7
     assert meeting_of(EvalItem(f"{long[3].id}-notes", "", "", "")) == long[3]

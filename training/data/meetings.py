@@ -40,6 +40,11 @@ class Meeting:
     questions: list[Fact] = field(default_factory=list)  # the facts asked about as focus questions
     notes: str = ""  # the reference notes written from the facts
 
+    @property
+    def long(self) -> bool:
+        """A long meeting (make_meeting's `long`): its id says so, so meeting_of can make it again."""
+        return "-long-" in self.id
+
 
 PEOPLE = ("Kofi", "Leila", "Marco", "Nadia", "Oscar", "Priya", "Rosa", "Sven", "Tamar", "Umar", "Vera", "Wen",
           "Yusuf", "Zoe", "Amir", "Bianca", "Carlos", "Dana", "Emeka", "Freya")
