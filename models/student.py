@@ -129,7 +129,8 @@ class Projector(nn.Module):
         nn.init.constant_(self.out_norm.weight, scale)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        """(T, d_audio) -> (ceil(T / stack), d_lm)."""
+        """(T, d_audio) -> (ceil(T / stack), d_lm). Cached training frames come in float16 (half the memory)."""
+        frames = frames.to(self.norm.weight.dtype)
         pad = -frames.shape[0] % self.stack
         frames = nn.functional.pad(frames, (0, 0, 0, pad))
         stacked = frames.reshape(-1, self.stack * frames.shape[1])

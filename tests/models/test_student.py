@@ -34,6 +34,12 @@ def test_projector_stacks_frames_and_pads_the_tail():
     assert projector(torch.randn(13, 8)).shape == (4, 12)
 
 
+def test_projector_takes_the_float16_frames_training_keeps_as_their_float32_values():
+    """Training keeps cached frames in float16 (training.data.frames) for half the memory."""
+    projector, frames = Projector(8, 4, 16, 12), torch.randn(13, 8).half()
+    assert torch.equal(projector(frames), projector(frames.float()))
+
+
 def test_projector_output_starts_at_the_scale_it_is_given():
     out = Projector(8, 4, 16, 12, scale=0.1)(torch.randn(40, 8))
     assert out.pow(2).mean(-1).sqrt().tolist() == pytest.approx([0.1] * 10, rel=1e-2)
