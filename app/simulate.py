@@ -168,7 +168,8 @@ def markdown(report: dict) -> str:
     return (f"# Learning loop, {report['date']}\n\n{report['uploads']} simulated uploads (generated meetings), "
             f"{report['summaries']} notes, {report['votes']} A/B votes by facts right and wrong "
             f"({report['ties']} ties; {report['vote_pairs_used']} preference pairs used). "
-            f"Refresh: **{report['outcome']}**: {report['message']}\n\nServed before: {report['served_before']}; after: {report['served_after']}.\n\n"
+            f"Refresh: **{report['outcome']}**: {report['message']}\n\n"
+            f"Served before: {report['served_before']}; after: {report['served_after']}.\n\n"
             f"| | version | held-out ROUGE-L | hallucination | words | facts right / wrong |\n"
             f"|---|---|---|---|---|---|{rows}\n\n{verdict}"
             f"Minutes: votes {report['minutes']['votes']}, refresh {report['minutes']['refresh']} (this 2-core CPU).\n")

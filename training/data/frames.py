@@ -20,8 +20,8 @@ def frames_dir(root: Path, tag: str) -> Path:
 def encoder_frames(encoder, wavs: list[Path], root: Path, tag: str, device: str | torch.device = "cpu"
                    ) -> list[torch.Tensor]:
     """The frozen encoder's frames of each file, computed once per encoder `tag`. They stay in float16,
-    as on disk: a default SFT's 582 items, generated meetings of minutes among them, are 2.2 GB so and
-    were 4.4 GB in float32. The projector casts each to its own dtype when it is used."""
+    as on disk: a default SFT's 582 items, generated meetings of minutes among them, take 2.2 GB so
+    against 4.4 GB in float32. The projector casts each to its own dtype when it is used."""
     cache_dir = frames_dir(root, tag)
     cache_dir.mkdir(parents=True, exist_ok=True)
     frames = []
