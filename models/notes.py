@@ -182,6 +182,8 @@ def from_transcript(segments: list[Segment], names: dict[str, str] | None = None
         reply = units[i + 1].text if i + 1 < len(units) else ""
         item = NoteItem(unit.text, unit.start, unit.end, unit.speaker)
         if DECISION.search(unit.text) and not unit.text.rstrip().endswith("?"):
+            if len(_stems(unit.text)) < 3 and i > 0:  # "Agreed." says what was decided only with what it answers
+                item = NoteItem(f"{units[i - 1].text} {unit.text}", units[i - 1].start, unit.end, unit.speaker)
             decisions.append(item)
         elif COMMITMENT.search(unit.text):
             owner = _owner(unit, names)
