@@ -44,29 +44,30 @@ def _notes(result: Result) -> list[tuple[str, list[str]]]:
 
 def to_txt(result: Result) -> str:
     s = result.summary
-    lines = ["SUMMARY", s.text, "", f"({_made_by(result)})", ""]
+    lines = ["SUMMARY", s.lead(), "", f"({_made_by(result)})", ""]
     for title, items in _notes(result):
         lines += [title.upper(), *items, ""]
     if s.chapters:
         lines += ["CHAPTERS", *(f"[{clock(c['start'])}-{clock(c['end'])}] {c['summary']}" for c in s.chapters), ""]
-    if s.key_points:
-        lines += ["KEY POINTS", *(f"[{clock(p['start'])}] {point_text(p, result.speakers)}" for p in s.key_points), ""]
+    if points := s.points_shown():
+        lines += ["KEY POINTS", *(f"[{clock(p['start'])}] {point_text(p, result.speakers)}" for p in points), ""]
     lines += ["TRANSCRIPT", *(f"[{clock(seg.start)}] {seg.said}" for seg in result.named_transcript.segments)]
     return "\n".join(lines) + "\n"
 
 
 def to_markdown(result: Result) -> str:
     s = result.summary
-    lines = ["# Summary", "", s.text, "", f"*{_made_by(result)}*", ""]
+    lines = ["# Summary", "", s.lead(), "", f"*{_made_by(result)}*", ""]
     for title, items in _notes(result):
         lines += [f"## {title}", "", *(f"- {item}" for item in items), ""]
     if s.chapters:
-        lines += ["## Chapters", "", *(f"- **{clock(c['start'])}–{clock(c['end'])}** {c['summary']}" for c in s.chapters),
+        lines += ["## Chapters", "",
+                  *(f"- **{clock(c['start'])}–{clock(c['end'])}** {c['summary']}" for c in s.chapters), ""]
+    if points := s.points_shown():
+        lines += ["## Key points", "", *(f"- **{clock(p['start'])}** {point_text(p, result.speakers)}" for p in points),
                   ""]
-    if s.key_points:
-        lines += ["## Key points", "",
-                  *(f"- **{clock(p['start'])}** {point_text(p, result.speakers)}" for p in s.key_points), ""]
-    lines += ["## Transcript", "", *(f"**{clock(seg.start)}** {seg.said}  " for seg in result.named_transcript.segments)]
+    lines += ["## Transcript", "",
+              *(f"**{clock(seg.start)}** {seg.said}  " for seg in result.named_transcript.segments)]
     return "\n".join(lines) + "\n"
 
 

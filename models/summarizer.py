@@ -23,7 +23,7 @@ import numpy as np
 
 from models.asr import Segment, Transcript, sentence_units
 from models.chapters import MIN_SUPPORT, Chapter
-from models.grounding import STOPWORDS, drop_repeats, keep_supported, names, numbers, stem
+from models.grounding import STOPWORDS, drop_repeats, keep_supported, names, numbers, sentences, stem
 from models.llm import Decoding
 from models.notes import NOTES_QUERY, Notes, meeting_notes, merge_notes, overview_of, owners_agree
 from models.notes import markdown as notes_markdown
@@ -91,15 +91,33 @@ class Summary:
         """The summary, its notes, chapters and key points; `stamp` writes each item's time (default
         "[00:35]"; the page makes it a link that moves its player there)."""
         stamp = stamp or (lambda seconds: f"[{clock(seconds)}]")
-        out = self.text
+        out = self.lead()
         notes = Notes.from_dict(self.notes)
         if notes and (notes.decisions or notes.action_items):
             out += "\n\n" + notes_markdown(notes, stamp)
         if self.chapters:
             out += "\n\n**Chapters**\n" + "\n".join(
                 f"- **{clock(c['start'])}–{clock(c['end'])}** {c['summary']}" for c in self.chapters)
-        points = "\n".join(f"- {stamp(p['start'])} {point_text(p, names)}" for p in self.key_points)
-        return f"{out}\n\n**Key points**\n{points}" if points else out
+        points = "\n".join(f"- {stamp(p['start'])} {point_text(p, names)}" for p in self.points_shown())
+        return f"{out}\n\n**Key points**\n{points}".lstrip() if points else out.lstrip()
+
+    # Pages and exports say each sentence once. When a model wrote nothing supported, its text falls
+    # back to quotes of the transcript that its notes or key points quote too; the stored summary
+    # keeps every field whole (the API, and the benchmarks, read them).
+    def lead(self) -> str:
+        """The text as shown: without the sentences its notes quote below it."""
+        quoted = self._quoted_by_notes()
+        kept = [s for s in sentences(self.text) if _said(s) not in quoted]
+        return self.text if len(kept) == len(sentences(self.text)) else " ".join(kept)
+
+    def points_shown(self) -> list[dict]:
+        """The key points as shown: those the text and the notes do not already quote."""
+        shown = self._quoted_by_notes() | {_said(s) for s in sentences(self.text)}
+        return [p for p in self.key_points if not {_said(s) for s in sentences(p["text"])} <= shown]
+
+    def _quoted_by_notes(self) -> set[str]:
+        notes = Notes.from_dict(self.notes)
+        return {_said(s) for i in (notes.decisions + notes.action_items if notes else []) for s in sentences(i.text)}
 
 
 def point_text(point: dict, names: dict[str, str] | None = None) -> str:
@@ -113,6 +131,11 @@ def clock(seconds: float) -> str:
     m, s = divmod(int(seconds), 60)
     h, m = divmod(m, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def _said(sentence: str) -> str:
+    """A sentence as words only: "Agreed." and "agreed" are the same thing said."""
+    return " ".join(re.findall(r"[a-z0-9$%']+", sentence.lower()))
 
 
 def _content_words(text: str) -> list[str]:

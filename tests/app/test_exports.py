@@ -63,3 +63,12 @@ def test_the_notes_reach_txt_markdown_and_json_with_times_owners_and_the_names_u
     assert "## Action items\n\n- [1:02:08] Priya: I'll send the invoice by Friday. (due Friday)\n" in md
     notes = json.loads(exports.to_json(result))["notes"]
     assert notes["action_items"][0]["owner"] == "Priya" and notes["decisions"][0]["start"] == 3725.5
+
+
+def test_an_overview_that_only_repeats_the_notes_is_not_written_twice(result):
+    from models.notes import NoteItem, Notes
+
+    decision = NoteItem("The budget was approved.", 3725.5, 3728.25, "Speaker 1")
+    result.summary.notes = Notes("The budget was approved.", [decision]).as_dict()  # no overview of its own
+    for text in (exports.to_txt(result), exports.to_markdown(result), result.summary.markdown()):
+        assert text.count("The budget was approved.") == 1, text

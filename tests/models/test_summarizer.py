@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from models.asr import Segment, Transcript
@@ -169,4 +171,9 @@ def test_a_summary_never_holds_the_same_sentence_twice(tiny_llm, monkeypatch, re
     summary = CascadeSummarizer(tiny_llm).summarize(transcript())
     said = [s.lower() for s in sentences(summary.text)]
     assert said and len(said) == len(set(said)), summary.text
+    # Nor does the page: the text, its notes and its key points each quote a sentence once.
+    lines = [re.sub(r"^- (\[[\d:]+\] )?(\*\*\w+\*\*: )?", "", line) for line in summary.markdown().splitlines()]
+    page = [" ".join(re.findall(r"[a-z0-9$%']+", s.lower())) for line in lines if line and not line.startswith("**")
+            for s in sentences(line)]
+    assert len(page) == len(set(page)), summary.markdown()
     assert all(d.no_repeat_ngram_size == 4 for d in asked)  # and generation itself may not loop
