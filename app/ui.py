@@ -83,7 +83,8 @@ def seek_link(seconds: float) -> str:
 def summary_markdown(result: Result, key_points: bool = True) -> str:
     s = result.summary
     question = f"**Question:** {s.query}\n\n" if s.query else ""
-    body = s.markdown(result.speakers, stamp=seek_link) if key_points else s.text
+    # The A/B panels compare what two models wrote (key_points=False) and have no player: plain times.
+    body = s.markdown(result.speakers, stamp=seek_link if key_points else None, key_points=key_points)
     return f"{question}{body}\n\n{details(result)}"
 
 

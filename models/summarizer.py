@@ -87,9 +87,11 @@ class Summary:
         empty = (("dropped", []), ("raw", ""), ("chapters", []), ("notes", {}))
         return cls(**values | {k: values[k] or nothing for k, nothing in empty})
 
-    def markdown(self, names: dict[str, str] | None = None, stamp: Callable[[float], str] | None = None) -> str:
-        """The summary, its notes, chapters and key points; `stamp` writes each item's time (default
-        "[00:35]"; the page makes it a link that moves its player there)."""
+    def markdown(self, names: dict[str, str] | None = None, stamp: Callable[[float], str] | None = None,
+                 key_points: bool = True) -> str:
+        """The summary, its notes, chapters and key points (without them: what the model wrote, as the A/B
+        tab compares it); `stamp` writes each item's time (default "[00:35]"; the page makes it a link
+        that moves its player there)."""
         stamp = stamp or (lambda seconds: f"[{clock(seconds)}]")
         out = self.lead()
         notes = Notes.from_dict(self.notes)
@@ -98,7 +100,8 @@ class Summary:
         if self.chapters:
             out += "\n\n**Chapters**\n" + "\n".join(
                 f"- **{clock(c['start'])}–{clock(c['end'])}** {c['summary']}" for c in self.chapters)
-        points = "\n".join(f"- {stamp(p['start'])} {point_text(p, names)}" for p in self.points_shown())
+        shown = self.points_shown() if key_points else []
+        points = "\n".join(f"- {stamp(p['start'])} {point_text(p, names)}" for p in shown)
         return f"{out}\n\n**Key points**\n{points}".lstrip() if points else out.lstrip()
 
     # Pages and exports say each sentence once. When a model wrote nothing supported, its text falls

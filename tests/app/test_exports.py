@@ -1,4 +1,4 @@
-"""Downloads render a hand-made result exactly; SRT is checked cue by cue."""
+"""Downloads, and the page's summary text, render a hand-made result exactly; SRT is checked cue by cue."""
 
 import json
 
@@ -72,3 +72,15 @@ def test_an_overview_that_only_repeats_the_notes_is_not_written_twice(result):
     result.summary.notes = Notes("The budget was approved.", [decision]).as_dict()  # no overview of its own
     for text in (exports.to_txt(result), exports.to_markdown(result), result.summary.markdown()):
         assert text.count("The budget was approved.") == 1, text
+
+
+def test_the_ab_panels_show_the_notes_without_key_points(result):
+    from app.ui import summary_markdown
+    from models.notes import NoteItem, Notes
+
+    decision = NoteItem("We decided to approve the budget.", 3725.5, 3728.25, "Speaker 1")
+    result.summary.notes = Notes("The budget was approved.", [decision]).as_dict()
+    panel = summary_markdown(result, key_points=False)
+    assert "[1:02:05] We decided to approve the budget." in panel  # a plain time: the A/B tab has no player
+    assert "Key points" not in panel and "#t=" not in panel
+    assert "Key points" in summary_markdown(result)
