@@ -108,6 +108,7 @@ def test_the_admin_handlers_check_on_the_server_not_only_in_the_page(app):
 
 
 @pytest.mark.real
+@pytest.mark.slow  # 82 s on 2 cores: it starts `speechsum serve` with real workers
 def test_with_workers_every_summary_is_a_workers_job_and_the_web_process_runs_no_model(tmp_path):
     """With workers, a summary from the page, one from the API and an A/B pair are each a job run by
     a worker (the web process loads no model): the page shows the job's progress and its summary.

@@ -35,6 +35,7 @@ def test_without_a_checkpoint_the_student_is_a_clear_error(data_env, tmp_path):
     assert table_counts(load_settings())["summaries"] == 0
 
 
+@pytest.mark.slow  # 67 s on 2 cores: two real students summarize
 def test_a_candidate_is_not_served_until_promoted_and_summaries_record_the_version(data_env, tmp_path):
     build_student(StudentConfig(), MODEL_CACHE).save(data_env / "students" / "align-test")
     assert speechsum("models", "import", str(data_env / "students" / "align-test")).returncode == 0
