@@ -23,7 +23,7 @@ import numpy as np
 
 from models.asr import Segment, Transcript, sentence_units
 from models.chapters import MIN_SUPPORT, Chapter
-from models.grounding import STOPWORDS, drop_repeats, keep_supported, names, numbers, sentences, stem
+from models.grounding import STOPWORDS, drop_repeats, keep_supported, names, normalize, numbers, sentences, stem
 from models.llm import Decoding
 from models.notes import NOTES_QUERY, Notes, meeting_notes, merge_notes, overview_of, owners_agree
 from models.notes import markdown as notes_markdown
@@ -109,18 +109,19 @@ class Summary:
     # keeps every field whole (the API, and the benchmarks, read them).
     def lead(self) -> str:
         """The text as shown: without the sentences its notes quote below it."""
-        quoted = self._quoted_by_notes()
-        kept = [s for s in sentences(self.text) if _said(s) not in quoted]
-        return self.text if len(kept) == len(sentences(self.text)) else " ".join(kept)
+        quoted, said = self._quoted_by_notes(), sentences(self.text)
+        kept = [s for s in said if normalize(s) not in quoted]
+        return self.text if len(kept) == len(said) else " ".join(kept)
 
     def points_shown(self) -> list[dict]:
         """The key points as shown: those the text and the notes do not already quote."""
-        shown = self._quoted_by_notes() | {_said(s) for s in sentences(self.text)}
-        return [p for p in self.key_points if not {_said(s) for s in sentences(p["text"])} <= shown]
+        shown = self._quoted_by_notes() | {normalize(s) for s in sentences(self.text)}
+        return [p for p in self.key_points if not {normalize(s) for s in sentences(p["text"])} <= shown]
 
     def _quoted_by_notes(self) -> set[str]:
         notes = Notes.from_dict(self.notes)
-        return {_said(s) for i in (notes.decisions + notes.action_items if notes else []) for s in sentences(i.text)}
+        items = notes.decisions + notes.action_items if notes else []
+        return {normalize(s) for item in items for s in sentences(item.text)}
 
 
 def point_text(point: dict, names: dict[str, str] | None = None) -> str:
@@ -134,11 +135,6 @@ def clock(seconds: float) -> str:
     m, s = divmod(int(seconds), 60)
     h, m = divmod(m, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
-def _said(sentence: str) -> str:
-    """A sentence as words only: "Agreed." and "agreed" are the same thing said."""
-    return " ".join(re.findall(r"[a-z0-9$%']+", sentence.lower()))
 
 
 def _content_words(text: str) -> list[str]:

@@ -38,6 +38,7 @@ def test_a_bare_agreement_quotes_what_it_agrees_to():
     assert [(d.text, d.start, d.end) for d in decisions] == [
         ("Let's book Greenway Buses for the open day. Agreed.", 0.0, 6.0)]
 
+
 def test_the_models_notes_are_kept_where_supported_and_linked_to_the_moment():
     generated = ("The launch moved.\nDecisions:\n- The launch moves to March 17.\n- A refund of $5 million.\n"
                  "Action items:\n- David: fix the login bug, due March 7\n")

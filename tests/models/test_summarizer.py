@@ -159,7 +159,7 @@ def test_drop_repeats_keeps_each_thing_said_once():
     "Salesman 1: Hey, all! Salesman 1: Hey, all! Salesman 1: Hey, all!",
 ])
 def test_a_summary_never_holds_the_same_sentence_twice(tiny_llm, monkeypatch, reply):
-    from models.grounding import sentences
+    from models.grounding import normalize, sentences
 
     asked: list[Decoding] = []
 
@@ -173,7 +173,6 @@ def test_a_summary_never_holds_the_same_sentence_twice(tiny_llm, monkeypatch, re
     assert said and len(said) == len(set(said)), summary.text
     # Nor does the page: the text, its notes and its key points each quote a sentence once.
     lines = [re.sub(r"^- (\[[\d:]+\] )?(\*\*\w+\*\*: )?", "", line) for line in summary.markdown().splitlines()]
-    page = [" ".join(re.findall(r"[a-z0-9$%']+", s.lower())) for line in lines if line and not line.startswith("**")
-            for s in sentences(line)]
+    page = [normalize(s) for line in lines if line and not line.startswith("**") for s in sentences(line)]
     assert len(page) == len(set(page)), summary.markdown()
     assert all(d.no_repeat_ngram_size == 4 for d in asked)  # and generation itself may not loop
