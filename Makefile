@@ -75,8 +75,8 @@ bench-speakers: models
 	$(BIN)/speechsum bench --speakers --items 8
 
 # The learning loop measured: simulated users upload generated meetings and vote 300 times, by facts right and
-# wrong, on the served student's notes; then a refresh runs (20-min training budget, 20 held-out items) and both
-# versions' notes are checked on 12 other generated meetings; writes bench/results/<date>-loop.{json,md,png}.
+# wrong, on the served student's notes; then a refresh runs (20-min training budget; its gate: 20 held-out items and
+# the facts of 12 other generated meetings); writes bench/results/<date>-loop.{json,md,png}.
 loop: models
 	$(BIN)/speechsum simulate --votes 300
 

@@ -5,9 +5,10 @@ it, and the facts benchmark has a generator of its own), spoken with the trainin
 the same pipeline as the page; gets several sampled notes of the served student; and votes on every
 pair of them, A/B, as a user who knows the meeting would: for the notes with more facts right and no
 more wrong (or fewer wrong and no fewer right), else a tie. Then one refresh runs as a job (KD on the
-new uploads, DPO on the new votes, the held-out gate). The report says which version served before
-and after, both versions' held-out ROUGE-L and hallucination, their facts right and wrong on other
-generated meetings (seed FACTS_SEED), the votes used and the minutes: bench/results/<date>-loop.{json,md,png}.
+new uploads, DPO on the new votes, the gate). The report says which version served before and after,
+both versions' held-out ROUGE-L and hallucination, their facts right and wrong on the gate's other
+generated meetings (`training.refresh.FACTS_SEED`), the votes used and the minutes:
+bench/results/<date>-loop.{json,md,png}.
 """
 
 from __future__ import annotations
@@ -24,37 +25,27 @@ from tqdm import tqdm
 
 from app.library import vote_ab
 from app.pipeline import summarize_file
-from bench.facts import stated
 from bench.report import RESULTS, write_report
 from models.llm import Decoding
 from models.summarizer import Summary
 from storage import jobs, registry
 from storage.db import ensure_schema, session_scope
 from storage.settings import Settings
-from training.data.items import EvalItem
-from training.data.meetings import Meeting, fact_score, make_meeting
-from training.data.speech import SPEAKER_VOICES, speak
+from training.data.meetings import Meeting, fact_score, make_meeting, spoken
+from training.evaluate import stated
 from training.refresh import RefreshConfig, refresh
 
-LOOP_SEED = 7070  # the simulated users' meetings
-FACTS_SEED = 7171  # the meetings both versions' notes are checked on after the refresh
+LOOP_SEED = 7070  # the simulated users' meetings (the gate's are training.refresh.FACTS_SEED)
 
 
 @dataclass
 class SimulateConfig:
     votes: int = 300
     candidates: int = 4  # sampled notes per upload; every pair of them is one A/B vote
-    facts_meetings: int = 12  # meetings of FACTS_SEED the served version and the candidate are checked on
     temperature: float = 0.8
     seed: int = 0
     refresh: RefreshConfig = field(default_factory=lambda: RefreshConfig(minutes=20.0, force=True))
     out_dir: Path = RESULTS
-
-
-def meeting_wav(settings: Settings, meeting: Meeting) -> Path:
-    """The meeting spoken with the training voices (cached), as a user's recording of it."""
-    text = "\n".join(f"{who}: {said}" for who, said in meeting.turns)
-    return speak(EvalItem(meeting.id, "", text, ""), settings.data_dir / "loop-audio", SPEAKER_VOICES)
 
 
 def facts_vote(left: Summary, right: Summary, meeting: Meeting) -> str:
@@ -77,7 +68,7 @@ def simulated_votes(settings: Settings, cfg: SimulateConfig, progress=None) -> d
     meetings = [make_meeting(i, LOOP_SEED) for i in range(-(-cfg.votes // per_item))]
     counts = {"uploads": 0, "summaries": 0, "votes": 0, "ties": 0}
     for k, meeting in enumerate(tqdm(meetings, desc="simulated users", unit="user")):
-        user, wav = f"sim:user{k:03d}", meeting_wav(settings, meeting)
+        user, wav = f"sim:user{k:03d}", spoken(meeting, settings.data_dir / "loop-audio")
         decodings = [Decoding(max_new_tokens=settings.summary_max_tokens, do_sample=True,
                               temperature=cfg.temperature, seed=rng.randrange(2**31)) for _ in range(cfg.candidates)]
         results = [summarize_file(settings, wav, query=None, original_name=f"{meeting.id}.wav", uploader=user,
@@ -95,22 +86,6 @@ def simulated_votes(settings: Settings, cfg: SimulateConfig, progress=None) -> d
         if progress:
             progress((k + 1) / len(meetings), f"simulated user {k + 1} of {len(meetings)}: {counts['votes']} votes")
     return counts
-
-
-def facts_of(settings: Settings, version: str, n: int) -> dict:
-    """The version's greedy notes on `n` meetings of FACTS_SEED: facts right and wrong, summed."""
-    from bench.facts import hear
-    from models.serving import load_diarizer, load_recognizer, load_student_summarizer
-
-    summarizer, recognizer, diarizer = (load_student_summarizer(settings, version), load_recognizer(settings),
-                                        load_diarizer(settings))
-    right = wrong = facts = 0
-    for meeting in tqdm([make_meeting(i, FACTS_SEED) for i in range(n)], desc=f"facts of {version}", unit="meeting"):
-        samples, transcript = hear(recognizer, diarizer, meeting_wav(settings, meeting))
-        summary = summarizer.summarize(samples, transcript, None, Decoding(max_new_tokens=settings.summary_max_tokens))
-        r, w = fact_score(stated(summary), meeting)
-        right, wrong, facts = right + r, wrong + w, facts + len(meeting.facts)
-    return {"meetings": n, "facts": facts, "right": right, "wrong": wrong}
 
 
 def simulate(settings: Settings, cfg: SimulateConfig, progress=None) -> dict:
@@ -132,12 +107,13 @@ def simulate(settings: Settings, cfg: SimulateConfig, progress=None) -> dict:
         after = registry.served(session, "student").name
         candidate = registry.get(session, outcome["candidate"]) if outcome.get("candidate") else None
         pairs = candidate.metrics.get("vote_pairs") if candidate else None
-    checked = [before, outcome.get("candidate")] if cfg.facts_meetings else []
-    facts = {name: facts_of(settings, name, cfg.facts_meetings) for name in checked if name}
+    scores = outcome.get("scores", {})
+    facts = {name: scores[key]["facts"] for name, key in ((before, "served"), (outcome.get("candidate"), "candidate"))
+             if "facts" in scores.get(key, {})}
     report = {"date": date.today().isoformat(), "config": json.loads(json.dumps(asdict(cfg), default=str)),
               "served_before": before, "served_after": after, "job": job_id, **counts,
               "vote_pairs_used": pairs, "outcome": outcome.get("outcome", outcome.get("status")),
-              "message": outcome.get("message", outcome.get("error", "")), "scores": outcome.get("scores", {}),
+              "message": outcome.get("message", outcome.get("error", "")), "scores": scores,
               "candidate": outcome.get("candidate"), "uploads_since": outcome.get("uploads"),
               "votes_since": outcome.get("votes"), "minutes": {"votes": round(vote_minutes, 1),
                                                                "refresh": round((time.monotonic() - started) / 60, 1)},

@@ -128,10 +128,9 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     from app.simulate import SimulateConfig, simulate
     from training.refresh import RefreshConfig
 
-    refresh = RefreshConfig(minutes=args.minutes, eval_items=args.eval_items, auto_items=args.auto_items,
-                            auto_meetings=args.auto_meetings, force=True)
-    cfg = SimulateConfig(votes=args.votes, candidates=args.candidates, facts_meetings=args.facts_meetings,
-                         refresh=refresh)
+    refresh = RefreshConfig(minutes=args.minutes, eval_items=args.eval_items, facts_meetings=args.facts_meetings,
+                            auto_items=args.auto_items, auto_meetings=args.auto_meetings, force=True)
+    cfg = SimulateConfig(votes=args.votes, candidates=args.candidates, refresh=refresh)
     report = simulate(load_settings(), cfg)
     print(f"{report['message']}\nserved before {report['served_before']}, after "
           f"{report['served_after']}\nwrote {cfg.out_dir}/{report['date']}-loop.{{json,md,png}}")
@@ -211,8 +210,8 @@ def add_parsers(sub, stages: bool = True) -> None:
                                         "report bench/results/<date>-loop.{json,md,png}")
     p.add_argument("--votes", type=int, default=300)
     p.add_argument("--candidates", type=int, default=4, help="sampled summaries per upload (every pair is a vote)")
-    p.add_argument("--facts-meetings", type=int, default=12, help="other generated meetings both versions' notes "
-                                                                  "are checked on after the refresh")
+    p.add_argument("--facts-meetings", type=int, default=12, help="the gate's generated meetings: both versions' "
+                                                                  "facts right and wrong")
     p.add_argument("--minutes", type=float, default=20.0, help="the refresh's training budget (KD + DPO)")
     p.add_argument("--eval-items", type=int, default=20, help="held-out items of the refresh's gate")
     p.add_argument("--auto-items", type=int, default=20, help="training items sampled for automatic DPO pairs")

@@ -25,6 +25,7 @@ from bench.report import RESULTS, write_report
 from models.grounding import sentences
 from storage.audio import SAMPLE_RATE
 from training.data.meetings import Fact, Meeting, has_value, value_tokens
+from training.evaluate import hear, stated
 
 PEOPLE = ("Ana", "Ben", "Chloe", "David", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas")
 MEETING_VOICES = ("flite:kal16", "flite:slt", "flite:awb", "flite:rms", "espeak:en-us")
@@ -200,18 +201,6 @@ def said_anywhere(transcript: str, meeting: Meeting) -> int:
     return sum(all(w in lower for w in f.subject.split()) and has_value(tokens, f.value, f.kind) for f in meeting.facts)
 
 
-def hear(recognizer, diarizer, wav: Path):
-    """A spoken meeting as served: its samples, and its ASR transcript (stored beside the file and
-    reused) with the diarizer's speaker labels."""
-    from models.diarize import label_speakers
-    from storage.audio import read_samples
-    from training.evaluate import cached_transcript
-
-    samples = read_samples(wav)
-    transcript = cached_transcript(recognizer, samples, len(samples) / SAMPLE_RATE, wav, reuse=True)
-    return samples, label_speakers(transcript, diarizer.turns(samples))
-
-
 def answer_right(answer: str, fact: Fact) -> bool:
     """A focus answer is right when it carries the right value and not the superseded one."""
     tokens = value_tokens(answer)
@@ -243,11 +232,11 @@ def score_rows(meeting: Meeting, summary: str, answers: dict[str, str]) -> dict:
 
 
 def table_row(system: str, rows: list[dict]) -> dict:
-    stated = sum(r["right"] + r["wrong"] for r in rows)
+    said = sum(r["right"] + r["wrong"] for r in rows)
     long_rows, short_rows = [r for r in rows if r["minutes"] >= 10], [r for r in rows if r["minutes"] < 10]
     share = lambda rs: sum(r["right"] for r in rs) / max(1, sum(r["facts"] for r in rs))  # noqa: E731
     return {"system": system, "meetings": len(rows),
-            "facts_right": share(rows), "stated_wrong": sum(r["wrong"] for r in rows) / max(1, stated),
+            "facts_right": share(rows), "stated_wrong": sum(r["wrong"] for r in rows) / max(1, said),
             "focus_right": sum(r["focus_right"] for r in rows) / max(1, sum(r["focus"] for r in rows)),
             "meetings_without_wrong": sum(r["wrong"] == 0 for r in rows) / max(1, len(rows)),
             "s_per_audio_minute": 60 * sum(r.get("latency_s", 0) for r in rows) / max(1, sum(r.get("audio_s", 0)
@@ -274,16 +263,6 @@ def markdown(report: dict) -> str:
 
 
 LEAD_WORDS = 60  # the trivial baseline: the meeting's first words, about a summary's length
-
-
-def stated(summary) -> str:
-    """What a summary states: its text, then its notes' decisions and action items (owner, task, due date).
-    Key points are transcript quotes and are left out: quoting the meeting is the lead baseline's job."""
-    notes = summary.notes or {}
-    items = [d["text"] for d in notes.get("decisions", [])]
-    items += [f"{a['owner']}: {a['text'].rstrip('.')}" + (f", due {a['due']}." if a["due"] else ".")
-              for a in notes.get("action_items", [])]
-    return "\n".join([summary.text, *items])
 
 
 def _version(summarizer) -> str:

@@ -28,14 +28,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bench.facts import hear, said_anywhere, stated
+from bench.facts import said_anywhere
 from bench.report import RESULTS, write_report
 from models.llm import Decoding
 from models.serving import load_diarizer, load_recognizer, load_student_summarizer, load_summarizer
 from storage.settings import load_settings
-from training.data.items import EvalItem
-from training.data.meetings import fact_verdicts, make_meeting
-from training.data.speech import SPEAKER_VOICES, speak
+from training.data.meetings import fact_verdicts, make_meeting, spoken
+from training.evaluate import hear, stated
 
 SEEDS = {4242: 12, 5151: 8}  # seed: meetings; seed 1000 is the training set's
 LONG_SEEDS = {6161: 6}
@@ -94,9 +93,7 @@ def main() -> None:
     meetings += [make_meeting(i, seed, long=True) for seed, n in LONG_SEEDS.items() for i in range(n)]
     heard, audio, says = [], [], 0
     for meeting in tqdm(meetings, desc="hearing the meetings", unit="meeting"):
-        text = "\n".join(f"{who}: {said}" for who, said in meeting.turns)
-        wav = speak(EvalItem(meeting.id, "", text, ""), settings.data_dir / "facts-train-audio", SPEAKER_VOICES)
-        samples, transcript = hear(recognizer, diarizer, wav)
+        samples, transcript = hear(recognizer, diarizer, spoken(meeting, settings.data_dir / "facts-train-audio"))
         heard.append(transcript)
         audio.append(samples)
         says += said_anywhere(heard[-1].text, meeting)

@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     refresh_minutes: float = Field(30.0, gt=0, description="the refresh's training budget (KD + DPO)")
     refresh_eval_items: int = Field(20, gt=0, description="the gate's held-out items")
     refresh_margin: float = Field(0.0, ge=0, description="ROUGE-L points a candidate may lose and still be promoted")
+    refresh_facts_meetings: int = Field(12, ge=0, description="generated meetings the gate checks facts on (0: none)")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, **_sources):

@@ -105,6 +105,27 @@ def cached_transcript(recognizer, samples: np.ndarray, duration: float, wav: Pat
     return transcript
 
 
+def hear(recognizer, diarizer, wav: Path):
+    """A spoken meeting as served: its samples, and its ASR transcript (stored beside the file and
+    reused) with the diarizer's speaker labels."""
+    from models.diarize import label_speakers
+    from storage.audio import SAMPLE_RATE, read_samples
+
+    samples = read_samples(wav)
+    transcript = cached_transcript(recognizer, samples, len(samples) / SAMPLE_RATE, wav, reuse=True)
+    return samples, label_speakers(transcript, diarizer.turns(samples))
+
+
+def stated(summary) -> str:
+    """What a summary states: its text, then its notes' decisions and action items (owner, task, due date).
+    Key points are transcript quotes and are left out: quoting the meeting is the lead baseline's job."""
+    notes = summary.notes or {}
+    items = [d["text"] for d in notes.get("decisions", [])]
+    items += [f"{a['owner']}: {a['text'].rstrip('.')}" + (f", due {a['due']}." if a["due"] else ".")
+              for a in notes.get("action_items", [])]
+    return "\n".join([summary.text, *items])
+
+
 def lead(item: EvalItem, words: int) -> str:
     """The trivial baseline: the first `words` words the meeting says (its reference transcript)."""
     return " ".join(item.spoken_text.split()[:words])

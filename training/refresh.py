@@ -4,9 +4,11 @@
    uploaded. Below both thresholds there is nothing to learn from yet (unless forced: "run now").
 2. KD on the new uploads (the teacher reads their stored transcripts), then DPO on the pairs the new
    votes give plus automatic pairs, each from the one before, starting at the served student.
-3. The gate: the candidate and the served version summarize the same fixed held-out items; the
-   candidate is promoted only if its ROUGE-L is within `margin` points of the served one's and its
-   hallucination rate is not higher. Otherwise it stays a candidate and the reason is recorded on it.
+3. The gate: the candidate and the served version summarize the same fixed held-out items, and write
+   notes for the same generated meetings with known facts (seed FACTS_SEED, which no run trains on);
+   the candidate is promoted only if its ROUGE-L is within `margin` points of the served one's, its
+   hallucination rate is not higher, and it states no fewer facts right and no more wrong. Otherwise
+   it stays a candidate and the reason is recorded on it.
    (`train all` passes its last version through the same gate; where no student is served yet, the
    candidate must beat the lead baseline instead.)
 The served version changes only at the very end, in one transaction: a refresh that crashes or is
@@ -25,6 +27,8 @@ from storage.settings import Settings
 from training.config import Checked, configure, option
 from training.data.items import EvalItem, load_items, split
 
+FACTS_SEED = 7171  # the gate's generated meetings: not the training set's (1000), the loop's or the benchmark's
+
 
 @dataclass
 class RefreshConfig(Checked):
@@ -33,6 +37,8 @@ class RefreshConfig(Checked):
     minutes: float = option(30.0, "training budget in minutes, KD and DPO together", gt=0)
     eval_items: int = option(20, "the gate's fixed held-out items (the first N of the split)", ge=1)
     margin: float = option(0.0, "ROUGE-L points the candidate may lose and still be promoted", ge=0)
+    facts_meetings: int = option(12, "generated meetings (seed FACTS_SEED) whose facts the gate checks: the "
+                                     "candidate must state no fewer right and no more wrong (0: no facts check)", ge=0)
     auto_items: int = option(20, "training items sampled for automatic DPO pairs (0: votes only)", ge=0)
     auto_meetings: int = option(8, "generated meetings sampled for automatic DPO pairs, paired by their known "
                                    "facts as the chain's are (0: none)", ge=0)
@@ -45,7 +51,8 @@ class RefreshConfig(Checked):
         """The settings' thresholds and budget, with a job's parameters on top (an unknown one is refused)."""
         return configure(cls(min_votes=settings.refresh_min_votes, min_uploads=settings.refresh_min_uploads,
                              minutes=settings.refresh_minutes, eval_items=settings.refresh_eval_items,
-                             margin=settings.refresh_margin), overrides)
+                             margin=settings.refresh_margin, facts_meetings=settings.refresh_facts_meetings),
+                         overrides)
 
 
 def gate_items(settings: Settings, cfg: RefreshConfig) -> tuple[list[EvalItem], list]:
@@ -81,16 +88,56 @@ def held_out_scores(settings: Settings, name: str, items: list[EvalItem], audio:
     return scores
 
 
+def facts_scores(settings: Settings, name: str, meetings: int, progress=None) -> dict:
+    """The version's greedy notes on the first `meetings` generated meetings of FACTS_SEED, spoken and
+    heard as served: facts stated right and wrong, summed; cached on its registry row."""
+    from models.llm import Decoding
+    from models.serving import load_diarizer, load_recognizer, load_student_summarizer
+    from training.data.meetings import fact_score, make_meeting, spoken
+    from training.evaluate import hear, stated
+
+    key = f"{FACTS_SEED}:{meetings}"
+    with session_scope(settings.db_url) as session:
+        cached = registry.get(session, name).metrics.get("facts", {})
+    if cached.get("key") == key:
+        return cached
+    summarizer, recognizer, diarizer = (load_student_summarizer(settings, name), load_recognizer(settings),
+                                        load_diarizer(settings))
+    scores = {"key": key, "meetings": meetings, "facts": 0, "right": 0, "wrong": 0}
+    for k in range(meetings):
+        meeting = make_meeting(k, FACTS_SEED)
+        samples, transcript = hear(recognizer, diarizer, spoken(meeting, settings.data_dir / "loop-audio"))
+        summary = summarizer.summarize(samples, transcript, None, Decoding(max_new_tokens=settings.summary_max_tokens))
+        right, wrong = fact_score(stated(summary), meeting)
+        scores |= {"facts": scores["facts"] + len(meeting.facts), "right": scores["right"] + right,
+                   "wrong": scores["wrong"] + wrong}
+        if progress:
+            progress((k + 1) / meetings, f"facts of {name}: meeting {k + 1} of {meetings}")
+    with session_scope(settings.db_url) as session:
+        version = registry.get(session, name)
+        version.metrics = dict(version.metrics) | {"facts": scores}
+    return scores
+
+
 def decide(candidate: dict, served: dict, margin: float) -> tuple[bool, str]:
-    """Whether the candidate may serve: ROUGE-L within `margin` points, hallucination not higher."""
+    """Whether the candidate may serve: ROUGE-L within `margin` points, hallucination not higher, and,
+    where both were checked on the generated meetings, no fewer facts right and no more wrong."""
     c_rouge, s_rouge = 100 * candidate["rougeL"], 100 * served["rougeL"]
     c_hall, s_hall = 100 * candidate["hallucination"], 100 * served["hallucination"]
     said = f"ROUGE-L {c_rouge:.1f} vs {s_rouge:.1f}, hallucination {c_hall:.1f}% vs {s_hall:.1f}%"
+    c_facts, s_facts = candidate.get("facts"), served.get("facts")
+    if c_facts and s_facts:
+        said += (f", facts right {c_facts['right']} vs {s_facts['right']} and wrong {c_facts['wrong']} vs "
+                 f"{s_facts['wrong']} of {c_facts['facts']}")
     if c_rouge < s_rouge - margin:
         return False, f"refused: ROUGE-L is worse by more than {margin:g} points ({said})"
     if c_hall > s_hall:
         return False, f"refused: the hallucination rate is higher ({said})"
-    return True, f"promoted: not worse on the held-out items ({said})"
+    if c_facts and s_facts and c_facts["right"] < s_facts["right"]:
+        return False, f"refused: fewer facts right on the generated meetings ({said})"
+    if c_facts and s_facts and c_facts["wrong"] > s_facts["wrong"]:
+        return False, f"refused: more facts wrong on the generated meetings ({said})"
+    return True, f"promoted: not worse on the held-out items{' or the facts' if c_facts and s_facts else ''} ({said})"
 
 
 def lead_scores(settings: Settings, items: list[EvalItem], audio: list) -> dict:
@@ -120,10 +167,15 @@ def serve_if_better(settings: Settings, candidate: str, served_name: str | None,
     The outcome is kept on the candidate's row. Returns (promoted, reason, scores)."""
     items, audio = gate_items(settings, cfg)
     if served_name:
-        against = held_out_scores(settings, served_name, items, audio, scaled(progress, 0.0, 0.5))
+        against = held_out_scores(settings, served_name, items, audio, scaled(progress, 0.0, 0.4))
     else:
         against = lead_scores(settings, items, audio)
-    candidate_scores = held_out_scores(settings, candidate, items, audio, scaled(progress, 0.5, 1.0))
+    candidate_scores = held_out_scores(settings, candidate, items, audio, scaled(progress, 0.4, 0.8))
+    if served_name and cfg.facts_meetings:  # a first student is held to the lead baseline, which writes no notes
+        against = against | {"facts": facts_scores(settings, served_name, cfg.facts_meetings,
+                                                   scaled(progress, 0.8, 0.9))}
+        candidate_scores = candidate_scores | {"facts": facts_scores(settings, candidate, cfg.facts_meetings,
+                                                                     scaled(progress, 0.9, 1.0))}
     promote, reason = (decide(candidate_scores, against, cfg.margin) if served_name
                        else decide_first(candidate_scores, against))
     with session_scope(settings.db_url) as session:

@@ -32,7 +32,8 @@ def app(tmp_path_factory):
         "SPEECHSUM_USERS": "alice:wonderland,bob:builder", "SPEECHSUM_ADMINS": "alice", "SPEECHSUM_WORKER": "1",
         "SPEECHSUM_LLM_MODEL": lm, "SPEECHSUM_ASR_MODEL": "tiny.en",
         "SPEECHSUM_SHARED_DATA": str(write_gate_data(root / "shared")),
-        "SPEECHSUM_REFRESH_MINUTES": "0.2", "SPEECHSUM_REFRESH_EVAL_ITEMS": "2", "SPEECHSUM_REFRESH_MARGIN": "100"}
+        "SPEECHSUM_REFRESH_MINUTES": "0.2", "SPEECHSUM_REFRESH_EVAL_ITEMS": "2", "SPEECHSUM_REFRESH_MARGIN": "100",
+        "SPEECHSUM_REFRESH_FACTS_MEETINGS": "0"}
     settings = load_settings(env)
     upgrade(settings.db_url)
     served_disk_student(settings, root)

@@ -7,7 +7,7 @@ from storage.db import session_scope
 from storage.votes import record_thumb
 from tests.conftest import tone, write_wav
 
-FAST = dict(minutes=0.2, eval_items=2, auto_items=0, auto_meetings=0, min_votes=2, min_uploads=1)
+FAST = dict(minutes=0.2, eval_items=2, facts_meetings=0, auto_items=0, auto_meetings=0, min_votes=2, min_uploads=1)
 
 
 def add_upload_with_thumbs(settings, tmp_path, n: int = 1) -> None:

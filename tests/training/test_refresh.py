@@ -1,5 +1,6 @@
 """The learning loop's refresh on tiny models saved to disk: thresholds, KD + DPO from the served
-student, the gate (promote a not-worse candidate, refuse a worse one and say why)."""
+student, the gate (promote a not-worse candidate, refuse a worse one, on the held-out items or on the
+generated meetings' facts, and say why)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from storage import registry, schema
 from storage.db import session_scope
 from tests.helpers.store import FAST, add_upload_with_thumbs
 from tests.helpers.tiny import served_disk_student
-from training.refresh import RefreshConfig, decide, gate_items, gate_key, refresh
+from training.refresh import FACTS_SEED, RefreshConfig, decide, gate_items, gate_key, refresh
 
 
 def cache_served_scores(settings, name: str, rouge_l: float, hallucination: float) -> None:
@@ -28,6 +29,18 @@ def test_the_gate_refuses_lower_rouge_beyond_the_margin_and_any_rise_in_hallucin
     assert not decide({"rougeL": 0.185, "hallucination": 0.10}, served, margin=1.0)[0]
     ok, reason = decide({"rougeL": 0.25, "hallucination": 0.31}, served, margin=0.0)
     assert not ok and "hallucination rate is higher" in reason and "31.0% vs 30.0%" in reason
+
+
+def test_the_gate_refuses_fewer_facts_right_or_more_wrong_on_the_generated_meetings():
+    served = {"rougeL": 0.20, "hallucination": 0.30, "facts": {"facts": 40, "right": 10, "wrong": 2}}
+    better = {"rougeL": 0.20, "hallucination": 0.30, "facts": {"facts": 40, "right": 12, "wrong": 2}}
+    ok, reason = decide(better, served, margin=0.0)
+    assert ok and "facts right 12 vs 10 and wrong 2 vs 2 of 40" in reason
+    ok, reason = decide(better | {"facts": {"facts": 40, "right": 9, "wrong": 0}}, served, margin=0.0)
+    assert not ok and reason.startswith("refused: fewer facts right")
+    ok, reason = decide(better | {"facts": {"facts": 40, "right": 15, "wrong": 3}}, served, margin=0.0)
+    assert not ok and reason.startswith("refused: more facts wrong")
+    assert decide({"rougeL": 0.20, "hallucination": 0.30}, served, margin=0.0)[0]  # no facts check asked for
 
 
 def test_a_refresh_below_the_thresholds_trains_nothing(loop_settings, tmp_path):
@@ -80,12 +93,30 @@ def test_a_worse_candidate_is_not_promoted_and_the_reason_is_kept_on_it(loop_set
 
 
 @pytest.mark.slow
+def test_a_candidate_that_states_fewer_facts_right_is_not_promoted(loop_settings, tmp_path):
+    served = served_disk_student(loop_settings, tmp_path)
+    add_upload_with_thumbs(loop_settings, tmp_path, 2)
+    cache_served_scores(loop_settings, served, rouge_l=0.0, hallucination=1.0)  # passes the held-out items
+    with session_scope(loop_settings.db_url) as s:
+        version = registry.get(s, served)
+        version.metrics = dict(version.metrics) | {"facts": {"key": f"{FACTS_SEED}:1", "meetings": 1, "facts": 4,
+                                                             "right": 3, "wrong": 0}}
+    out = refresh(loop_settings, RefreshConfig(**FAST | {"facts_meetings": 1}))
+    assert out["outcome"] == "refused" and out["message"].startswith("refused: fewer facts right"), out["message"]
+    facts = out["scores"]["candidate"]["facts"]
+    assert facts["key"] == f"{FACTS_SEED}:1" and facts["right"] < 3 and facts["facts"] > 0
+    with session_scope(loop_settings.db_url) as s:
+        assert registry.served(s, "student").name == served
+        assert registry.get(s, out["candidate"]).metrics["facts"] == facts  # cached for the next gate
+
+
+@pytest.mark.slow
 def test_simulated_users_vote_and_a_refresh_reports_before_and_after(loop_settings, tmp_path):
     from app.simulate import SimulateConfig, simulate
 
     served = served_disk_student(loop_settings, tmp_path)
     cache_served_scores(loop_settings, served, rouge_l=0.0, hallucination=1.0)
-    cfg = SimulateConfig(votes=1, candidates=2, facts_meetings=1, refresh=RefreshConfig(**FAST | {"force": True}),
+    cfg = SimulateConfig(votes=1, candidates=2, refresh=RefreshConfig(**FAST | {"force": True, "facts_meetings": 1}),
                          out_dir=tmp_path / "results")
     report = simulate(loop_settings, cfg)
     assert (report["uploads"], report["summaries"], report["votes"]) == (1, 2, 1)
@@ -101,7 +132,7 @@ def test_simulated_users_vote_and_a_refresh_reports_before_and_after(loop_settin
 
 
 def test_a_simulated_user_votes_for_the_notes_with_more_facts_right_and_no_more_wrong():
-    from app.simulate import FACTS_SEED, LOOP_SEED, facts_vote
+    from app.simulate import LOOP_SEED, facts_vote
     from bench.facts_train import LONG_SEEDS, SEEDS
     from models.summarizer import Summary
     from training.data.meetings import make_meeting

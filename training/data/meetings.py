@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from models.grounding import sentences
 from models.notes import NOTES_QUERY, section
@@ -320,6 +321,14 @@ def fact_score(text: str, meeting: Meeting) -> tuple[int, int]:
     """(facts stated right, facts stated wrong) in `text`."""
     found = [verdict for _, verdict in fact_verdicts(text, meeting)]
     return found.count("right"), found.count("wrong")
+
+
+def spoken(meeting: Meeting, cache_dir: Path) -> Path:
+    """The meeting spoken with the training voices, one per speaker (made once, then cached)."""
+    from training.data.speech import SPEAKER_VOICES, speak
+
+    text = "\n".join(f"{who}: {said}" for who, said in meeting.turns)
+    return speak(EvalItem(meeting.id, "", text, ""), cache_dir, SPEAKER_VOICES)
 
 
 def meeting_of(item: EvalItem) -> Meeting | None:
