@@ -70,22 +70,30 @@ def gate_key(items: list[EvalItem]) -> str:
     return f"{len(items)}:{items[0].id}:{items[-1].id}"
 
 
+def cached_on_version(settings: Settings, name: str, field: str, key: str, compute) -> dict:
+    """`compute()`'s scores, kept under `field` of the version's metrics with `key` naming what they
+    were measured on, so a version is scored once per item set, not once per gate."""
+    with session_scope(settings.db_url) as session:
+        cached = registry.get(session, name).metrics.get(field, {})
+    if cached.get("key") == key:
+        return cached
+    scores = {"key": key, **compute()}
+    with session_scope(settings.db_url) as session:
+        version = registry.get(session, name)
+        version.metrics = dict(version.metrics) | {field: scores}
+    return scores
+
+
 def held_out_scores(settings: Settings, name: str, items: list[EvalItem], audio: list, progress=None) -> dict:
     """The version's ROUGE-L and hallucination rate on the gate's items, cached on its registry row."""
     from training.evaluate import summarize_items
 
-    key = gate_key(items)
-    with session_scope(settings.db_url) as session:
-        cached = registry.get(session, name).metrics.get("held_out", {})
-    if cached.get("key") == key:
-        return cached
-    row = summarize_items(settings, f"student:{name}", items, audio, progress).row()
-    scores = {"key": key, "items": len(items), "rougeL": round(row["rougeL"], 4),
-              "hallucination": round(row["hallucination"], 4), "words": round(row["words"], 1)}
-    with session_scope(settings.db_url) as session:
-        version = registry.get(session, name)
-        version.metrics = dict(version.metrics) | {"held_out": scores}
-    return scores
+    def compute() -> dict:
+        row = summarize_items(settings, f"student:{name}", items, audio, progress).row()
+        return {"items": len(items), "rougeL": round(row["rougeL"], 4),
+                "hallucination": round(row["hallucination"], 4), "words": round(row["words"], 1)}
+
+    return cached_on_version(settings, name, "held_out", gate_key(items), compute)
 
 
 def facts_scores(settings: Settings, name: str, meetings: int, progress=None) -> dict:
@@ -96,27 +104,23 @@ def facts_scores(settings: Settings, name: str, meetings: int, progress=None) ->
     from training.data.meetings import fact_score, make_meeting, spoken
     from training.evaluate import hear, stated
 
-    key = f"{FACTS_SEED}:{meetings}"
-    with session_scope(settings.db_url) as session:
-        cached = registry.get(session, name).metrics.get("facts", {})
-    if cached.get("key") == key:
-        return cached
-    summarizer, recognizer, diarizer = (load_student_summarizer(settings, name), load_recognizer(settings),
-                                        load_diarizer(settings))
-    scores = {"key": key, "meetings": meetings, "facts": 0, "right": 0, "wrong": 0}
-    for k in range(meetings):
-        meeting = make_meeting(k, FACTS_SEED)
-        samples, transcript = hear(recognizer, diarizer, spoken(meeting, settings.data_dir / "loop-audio"))
-        summary = summarizer.summarize(samples, transcript, None, Decoding(max_new_tokens=settings.summary_max_tokens))
-        right, wrong = fact_score(stated(summary), meeting)
-        scores |= {"facts": scores["facts"] + len(meeting.facts), "right": scores["right"] + right,
-                   "wrong": scores["wrong"] + wrong}
-        if progress:
-            progress((k + 1) / meetings, f"facts of {name}: meeting {k + 1} of {meetings}")
-    with session_scope(settings.db_url) as session:
-        version = registry.get(session, name)
-        version.metrics = dict(version.metrics) | {"facts": scores}
-    return scores
+    def compute() -> dict:
+        summarizer, recognizer, diarizer = (load_student_summarizer(settings, name), load_recognizer(settings),
+                                            load_diarizer(settings))
+        scores = {"meetings": meetings, "facts": 0, "right": 0, "wrong": 0}
+        for k in range(meetings):
+            meeting = make_meeting(k, FACTS_SEED)
+            samples, transcript = hear(recognizer, diarizer, spoken(meeting, settings.data_dir / "loop-audio"))
+            summary = summarizer.summarize(samples, transcript, None,
+                                           Decoding(max_new_tokens=settings.summary_max_tokens))
+            right, wrong = fact_score(stated(summary), meeting)
+            scores |= {"facts": scores["facts"] + len(meeting.facts), "right": scores["right"] + right,
+                       "wrong": scores["wrong"] + wrong}
+            if progress:
+                progress((k + 1) / meetings, f"facts of {name}: meeting {k + 1} of {meetings}")
+        return scores
+
+    return cached_on_version(settings, name, "facts", f"{FACTS_SEED}:{meetings}", compute)
 
 
 def decide(candidate: dict, served: dict, margin: float) -> tuple[bool, str]:
@@ -126,18 +130,19 @@ def decide(candidate: dict, served: dict, margin: float) -> tuple[bool, str]:
     c_hall, s_hall = 100 * candidate["hallucination"], 100 * served["hallucination"]
     said = f"ROUGE-L {c_rouge:.1f} vs {s_rouge:.1f}, hallucination {c_hall:.1f}% vs {s_hall:.1f}%"
     c_facts, s_facts = candidate.get("facts"), served.get("facts")
-    if c_facts and s_facts:
+    checked = bool(c_facts and s_facts)
+    if checked:
         said += (f", facts right {c_facts['right']} vs {s_facts['right']} and wrong {c_facts['wrong']} vs "
                  f"{s_facts['wrong']} of {c_facts['facts']}")
     if c_rouge < s_rouge - margin:
         return False, f"refused: ROUGE-L is worse by more than {margin:g} points ({said})"
     if c_hall > s_hall:
         return False, f"refused: the hallucination rate is higher ({said})"
-    if c_facts and s_facts and c_facts["right"] < s_facts["right"]:
+    if checked and c_facts["right"] < s_facts["right"]:
         return False, f"refused: fewer facts right on the generated meetings ({said})"
-    if c_facts and s_facts and c_facts["wrong"] > s_facts["wrong"]:
+    if checked and c_facts["wrong"] > s_facts["wrong"]:
         return False, f"refused: more facts wrong on the generated meetings ({said})"
-    return True, f"promoted: not worse on the held-out items{' or the facts' if c_facts and s_facts else ''} ({said})"
+    return True, f"promoted: not worse on the held-out items{' or the facts' if checked else ''} ({said})"
 
 
 def lead_scores(settings: Settings, items: list[EvalItem], audio: list) -> dict:
