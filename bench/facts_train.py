@@ -11,6 +11,7 @@ baseline.
     python bench/facts_train.py cascade:raw cascade:teacher-A cascade:teacher-B student:sft-C --name NAME
 
 A student (`student:VERSION`, or `student` for the served one) hears the spoken meeting itself.
+`quoted` is the notes quoted from the transcript alone, which both systems fall back to.
 
 Every LM reply is kept on disk by its prompt (greedy decoding gives the same reply every time), so
 a change to what is done with the replies (grounding, the notes' rules) reruns in a minute; a
@@ -25,12 +26,14 @@ import json
 from collections import Counter
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 from tqdm import tqdm
 
 from bench.facts import said_anywhere
 from bench.report import RESULTS, write_report
 from models.llm import Decoding
+from models.notes import Notes, from_transcript
 from models.serving import load_diarizer, load_recognizer, load_student_summarizer, load_summarizer
 from storage.settings import load_settings
 from training.data.meetings import fact_verdicts, make_meeting, spoken
@@ -58,6 +61,13 @@ class KeptReplies:
         return getattr(self.llm, name)
 
 
+def quoted_notes(samples, transcript) -> SimpleNamespace:
+    """The notes quoted from the transcript alone: what every system falls back to where the model's own
+    items are all dropped (models.notes.from_transcript)."""
+    decisions, actions = from_transcript(transcript.segments)
+    return SimpleNamespace(text="", raw="", model_version="transcript", notes=Notes("", decisions, actions).as_dict())
+
+
 def share(part: int, whole: int) -> float:
     return round(part / whole, 3) if whole else 0.0
 
@@ -82,8 +92,9 @@ def markdown(report: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("systems", nargs="*", help="cascade:raw, cascade:served, cascade:TEACHER, student or "
-                                                   "student:VERSION (none: only what the ASR text says)")
+    parser.add_argument("systems", nargs="*", help="quoted (the transcript's own items), cascade:raw, cascade:served, "
+                                                   "cascade:TEACHER, student or student:VERSION (none: only what the "
+                                                   "ASR text says)")
     parser.add_argument("--name", default="facts-train")
     args = parser.parse_args()
     settings = load_settings()
@@ -100,7 +111,9 @@ def main() -> None:
     rows, per_meeting = [], {}
     for system in args.systems:
         kind, _, version = system.partition(":")
-        if kind == "student":
+        if kind == "quoted":
+            notes = quoted_notes
+        elif kind == "student":
             summarizer = load_student_summarizer(settings, version or None)
             notes = lambda samples, transcript: summarizer.summarize(samples, transcript, None, decoding)  # noqa: E731
         else:
