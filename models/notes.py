@@ -8,9 +8,13 @@ Notes come from two places, and every item ends up tied to a transcript sentence
   unsupported too). An action item's owner is the person asked who agreed ("Yusuf, maybe you?"
   "Sure."), whoever the model named: the untuned model often names the one who asked;
 - the transcript itself: a sentence with a decision cue ("decided", "agreed", "approved", "go with",
-  "moved to") is a decision; a commitment ("I'll", "can you", "will") is an action item, owned by
-  the speaker who commits or the person asked by name, due when a day or date is said in it or in
-  the reply. A later sentence about the same thing wins over an earlier one, so a correction wins.
+  "moved to") is a decision, with the value it points back to ("we approve that": the amount said
+  just before). A request someone agreed to ("Marco, could you pick up the guest list?" "Sure.") is
+  an action item, written as its task and owned by the person asked; so is a sentence in which the
+  speaker or a named person commits to a task ("I'll fix the login bug by March 7."). It is due when
+  a day or date is said with it, in the reply, or in the exchange about it that follows ("When can
+  the guest list be ready?" "By Monday."), as finally corrected. A later sentence about the same
+  thing wins over an earlier one, so a correction wins.
 """
 
 from __future__ import annotations
@@ -35,11 +39,15 @@ DUE = re.compile(rf"\b(?:by |on |before |until )?(?:(?:next |this )?(?:{DAYS})|(
                  rf"(?:the )?\w+(?:st|nd|rd|th) of (?:{MONTHS})|tomorrow|next week|end of (?:the )?(?:week|month))\b",
                  re.I)
 ADDRESSED = re.compile(r"(?:^|,\s*)(?P<name>[A-Z][a-z]+),? (?:can|could|would|will) you\b|"
-                       r"(?P<maybe>[A-Z][a-z]+),? maybe you\b")
+                       r"(?P<maybe>[A-Z][a-z]+),? maybe you\b|,\s*(?P<tail>[A-Z][a-z]+)\?\s*$")
 REQUEST = re.compile(r"\b(?:can|could|would|will) you\b|\bmaybe you\b", re.I)
 AGREES = re.compile(r"^(?:sure|yes|yeah|ok(?:ay)?|happy to|will do|of course|no problem)\b|\bI'll\b|leave it with me",
                     re.I)
 CORRECTION = re.compile(r"\b(actually|correction|sorry|not|instead|make that|moved)\b", re.I)
+BACK_REFERENCE = re.compile(r"\b(that|it|this)\b", re.I)
+VALUE = re.compile(rf"\d|\b(?:{DAYS}|{MONTHS})\b|\b(?:hundred|thousand|million)\b", re.I)
+MAKE_THAT = re.compile(r"\bmake (?:that|it|at) ([^,.;!?]+)", re.I)
+WHEN = re.compile(r"\b(?:when|by when|what day|which day|how soon)\b", re.I)
 
 
 NOTES_SYSTEM = ("You write meeting notes from a transcript. Use only what the transcript says. Copy names, dates and "
@@ -154,7 +162,9 @@ def asked_owner(units: list[Segment], at: int) -> str:
         asked, reply = ADDRESSED.search(units[i].text), units[i + 1]
         if not AGREES.search(reply.text):
             continue
-        if asked and (name := asked["name"] or asked["maybe"]).lower() not in STOPWORDS:
+        if not asked and i > 0 and units[i - 1].speaker == units[i].speaker:  # "Take the layout, Yusuf?" "Maybe you?"
+            asked = ADDRESSED.search(units[i - 1].text)
+        if asked and (name := asked["name"] or asked["maybe"] or asked["tail"]).lower() not in STOPWORDS:
             return name
         if REQUEST.search(units[i].text) and reply.speaker and reply.speaker != units[i].speaker:
             return reply.speaker  # a name the recognizer lost ("When, could you"): who agreed, by voice
@@ -162,33 +172,94 @@ def asked_owner(units: list[Segment], at: int) -> str:
 
 
 def _latest_per_topic(items: list[NoteItem]) -> list[NoteItem]:
-    """Of items about the same thing (half their content words shared), the later one: a correction wins."""
+    """Of items about the same thing (half their content words shared, the owner's name not counted),
+    the later one: a correction wins."""
     kept: list[NoteItem] = []
     for item in items:
-        words = _stems(item.text)
+        words = _stems(item.text) - _stems(item.owner)
         same = [k for k in kept if len(words & _stems(k.text)) >= max(2, len(words) // 2)
                 and (CORRECTION.search(item.text) or k.owner == item.owner)]
         kept = [k for k in kept if k not in same] + [item]
     return kept
 
 
+def _with_its_value(units: list[Segment], at: int) -> NoteItem:
+    """A decision as said; one that points back ("we approve that for the deposit") with the value it
+    points at, said in the sentence before ("Fine, we approve that for the deposit: $7,500."), and a
+    bare agreement ("Agreed.") after what it agrees to."""
+    unit, before = units[at], units[at - 1] if at > 0 else None
+    if before is not None and len(_stems(unit.text)) < 3:
+        return NoteItem(f"{before.text} {unit.text}", before.start, unit.end, unit.speaker)
+    if before is not None and BACK_REFERENCE.search(unit.text) and not VALUE.search(unit.text) \
+            and VALUE.search(before.text):
+        return NoteItem(f"{unit.text.rstrip('.!')}: {before.text}", before.start, unit.end, unit.speaker)
+    return NoteItem(unit.text, unit.start, unit.end, unit.speaker)
+
+
+def _due_in_exchange(units: list[Segment], at: int, task: str) -> str:
+    """The due date of the task asked in sentence `at`: said with it or in the reply, else in the
+    exchange that follows about the same task ("When can the guest list be ready?" "By Monday."),
+    as finally corrected ("Actually, make that Friday, not Monday.")."""
+    window = units[at : at + 6]
+    ends = [k for k in range(2, len(window)) if REQUEST.search(window[k].text)]  # the next task's request
+    window = window[: ends[0]] if ends else window
+    due, since = _due(*(u.text for u in window[:2])), 1
+    if not due:
+        words = _stems(task)
+        for k, unit in enumerate(window[2:-1], start=2):
+            if WHEN.search(unit.text) and len(words & _stems(unit.text)) >= 1 and _due(window[k + 1].text):
+                due, since = _due(window[k + 1].text), k + 1
+                break
+    for unit in window[since:]:
+        due = _due_taken_back(due, unit.text) or due
+    return due
+
+
+def _due_taken_back(due: str, text: str) -> str:
+    """The due date `text` puts in place of `due` ("Actually, make that Friday, not Monday."; "make at
+    Friday not Monday", as the recognizer may write it; "make that Friday" where it misheard the old
+    day), else ""."""
+    instead = re.search(rf"(\w+),?\s+not (?:the )?{re.escape(due)}\b", text, re.I) if due else None
+    fixed = MAKE_THAT.search(text)
+    return (_due(correction_of(due, text)) or _due(instead.group(1) if instead else "")
+            or _due(fixed.group(1) if fixed else ""))
+
+
+def _task_of(request: str) -> str:
+    """What a request asks done, as a note says it: "Marco, could you pick up the guest list?" and "Who
+    can take the release notes, Yusuf, maybe you?" give "Pick up the guest list." and "Take the release
+    notes."; a sentence that is no request stays as said."""
+    found = re.search(r"\b(?:can|could|would|will) you (?:please )?(?P<task>[^?]+)", request, re.I) or \
+        re.search(r"\bwho (?:can|could|will|wants to) (?P<task>[^?,]+)", request, re.I)
+    if not found:
+        return request
+    task = found["task"].strip(" ,.")
+    return task[:1].upper() + task[1:] + "."
+
+
 def from_transcript(segments: list[Segment], names: dict[str, str] | None = None) -> tuple[list[NoteItem],
                                                                                          list[NoteItem]]:
-    """(decisions, action items) quoted from the transcript's sentences, with their times."""
+    """(decisions, action items) quoted from the transcript's sentences, with their times. An action item
+    is a request someone agreed to ("Marco, could you pick up the guest list?" "Sure."), or a sentence
+    in which the speaker or a named person commits to a task; an agreement alone ("Sure, I'll do it.")
+    is not one."""
     names = names or {}
     units = sentence_units(segments)
     decisions, actions = [], []
     for i, unit in enumerate(units):
-        reply = units[i + 1].text if i + 1 < len(units) else ""
-        item = NoteItem(unit.text, unit.start, unit.end, unit.speaker)
+        reply = units[i + 1] if i + 1 < len(units) else None
         if DECISION.search(unit.text) and not unit.text.rstrip().endswith("?"):
-            if len(_stems(unit.text)) < 3 and i > 0:  # "Agreed." says what was decided only with what it answers
-                item = NoteItem(f"{units[i - 1].text} {unit.text}", units[i - 1].start, unit.end, unit.speaker)
-            decisions.append(item)
-        elif COMMITMENT.search(unit.text):
+            decisions.append(_with_its_value(units, i))
+        elif REQUEST.search(unit.text) and reply is not None and AGREES.search(reply.text):
+            task = units[i - 1] if len(_stems(unit.text)) < 3 and i > 0 else unit  # "Who can take X?" "Zoe, maybe you?"
+            owner = asked_owner(units, i) or names.get(reply.speaker, reply.speaker)
+            actions.append(NoteItem(_task_of(task.text), task.start, reply.end, task.speaker, owner,
+                                    _due_in_exchange(units, i, task.text)))
+        elif COMMITMENT.search(unit.text) and len(_stems(unit.text)) >= 3 and not REQUEST.search(unit.text):
             owner = _owner(unit, names)
             if owner:
-                actions.append(NoteItem(unit.text, unit.start, unit.end, unit.speaker, owner, _due(unit.text, reply)))
+                actions.append(NoteItem(unit.text, unit.start, unit.end, unit.speaker, owner,
+                                        _due_in_exchange(units, i, unit.text)))
     return _latest_per_topic(decisions)[-MAX_ITEMS:], _latest_per_topic(actions)[-MAX_ITEMS:]
 
 
