@@ -275,7 +275,8 @@ def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Pa
     """Every meeting through the lead baseline and each system (a summary, and an answer per focus
     question); writes bench/results/<date>-facts.{json,md}. "cascade" has the served teacher's adapter
     when one is served; "cascade-raw" is the same LM untuned, for the fine-tuned-or-not comparison;
-    "cascade:VERSION" has that teacher version's adapter (two teachers in one run)."""
+    "cascade:VERSION" has that teacher version's adapter (two teachers in one run), "student:VERSION" that
+    student version."""
     from tqdm import tqdm
 
     from models.llm import Decoding
@@ -286,12 +287,12 @@ def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Pa
     decoding = Decoding(max_new_tokens=settings.summary_max_tokens)
 
     def load(name: str):
-        if name == "student":
-            return load_student_summarizer(settings)
+        if name == "student" or name.startswith("student:"):
+            return load_student_summarizer(settings, name.partition(":")[2] or None)
         return load_summarizer(settings, {"cascade": "served", "cascade-raw": "raw"}.get(name) or name.partition(":")[2])
 
-    summarizers = {"lead": None} | {name: load(name) for name in systems
-                                    if name in ("cascade", "cascade-raw", "student") or name.startswith("cascade:")}
+    summarizers = {"lead": None} | {name: load(name) for name in systems if name in ("cascade", "cascade-raw", "student")
+                                    or name.startswith(("cascade:", "student:"))}
     rows: dict[str, list[dict]] = {name: [] for name in summarizers}
     minutes, heard = 0.0, {}
     for meeting, wav in tqdm(spoken, desc="facts meetings", unit="meeting"):
@@ -302,7 +303,7 @@ def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Pa
             def said(query: str | None) -> tuple[str, float]:
                 if name == "lead":
                     return " ".join(" ".join(text for _, text in meeting.turns).split()[:LEAD_WORDS]), 0.0
-                if name == "student":
+                if name.startswith("student"):
                     summary = summarizer.summarize(samples, transcript, query, decoding)
                 else:
                     summary = summarizer.summarize(transcript, query, decoding)
