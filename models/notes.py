@@ -252,7 +252,8 @@ def from_transcript(segments: list[Segment], names: dict[str, str] | None = None
             decisions.append(_with_its_value(units, i))
         elif REQUEST.search(unit.text) and reply is not None and AGREES.search(reply.text):
             task = units[i - 1] if len(_stems(unit.text)) < 3 and i > 0 else unit  # "Who can take X?" "Zoe, maybe you?"
-            owner = asked_owner(units, i) or names.get(reply.speaker, reply.speaker)
+            owner = asked_owner(units, i) or reply.speaker
+            owner = names.get(owner, owner)  # a voice the user named
             actions.append(NoteItem(_task_of(task.text), task.start, reply.end, task.speaker, owner,
                                     _due_in_exchange(units, i, task.text)))
         elif COMMITMENT.search(unit.text) and len(_stems(unit.text)) >= 3 and not REQUEST.search(unit.text):
