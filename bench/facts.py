@@ -291,8 +291,9 @@ def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Pa
             return load_student_summarizer(settings, name.partition(":")[2] or None)
         return load_summarizer(settings, {"cascade": "served", "cascade-raw": "raw"}.get(name) or name.partition(":")[2])
 
-    summarizers = {"lead": None} | {name: load(name) for name in systems if name in ("cascade", "cascade-raw", "student")
-                                    or name.startswith(("cascade:", "student:"))}
+    runs = [name for name in systems if name in ("cascade", "cascade-raw", "student")
+            or name.startswith(("cascade:", "student:"))]
+    summarizers = {"lead": None} | {name: load(name) for name in runs}
     rows: dict[str, list[dict]] = {name: [] for name in summarizers}
     minutes, heard = 0.0, {}
     for meeting, wav in tqdm(spoken, desc="facts meetings", unit="meeting"):
