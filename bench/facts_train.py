@@ -33,8 +33,9 @@ from tqdm import tqdm
 from bench.facts import said_anywhere
 from bench.report import RESULTS, write_report
 from models.llm import Decoding
-from models.notes import Notes, from_transcript
+from models.notes import Notes
 from models.serving import load_diarizer, load_recognizer, load_student_summarizer, load_summarizer
+from models.transcript_notes import from_transcript
 from storage.settings import load_settings
 from training.data.meetings import fact_verdicts, make_meeting, spoken
 from training.evaluate import hear, stated
@@ -63,7 +64,7 @@ class KeptReplies:
 
 def quoted_notes(samples, transcript) -> SimpleNamespace:
     """The notes quoted from the transcript alone: what every system falls back to where the model's own
-    items are all dropped (models.notes.from_transcript)."""
+    items are all dropped (models.transcript_notes.from_transcript)."""
     decisions, actions = from_transcript(transcript.segments)
     return SimpleNamespace(text="", raw="", model_version="transcript", notes=Notes("", decisions, actions).as_dict())
 

@@ -7,14 +7,7 @@ Notes come from two places, and every item ends up tied to a transcript sentence
   words; the rest go to "dropped" (a value the meeting took back, "Thursday, not Friday", is
   unsupported too). An action item's owner is the person asked who agreed ("Yusuf, maybe you?"
   "Sure."), whoever the model named: the untuned model often names the one who asked;
-- the transcript itself: a sentence with a decision cue ("decided", "agreed", "approved", "go with",
-  "moved to") is a decision, with the value it points back to ("we approve that": the amount said
-  just before). A request someone agreed to ("Marco, could you pick up the guest list?" "Sure.") is
-  an action item, written as its task and owned by the person asked; so is a sentence in which the
-  speaker or a named person commits to a task ("I'll fix the login bug by March 7."). It is due when
-  a day or date is said with it, in the reply, or in the exchange about it that follows ("When can
-  the guest list be ready?" "By Monday."), as finally corrected. A later sentence about the same
-  thing wins over an earlier one, so a correction wins.
+- the transcript itself (models.transcript_notes): decisions and agreed requests, as finally corrected.
 """
 
 from __future__ import annotations
@@ -24,34 +17,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from models.asr import Segment, sentence_units
-from models.grounding import STOPWORDS, correction_of, sentences, stem, unsupported_terms
-
-MAX_ITEMS = 6  # decisions and action items quoted from the transcript (the model's own notes are not cut)
-DECISION = re.compile(r"\b(decided|decision|agreed|agree|approved?|go(?:ing)? with|moves? to|moved to|confirmed|"
-                      r"final(?:ly)?|settled|chose|chosen|picked)\b", re.I)
-COMMITMENT = re.compile(r"\b(I'll|I will|I can take|I'm going to|I am going to|leave it with me|can you|could you|"
-                        r"will you|would you|owns?|is going to|will)\b", re.I)
-ASKED = re.compile(r"^(?P<name>[A-Z][a-z]+), (?:can|could|would|will) you\b")
-NAMED_WILL = re.compile(r"\b(?P<name>[A-Z][a-z]+) (?:will|is going to|owns|takes)\b")
-DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
-MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
-DUE = re.compile(rf"\b(?:by |on |before |until )?(?:(?:next |this )?(?:{DAYS})|(?:{MONTHS}) \w+(?:st|nd|rd|th)?|"
-                 rf"(?:the )?\w+(?:st|nd|rd|th) of (?:{MONTHS})|tomorrow|next week|end of (?:the )?(?:week|month))\b",
-                 re.I)
-ADDRESSED = re.compile(r"(?:^|,\s*)(?P<name>[A-Z][a-z]+),? (?:can|could|would|will) you\b|"
-                       r"(?P<maybe>[A-Z][a-z]+),? maybe you\b|,\s*(?P<tail>[A-Z][a-z]+)\?\s*$")
-REQUEST = re.compile(r"\b(?:can|could|would|will) you\b|\bmaybe you\b", re.I)
-AGREES = re.compile(r"^(?:sure|yes|yeah|ok(?:ay)?|happy to|will do|of course|no problem)\b|\bI'll\b|leave it with me",
-                    re.I)
-CORRECTION = re.compile(r"\b(actually|correction|sorry|not|instead|make that|moved)\b", re.I)
-BACK_REFERENCE = re.compile(r"\b(that|it|this)\b", re.I)
-VALUE = re.compile(rf"\d|\b(?:{DAYS}|{MONTHS})\b|\b(?:hundred|thousand|million)\b", re.I)
-MAKE_THAT = re.compile(r"\bmake (?:that|it|at) ([^,.;!?]+)", re.I)
-WHEN = re.compile(r"\b(?:when|by when|what day|which day|how soon)\b", re.I)
-
+from models.grounding import STOPWORDS, correction_of, sentences, unsupported_terms
+from models.transcript_notes import NoteItem, asked_owner, content_stems, due_date, from_transcript
 
 NOTES_SYSTEM = ("You write meeting notes from a transcript. Use only what the transcript says. Copy names, dates and "
-                "amounts exactly as said. When a value is corrected later in the meeting, write only the corrected value.")
+                "amounts exactly as said. When a value is corrected later in the meeting, write only the corrected "
+                "value.")
 # One worked example shows the form and a correction winning; untuned, the 1.5B model otherwise
 # writes a paragraph. Its people, tasks and values are in neither generator of meetings.
 NOTES_EXAMPLE = """Transcript:
@@ -106,16 +77,6 @@ def overview_of(generated: str) -> str:
 
 
 @dataclass
-class NoteItem:
-    text: str
-    start: float
-    end: float
-    speaker: str = ""
-    owner: str = ""  # action items: who does it
-    due: str = ""  # action items: by when, as said
-
-
-@dataclass
 class Notes:
     overview: str
     decisions: list[NoteItem] = field(default_factory=list)
@@ -132,136 +93,6 @@ class Notes:
         items = lambda key: [NoteItem(**i) for i in raw.get(key, [])]  # noqa: E731
         return cls(raw.get("overview", ""), items("decisions"), items("action_items"), raw.get("dropped", []))
 
-
-def _stems(text: str) -> set[str]:
-    return {stem(w) for w in re.findall(r"[a-z][a-z'-]+|\d[\d,.]*", text.lower()) if w not in STOPWORDS}
-
-
-def _due(*texts: str) -> str:
-    for text in texts:
-        found = DUE.search(text)
-        if found:
-            return re.sub(r"^(by|on|before|until) ", "", found.group(0), flags=re.I)
-    return ""
-
-
-def _owner(unit: Segment, names: dict[str, str]) -> str:
-    asked = ASKED.match(unit.text) or NAMED_WILL.search(unit.text)
-    if asked and asked.group("name").lower() not in STOPWORDS:
-        return asked.group("name")
-    if re.search(r"\b(I'll|I will|I can take|I'm going to|I am going to|leave it with me)\b", unit.text, re.I):
-        return names.get(unit.speaker, unit.speaker)
-    return ""
-
-
-def asked_owner(units: list[Segment], at: int) -> str:
-    """Who was asked, in sentence `at` or the one before, to do the task said there and agreed in the
-    next sentence ("Who takes the release notes, Yusuf, maybe you?" "Sure, I'll do it."): the owner,
-    whoever asked (by name, else the voice that agreed); else ""."""
-    for i in range(max(0, at - 1), min(len(units) - 1, at + 1)):
-        asked, reply = ADDRESSED.search(units[i].text), units[i + 1]
-        if not AGREES.search(reply.text):
-            continue
-        if not asked and i > 0 and units[i - 1].speaker == units[i].speaker:  # "Take the layout, Yusuf?" "Maybe you?"
-            asked = ADDRESSED.search(units[i - 1].text)
-        if asked and (name := asked["name"] or asked["maybe"] or asked["tail"]).lower() not in STOPWORDS:
-            return name
-        if REQUEST.search(units[i].text) and reply.speaker and reply.speaker != units[i].speaker:
-            return reply.speaker  # a name the recognizer lost ("When, could you"): who agreed, by voice
-    return ""
-
-
-def _latest_per_topic(items: list[NoteItem]) -> list[NoteItem]:
-    """Of items about the same thing (half their content words shared, the owner's name not counted),
-    the later one: a correction wins."""
-    kept: list[NoteItem] = []
-    for item in items:
-        words = _stems(item.text) - _stems(item.owner)
-        same = [k for k in kept if len(words & _stems(k.text)) >= max(2, len(words) // 2)
-                and (CORRECTION.search(item.text) or k.owner == item.owner)]
-        kept = [k for k in kept if k not in same] + [item]
-    return kept
-
-
-def _with_its_value(units: list[Segment], at: int) -> NoteItem:
-    """A decision as said; one that points back ("we approve that for the deposit") with the value it
-    points at, said in the sentence before ("Fine, we approve that for the deposit: $7,500."), and a
-    bare agreement ("Agreed.") after what it agrees to."""
-    unit, before = units[at], units[at - 1] if at > 0 else None
-    if before is not None and len(_stems(unit.text)) < 3:
-        return NoteItem(f"{before.text} {unit.text}", before.start, unit.end, unit.speaker)
-    if before is not None and BACK_REFERENCE.search(unit.text) and not VALUE.search(unit.text) \
-            and VALUE.search(before.text):
-        return NoteItem(f"{unit.text.rstrip('.!')}: {before.text}", before.start, unit.end, unit.speaker)
-    return NoteItem(unit.text, unit.start, unit.end, unit.speaker)
-
-
-def _due_in_exchange(units: list[Segment], at: int, task: str) -> str:
-    """The due date of the task asked in sentence `at`: said with it or in the reply, else in the
-    exchange that follows about the same task ("When can the guest list be ready?" "By Monday."),
-    as finally corrected ("Actually, make that Friday, not Monday.")."""
-    window = units[at : at + 6]
-    ends = [k for k in range(2, len(window)) if REQUEST.search(window[k].text)]  # the next task's request
-    window = window[: ends[0]] if ends else window
-    due, since = _due(*(u.text for u in window[:2])), 1
-    if not due:
-        words = _stems(task)
-        for k, unit in enumerate(window[2:-1], start=2):
-            if WHEN.search(unit.text) and len(words & _stems(unit.text)) >= 1 and _due(window[k + 1].text):
-                due, since = _due(window[k + 1].text), k + 1
-                break
-    for unit in window[since:]:
-        due = _due_taken_back(due, unit.text) or due
-    return due
-
-
-def _due_taken_back(due: str, text: str) -> str:
-    """The due date `text` puts in place of `due` ("Actually, make that Friday, not Monday."; "make at
-    Friday not Monday", as the recognizer may write it; "make that Friday" where it misheard the old
-    day), else ""."""
-    instead = re.search(rf"(\w+),?\s+not (?:the )?{re.escape(due)}\b", text, re.I) if due else None
-    fixed = MAKE_THAT.search(text)
-    return (_due(correction_of(due, text)) or _due(instead.group(1) if instead else "")
-            or _due(fixed.group(1) if fixed else ""))
-
-
-def _task_of(request: str) -> str:
-    """What a request asks done, as a note says it: "Marco, could you pick up the guest list?" and "Who
-    can take the release notes, Yusuf, maybe you?" give "Pick up the guest list." and "Take the release
-    notes."; a sentence that is no request stays as said."""
-    found = re.search(r"\b(?:can|could|would|will) you (?:please )?(?P<task>[^?]+)", request, re.I) or \
-        re.search(r"\bwho (?:can|could|will|wants to) (?P<task>[^?,]+)", request, re.I)
-    if not found:
-        return request
-    task = found["task"].strip(" ,.")
-    return task[:1].upper() + task[1:] + "."
-
-
-def from_transcript(segments: list[Segment], names: dict[str, str] | None = None) -> tuple[list[NoteItem],
-                                                                                         list[NoteItem]]:
-    """(decisions, action items) quoted from the transcript's sentences, with their times. An action item
-    is a request someone agreed to ("Marco, could you pick up the guest list?" "Sure."), or a sentence
-    in which the speaker or a named person commits to a task; an agreement alone ("Sure, I'll do it.")
-    is not one."""
-    names = names or {}
-    units = sentence_units(segments)
-    decisions, actions = [], []
-    for i, unit in enumerate(units):
-        reply = units[i + 1] if i + 1 < len(units) else None
-        if DECISION.search(unit.text) and not unit.text.rstrip().endswith("?"):
-            decisions.append(_with_its_value(units, i))
-        elif REQUEST.search(unit.text) and reply is not None and AGREES.search(reply.text):
-            task = units[i - 1] if len(_stems(unit.text)) < 3 and i > 0 else unit  # "Who can take X?" "Zoe, maybe you?"
-            owner = asked_owner(units, i) or reply.speaker
-            owner = names.get(owner, owner)  # a voice the user named
-            actions.append(NoteItem(_task_of(task.text), task.start, reply.end, task.speaker, owner,
-                                    _due_in_exchange(units, i, task.text)))
-        elif COMMITMENT.search(unit.text) and len(_stems(unit.text)) >= 3 and not REQUEST.search(unit.text):
-            owner = _owner(unit, names)
-            if owner:
-                actions.append(NoteItem(unit.text, unit.start, unit.end, unit.speaker, owner,
-                                        _due_in_exchange(units, i, unit.text)))
-    return _latest_per_topic(decisions)[-MAX_ITEMS:], _latest_per_topic(actions)[-MAX_ITEMS:]
 
 
 HEADINGS = re.compile(r"^[ \t]*(?:Decisions|Action items(?: \([^)\n]*\))?|Summary)[ \t]*:", re.I | re.M)
@@ -281,9 +112,9 @@ def section(text: str, title: str) -> list[str]:
 
 def _anchor(text: str, units: list[Segment]) -> Segment | None:
     """The transcript sentence that shares most content words with `text` (None when none shares any)."""
-    words = _stems(text)
-    best = max(units, key=lambda u: len(words & _stems(u.text)), default=None)
-    return best if best is not None and words & _stems(best.text) else None
+    words = content_stems(text)
+    best = max(units, key=lambda u: len(words & content_stems(u.text)), default=None)
+    return best if best is not None and words & content_stems(best.text) else None
 
 
 def _split_action(line: str) -> tuple[str, str]:
@@ -318,9 +149,9 @@ def _corrected_due(line: str, units: list[Segment], at: int) -> str:
     """`line` with a due date that the exchange about its task took back ("By Friday, I think."
     "Actually, make that Thursday, not Friday.") replaced by the one that replaced it; the exchange is
     the item's sentence and the four after it."""
-    due = _due(_split_action(line)[1] or line)
+    due = due_date(_split_action(line)[1] or line)
     for unit in units[at : at + 5] if due else []:
-        new = _due(correction_of(due, unit.text))
+        new = due_date(correction_of(due, unit.text))
         if new:
             head, _, tail = line.rpartition(due)
             return f"{head}{new}{tail}"
@@ -341,7 +172,7 @@ def from_model(generated: str, segments: list[Segment], source: str) -> tuple[li
             if at is not None and title == "Action items":
                 corrected = _corrected_due(line, units, units.index(at))
                 if corrected != line:
-                    dropped.append(f"{line} (its due date was taken back: {_due(corrected)} instead)")
+                    dropped.append(f"{line} (its due date was taken back: {due_date(corrected)} instead)")
                     line = corrected
             unsupported = at is not None and unsupported_terms(line, source)
             if unsupported and title == "Action items":
@@ -354,7 +185,7 @@ def from_model(generated: str, segments: list[Segment], source: str) -> tuple[li
                 continue
             owner, task = _split_action(line) if title == "Action items" else ("", line)
             text = (task or line).strip()
-            due = _due(text)
+            due = due_date(text)
             if title == "Action items":
                 # the model named who asked, no one, or a name the recording does not tie to the task
                 owner = asked_owner(units, units.index(at)) or owner
@@ -371,8 +202,9 @@ def owners_agree(overview: str, generated: str, actions: list[NoteItem]) -> tupl
     people = {a.owner for a in actions} | {_split_action(line)[0] for line in section(generated, "Action items")}
     kept, dropped = [], []
     for sentence in sentences(overview):
-        named, words = {p for p in people if p and re.search(rf"\b{re.escape(p)}\b", sentence)}, _stems(sentence)
-        clash = any(a.owner and a.owner not in named and named - {a.owner} and len(words & _stems(a.text)) >= 2
+        named = {p for p in people if p and re.search(rf"\b{re.escape(p)}\b", sentence)}
+        words = content_stems(sentence)
+        clash = any(a.owner and a.owner not in named and named - {a.owner} and len(words & content_stems(a.text)) >= 2
                     for a in actions)
         (dropped if clash else kept).append(sentence)
     return " ".join(kept), dropped

@@ -1,0 +1,187 @@
+"""Notes read off the transcript itself: the exchanges that make a meeting's decisions and action items.
+
+A sentence with a decision cue ("decided", "agreed", "approved", "go with", "moved to") is a decision,
+with the value it points back to ("we approve that": the amount said just before). A request someone
+agreed to ("Marco, could you pick up the guest list?" "Sure.") is an action item, written as its task
+and owned by the person asked; so is a sentence in which the speaker or a named person commits to a
+task ("I'll fix the login bug by March 7."). It is due when a day or date is said with it, in the
+reply, or in the exchange about it that follows ("When can the guest list be ready?" "By Monday."),
+as finally corrected. A later sentence about the same thing wins over an earlier one, so a
+correction wins. The model's notes (models.notes) fall back to these items, and read who was asked
+(`asked_owner`) and the due dates (`due_date`) here too.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from models.asr import Segment, sentence_units
+from models.grounding import STOPWORDS, correction_of, stem
+
+MAX_ITEMS = 6  # decisions and action items quoted from the transcript (the model's own notes are not cut)
+DECISION = re.compile(r"\b(decided|decision|agreed|agree|approved?|go(?:ing)? with|moves? to|moved to|confirmed|"
+                      r"final(?:ly)?|settled|chose|chosen|picked)\b", re.I)
+COMMITMENT = re.compile(r"\b(I'll|I will|I can take|I'm going to|I am going to|leave it with me|can you|could you|"
+                        r"will you|would you|owns?|is going to|will)\b", re.I)
+ASKED = re.compile(r"^(?P<name>[A-Z][a-z]+), (?:can|could|would|will) you\b")
+NAMED_WILL = re.compile(r"\b(?P<name>[A-Z][a-z]+) (?:will|is going to|owns|takes)\b")
+DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+DUE = re.compile(rf"\b(?:by |on |before |until )?(?:(?:next |this )?(?:{DAYS})|(?:{MONTHS}) \w+(?:st|nd|rd|th)?|"
+                 rf"(?:the )?\w+(?:st|nd|rd|th) of (?:{MONTHS})|tomorrow|next week|end of (?:the )?(?:week|month))\b",
+                 re.I)
+ADDRESSED = re.compile(r"(?:^|,\s*)(?P<name>[A-Z][a-z]+),? (?:can|could|would|will) you\b|"
+                       r"(?P<maybe>[A-Z][a-z]+),? maybe you\b|,\s*(?P<tail>[A-Z][a-z]+)\?\s*$")
+REQUEST = re.compile(r"\b(?:can|could|would|will) you\b|\bmaybe you\b", re.I)
+AGREES = re.compile(r"^(?:sure|yes|yeah|ok(?:ay)?|happy to|will do|of course|no problem)\b|\bI'll\b|leave it with me",
+                    re.I)
+CORRECTION = re.compile(r"\b(actually|correction|sorry|not|instead|make that|moved)\b", re.I)
+BACK_REFERENCE = re.compile(r"\b(that|it|this)\b", re.I)
+VALUE = re.compile(rf"\d|\b(?:{DAYS}|{MONTHS})\b|\b(?:hundred|thousand|million)\b", re.I)
+MAKE_THAT = re.compile(r"\bmake (?:that|it|at) ([^,.;!?]+)", re.I)
+WHEN = re.compile(r"\b(?:when|by when|what day|which day|how soon)\b", re.I)
+
+
+@dataclass
+class NoteItem:
+    text: str
+    start: float
+    end: float
+    speaker: str = ""
+    owner: str = ""  # action items: who does it
+    due: str = ""  # action items: by when, as said
+
+
+def content_stems(text: str) -> set[str]:
+    """The stems of a text's content words and numbers: what two sentences about one thing share."""
+    return {stem(w) for w in re.findall(r"[a-z][a-z'-]+|\d[\d,.]*", text.lower()) if w not in STOPWORDS}
+
+
+def due_date(*texts: str) -> str:
+    """The first day or date said in `texts`, without its "by"/"on" ("by next Friday": "next Friday"); else ""."""
+    for text in texts:
+        found = DUE.search(text)
+        if found:
+            return re.sub(r"^(by|on|before|until) ", "", found.group(0), flags=re.I)
+    return ""
+
+
+def _owner(unit: Segment, names: dict[str, str]) -> str:
+    asked = ASKED.match(unit.text) or NAMED_WILL.search(unit.text)
+    if asked and asked.group("name").lower() not in STOPWORDS:
+        return asked.group("name")
+    if re.search(r"\b(I'll|I will|I can take|I'm going to|I am going to|leave it with me)\b", unit.text, re.I):
+        return names.get(unit.speaker, unit.speaker)
+    return ""
+
+
+def asked_owner(units: list[Segment], at: int) -> str:
+    """Who was asked, in sentence `at` or the one before, to do the task said there and agreed in the
+    next sentence ("Who takes the release notes, Yusuf, maybe you?" "Sure, I'll do it."): the owner,
+    whoever asked (by name, else the voice that agreed); else ""."""
+    for i in range(max(0, at - 1), min(len(units) - 1, at + 1)):
+        asked, reply = ADDRESSED.search(units[i].text), units[i + 1]
+        if not AGREES.search(reply.text):
+            continue
+        if not asked and i > 0 and units[i - 1].speaker == units[i].speaker:  # "Take the layout, Yusuf?" "Maybe you?"
+            asked = ADDRESSED.search(units[i - 1].text)
+        if asked and (name := asked["name"] or asked["maybe"] or asked["tail"]).lower() not in STOPWORDS:
+            return name
+        if REQUEST.search(units[i].text) and reply.speaker and reply.speaker != units[i].speaker:
+            return reply.speaker  # a name the recognizer lost ("When, could you"): who agreed, by voice
+    return ""
+
+
+def _latest_per_topic(items: list[NoteItem]) -> list[NoteItem]:
+    """Of items about the same thing (half their content words shared, the owner's name not counted),
+    the later one: a correction wins."""
+    kept: list[NoteItem] = []
+    for item in items:
+        words = content_stems(item.text) - content_stems(item.owner)
+        same = [k for k in kept if len(words & content_stems(k.text)) >= max(2, len(words) // 2)
+                and (CORRECTION.search(item.text) or k.owner == item.owner)]
+        kept = [k for k in kept if k not in same] + [item]
+    return kept
+
+
+def _with_its_value(units: list[Segment], at: int) -> NoteItem:
+    """A decision as said; one that points back ("we approve that for the deposit") with the value it
+    points at, said in the sentence before ("Fine, we approve that for the deposit: $7,500."), and a
+    bare agreement ("Agreed.") after what it agrees to."""
+    unit, before = units[at], units[at - 1] if at > 0 else None
+    if before is not None and len(content_stems(unit.text)) < 3:
+        return NoteItem(f"{before.text} {unit.text}", before.start, unit.end, unit.speaker)
+    if before is not None and BACK_REFERENCE.search(unit.text) and not VALUE.search(unit.text) \
+            and VALUE.search(before.text):
+        return NoteItem(f"{unit.text.rstrip('.!')}: {before.text}", before.start, unit.end, unit.speaker)
+    return NoteItem(unit.text, unit.start, unit.end, unit.speaker)
+
+
+def _due_in_exchange(units: list[Segment], at: int, task: str) -> str:
+    """The due date of the task asked in sentence `at`: said with it or in the reply, else in the
+    exchange that follows about the same task ("When can the guest list be ready?" "By Monday."),
+    as finally corrected ("Actually, make that Friday, not Monday.")."""
+    window = units[at : at + 6]
+    ends = [k for k in range(2, len(window)) if REQUEST.search(window[k].text)]  # the next task's request
+    window = window[: ends[0]] if ends else window
+    due, since = due_date(*(u.text for u in window[:2])), 1
+    if not due:
+        words = content_stems(task)
+        for k, unit in enumerate(window[2:-1], start=2):
+            if WHEN.search(unit.text) and len(words & content_stems(unit.text)) >= 1 and due_date(window[k + 1].text):
+                due, since = due_date(window[k + 1].text), k + 1
+                break
+    for unit in window[since:]:
+        due = _due_taken_back(due, unit.text) or due
+    return due
+
+
+def _due_taken_back(due: str, text: str) -> str:
+    """The due date `text` puts in place of `due` ("Actually, make that Friday, not Monday."; "make at
+    Friday not Monday", as the recognizer may write it; "make that Friday" where it misheard the old
+    day), else ""."""
+    instead = re.search(rf"(\w+),?\s+not (?:the )?{re.escape(due)}\b", text, re.I) if due else None
+    fixed = MAKE_THAT.search(text)
+    return (due_date(correction_of(due, text)) or due_date(instead.group(1) if instead else "")
+            or due_date(fixed.group(1) if fixed else ""))
+
+
+def _task_of(request: str) -> str:
+    """What a request asks done, as a note says it: "Marco, could you pick up the guest list?" and "Who
+    can take the release notes, Yusuf, maybe you?" give "Pick up the guest list." and "Take the release
+    notes."; a sentence that is no request stays as said."""
+    found = re.search(r"\b(?:can|could|would|will) you (?:please )?(?P<task>[^?]+)", request, re.I) or \
+        re.search(r"\bwho (?:can|could|will|wants to) (?P<task>[^?,]+)", request, re.I)
+    if not found:
+        return request
+    task = found["task"].strip(" ,.")
+    return task[:1].upper() + task[1:] + "."
+
+
+def from_transcript(segments: list[Segment], names: dict[str, str] | None = None) -> tuple[list[NoteItem],
+                                                                                         list[NoteItem]]:
+    """(decisions, action items) quoted from the transcript's sentences, with their times. An action item
+    is a request someone agreed to ("Marco, could you pick up the guest list?" "Sure."), or a sentence
+    in which the speaker or a named person commits to a task; an agreement alone ("Sure, I'll do it.")
+    is not one."""
+    names = names or {}
+    units = sentence_units(segments)
+    decisions, actions = [], []
+    for i, unit in enumerate(units):
+        reply = units[i + 1] if i + 1 < len(units) else None
+        if DECISION.search(unit.text) and not unit.text.rstrip().endswith("?"):
+            decisions.append(_with_its_value(units, i))
+        elif REQUEST.search(unit.text) and reply is not None and AGREES.search(reply.text):
+            short = len(content_stems(unit.text)) < 3 and i > 0  # "Who can take X?" "Zoe, maybe you?"
+            task = units[i - 1] if short else unit
+            owner = asked_owner(units, i) or reply.speaker
+            owner = names.get(owner, owner)  # a voice the user named
+            actions.append(NoteItem(_task_of(task.text), task.start, reply.end, task.speaker, owner,
+                                    _due_in_exchange(units, i, task.text)))
+        elif COMMITMENT.search(unit.text) and len(content_stems(unit.text)) >= 3 and not REQUEST.search(unit.text):
+            owner = _owner(unit, names)
+            if owner:
+                actions.append(NoteItem(unit.text, unit.start, unit.end, unit.speaker, owner,
+                                        _due_in_exchange(units, i, unit.text)))
+    return _latest_per_topic(decisions)[-MAX_ITEMS:], _latest_per_topic(actions)[-MAX_ITEMS:]

@@ -1,0 +1,44 @@
+"""Notes read off the transcript: an agreed request is the action item, owned by who was asked and due as
+finally corrected in the exchange that follows; a decision that points back says the value it points at."""
+
+from __future__ import annotations
+
+from models.asr import Segment
+from models.transcript_notes import from_transcript
+
+EXCHANGE = [
+    Segment(0.0, 3.0, "Marco, could you pick up the guest list?", "Ana"),
+    Segment(3.0, 4.0, "Sure, I'll do it.", "Speaker 2"),
+    Segment(4.0, 6.0, "And when can the guest list be ready?", "Ana"),
+    Segment(6.0, 7.0, "By Monday, I think.", "Speaker 2"),
+    Segment(7.0, 9.0, "Actually, make that Friday, not Monday.", "Speaker 2"),
+    Segment(9.0, 12.0, "Marco, could you pick up the seating plan?", "Ana"),
+    Segment(12.0, 13.0, "Yes, leave it with me.", "Speaker 2"),
+    Segment(13.0, 15.0, "What did the quote come to for the venue deposit?", "Ana"),
+    Segment(15.0, 16.0, "$7,500.", "Speaker 2"),
+    Segment(16.0, 18.0, "Fine, we approve that for the venue deposit.", "Ana"),
+]
+
+
+def test_an_agreed_request_is_the_action_item_as_its_task_and_an_agreement_alone_is_none():
+    _, actions = from_transcript(EXCHANGE)  # two tasks of one owner are two items
+    assert [(a.owner, a.text, a.start) for a in actions] == [("Marco", "Pick up the guest list.", 0.0),
+                                                             ("Marco", "Pick up the seating plan.", 9.0)]
+
+
+def test_a_due_date_said_in_the_exchange_that_follows_counts_as_finally_corrected():
+    _, actions = from_transcript(EXCHANGE)
+    assert [a.due for a in actions] == ["Friday", ""]
+    misheard = [*EXCHANGE[:4], Segment(7.0, 9.0, "Actually, make at Friday not Monday.", "Speaker 2")]
+    assert [a.due for a in from_transcript(misheard)[1]] == ["Friday"]
+
+
+def test_a_decision_that_points_back_says_the_value_it_points_at():
+    decisions, _ = from_transcript(EXCHANGE)
+    assert [(d.text, d.start) for d in decisions] == [("Fine, we approve that for the venue deposit: $7,500.", 15.0)]
+
+
+def test_a_name_said_at_the_end_of_the_question_before_maybe_you_owns_the_task():
+    heard = [Segment(0.0, 3.0, "Who can take the new shelf layout, Yusuf?", "Ana"),
+             Segment(3.0, 4.0, "Maybe you?", "Ana"), Segment(4.0, 5.0, "Sure, I'll do it.", "Speaker 2")]
+    assert [(a.owner, a.text) for a in from_transcript(heard)[1]] == [("Yusuf", "Take the new shelf layout.")]
