@@ -212,10 +212,22 @@ def owners_agree(overview: str, generated: str, actions: list[NoteItem]) -> tupl
 
 def meeting_notes(overview: str, generated: str, segments: list[Segment], source: str,
                   names: dict[str, str] | None = None) -> Notes:
-    """The notes of a summary: the model's supported items, else the transcript's own."""
+    """The notes of a summary: the model's supported items, else the transcript's own. The model misses
+    some tasks, so its action items also get the requests someone agreed to that none of them covers;
+    not the transcript's decisions or first-person "I'll ..." sentences, which quote chatter more often."""
     decisions, actions, dropped = from_model(generated, segments, source)
-    quoted = from_transcript(segments, names)
-    return Notes(overview, decisions or quoted[0], actions or quoted[1], dropped)
+    quoted_decisions, quoted_actions = from_transcript(segments, names)
+    if actions:
+        agreed = from_transcript(segments, names, agreed_only=True)[1]
+        missed = [q for q in agreed if not any(_covers(a, q) for a in actions)]
+        quoted_actions = sorted(actions + missed, key=lambda a: a.start)
+    return Notes(overview, decisions or quoted_decisions, quoted_actions, dropped)
+
+
+def _covers(item: NoteItem, other: NoteItem) -> bool:
+    """Whether two items are the same one: said in overlapping moments, or two content words in common."""
+    return (item.start < other.end and other.start < item.end) or \
+        len(content_stems(item.text) & content_stems(other.text)) >= 2
 
 
 def markdown(notes: Notes, stamp: Callable[[float], str]) -> str:

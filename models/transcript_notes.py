@@ -41,6 +41,10 @@ BACK_REFERENCE = re.compile(r"\b(that|it|this)\b", re.I)
 VALUE = re.compile(rf"\d|\b(?:{DAYS}|{MONTHS})\b|\b(?:hundred|thousand|million)\b", re.I)
 MAKE_THAT = re.compile(r"\bmake (?:that|it|at) ([^,.;!?]+)", re.I)
 WHEN = re.compile(r"\b(?:when|by when|what day|which day|how soon)\b", re.I)
+# A sentence of one capitalized word is a name said on its own ("Freya." "Maybe you?"), unless it is one of these.
+LONE_NAME = re.compile(r"^(?P<alone>[A-Z][a-z]+)[.!]?$")
+NOT_A_NAME = re.compile(r"^(?:sure|great|good|fine|hi|hello|perfect|agreed|cool|nice|anyway|sorry|actually|exactly|"
+                        r"true|thanks|wait|hmm|um|uh|oh|morning|alright|absolutely|definitely|later)$", re.I)
 
 
 @dataclass
@@ -85,9 +89,11 @@ def asked_owner(units: list[Segment], at: int) -> str:
         if not AGREES.search(reply.text):
             continue
         if not asked and i > 0 and units[i - 1].speaker == units[i].speaker:  # "Take the layout, Yusuf?" "Maybe you?"
-            asked = ADDRESSED.search(units[i - 1].text)
-        if asked and (name := asked["name"] or asked["maybe"] or asked["tail"]).lower() not in STOPWORDS:
-            return name
+            asked = ADDRESSED.search(units[i - 1].text) or LONE_NAME.match(units[i - 1].text.strip())
+        if asked:
+            name = asked.groupdict().get("alone") or asked["name"] or asked["maybe"] or asked["tail"]
+            if name.lower() not in STOPWORDS and not NOT_A_NAME.match(name):
+                return name
         if REQUEST.search(units[i].text) and reply.speaker and reply.speaker != units[i].speaker:
             return reply.speaker  # a name the recognizer lost ("When, could you"): who agreed, by voice
     return ""
@@ -147,6 +153,16 @@ def _due_taken_back(due: str, text: str) -> str:
             or due_date(fixed.group(1) if fixed else ""))
 
 
+def _task_sentence(units: list[Segment], at: int) -> Segment | None:
+    """The sentence that says the task of the request in sentence `at`: the request itself, or for a
+    short one ("Zoe, maybe you?") the nearest of the two before that says something to do ("Who can
+    take the insurance renewal?", not a lone "Freya." or a misheard "When?"); None when none does."""
+    if len(content_stems(units[at].text)) >= 3:
+        return units[at]
+    before = [u for u in units[max(0, at - 2) : at] if len(content_stems(u.text)) >= 2]
+    return before[-1] if before else None
+
+
 def _task_of(request: str) -> str:
     """What a request asks done, as a note says it: "Marco, could you pick up the guest list?" and "Who
     can take the release notes, Yusuf, maybe you?" give "Pick up the guest list." and "Take the release
@@ -159,12 +175,12 @@ def _task_of(request: str) -> str:
     return task[:1].upper() + task[1:] + "."
 
 
-def from_transcript(segments: list[Segment], names: dict[str, str] | None = None) -> tuple[list[NoteItem],
-                                                                                         list[NoteItem]]:
+def from_transcript(segments: list[Segment], names: dict[str, str] | None = None,
+                    agreed_only: bool = False) -> tuple[list[NoteItem], list[NoteItem]]:
     """(decisions, action items) quoted from the transcript's sentences, with their times. An action item
-    is a request someone agreed to ("Marco, could you pick up the guest list?" "Sure."), or a sentence
-    in which the speaker or a named person commits to a task; an agreement alone ("Sure, I'll do it.")
-    is not one."""
+    is a request someone agreed to ("Marco, could you pick up the guest list?" "Sure."), or (unless
+    `agreed_only`) a sentence in which the speaker or a named person commits to a task; an agreement
+    alone ("Sure, I'll do it.") is not one."""
     names = names or {}
     units = sentence_units(segments)
     decisions, actions = [], []
@@ -173,13 +189,15 @@ def from_transcript(segments: list[Segment], names: dict[str, str] | None = None
         if DECISION.search(unit.text) and not unit.text.rstrip().endswith("?"):
             decisions.append(_with_its_value(units, i))
         elif REQUEST.search(unit.text) and reply is not None and AGREES.search(reply.text):
-            short = len(content_stems(unit.text)) < 3 and i > 0  # "Who can take X?" "Zoe, maybe you?"
-            task = units[i - 1] if short else unit
+            task = _task_sentence(units, i)
+            if task is None:
+                continue
             owner = asked_owner(units, i) or reply.speaker
             owner = names.get(owner, owner)  # a voice the user named
             actions.append(NoteItem(_task_of(task.text), task.start, reply.end, task.speaker, owner,
                                     _due_in_exchange(units, i, task.text)))
-        elif COMMITMENT.search(unit.text) and len(content_stems(unit.text)) >= 3 and not REQUEST.search(unit.text):
+        elif COMMITMENT.search(unit.text) and len(content_stems(unit.text)) >= 3 and not REQUEST.search(unit.text) \
+                and not agreed_only:
             owner = _owner(unit, names)
             if owner:
                 actions.append(NoteItem(unit.text, unit.start, unit.end, unit.speaker, owner,

@@ -52,6 +52,17 @@ def test_the_models_notes_are_kept_where_supported_and_linked_to_the_moment():
     assert Notes.from_dict(notes.as_dict()) == notes
 
 
+def test_an_agreed_task_the_model_missed_joins_its_action_items_once():
+    generated = "Action items:\n- David: fix the login bug, due March 7\n"
+    notes = meeting_notes("", generated, LAUNCH, SOURCE)
+    assert [(a.owner, a.text, a.start) for a in notes.action_items] == [
+        ("David", "Fix the login bug.", 9.0), ("Tom", "Move the marketing email to March 17.", 12.0)]
+    both = meeting_notes("", generated + "- Tom: move the marketing email, due March 17\n", LAUNCH, SOURCE)
+    assert [a.owner for a in both.action_items] == ["David", "Tom"]
+    tom = meeting_notes("", "Action items:\n- Tom: move the marketing email, due March 17\n", LAUNCH, SOURCE)
+    assert [a.owner for a in tom.action_items] == ["Tom"]  # David's "I'll ..." alone is only a fallback
+
+
 def test_without_notes_from_the_model_the_transcripts_own_items_stand():
     notes = meeting_notes("A summary.", "A summary with no sections.", LAUNCH, SOURCE)
     assert len(notes.decisions) == 2 and [a.owner for a in notes.action_items] == ["David", "Tom"]

@@ -42,3 +42,13 @@ def test_a_name_said_at_the_end_of_the_question_before_maybe_you_owns_the_task()
     heard = [Segment(0.0, 3.0, "Who can take the new shelf layout, Yusuf?", "Ana"),
              Segment(3.0, 4.0, "Maybe you?", "Ana"), Segment(4.0, 5.0, "Sure, I'll do it.", "Speaker 2")]
     assert [(a.owner, a.text) for a in from_transcript(heard)[1]] == [("Yusuf", "Take the new shelf layout.")]
+
+
+def test_a_name_said_on_its_own_before_maybe_you_owns_the_task_said_before_it():
+    heard = [Segment(0.0, 2.0, "Who can take the support macros?", "Ana"), Segment(2.0, 3.0, "Freya.", "Ana"),
+             Segment(3.0, 4.0, "Maybe you?", "Ana"), Segment(4.0, 5.0, "Sure.", "Speaker 2")]
+    assert [(a.owner, a.text) for a in from_transcript(heard)[1]] == [("Freya", "Take the support macros.")]
+    misheard = [Segment(0.0, 2.0, "Who can take the insurance renewal?", "Ana"), Segment(2.0, 3.0, "When?", "Ana"),
+                Segment(3.0, 4.0, "Maybe you.", "Ana"), Segment(4.0, 5.0, "Yes, leave it with me.", "Speaker 2")]
+    assert [(a.owner, a.text) for a in from_transcript(misheard)[1]] == [("Speaker 2", "Take the insurance renewal.")]
+    assert from_transcript(misheard[1:])[1] == []  # nothing to do is said: no item
