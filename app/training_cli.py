@@ -179,8 +179,9 @@ def add_parsers(sub, stages: bool = True) -> None:
     p.add_argument("--stages", action="store_true",
                    help="the stage table: lead, cascade and teacher (raw, fine-tuned), the student after each stage")
     p.add_argument("--facts", action="store_true",
-                   help="the facts benchmark: 12 written meetings, facts right / wrong, focus answers (--systems: cascade, "
-                        "cascade-raw (the LM without the served teacher adapter), cascade:TEACHER, student[:VERSION])")
+                   help="the facts benchmark: 12 written meetings, facts right / wrong, focus answers (--systems: "
+                        "cascade, cascade-raw (the LM without the served teacher adapter), cascade:TEACHER, "
+                        "student[:VERSION])")
     p.add_argument("--load", action="store_true",
                    help="20 users at once against `speechsum serve` (embedded broker, then Redis + PostgreSQL)")
     p.add_argument("--chaos", action="store_true",

@@ -204,7 +204,8 @@ def said_anywhere(transcript: str, meeting: Meeting) -> int:
 def answer_right(answer: str, fact: Fact) -> bool:
     """A focus answer is right when it carries the right value and not the superseded one."""
     tokens = value_tokens(answer)
-    return has_value(tokens, fact.value, fact.kind) and not (fact.superseded and has_value(tokens, fact.superseded, fact.kind))
+    superseded = fact.superseded and has_value(tokens, fact.superseded, fact.kind)
+    return has_value(tokens, fact.value, fact.kind) and not superseded
 
 
 def speak_meeting(meeting: Meeting, root: Path) -> Path:
@@ -289,7 +290,8 @@ def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Pa
     def load(name: str):
         if name == "student" or name.startswith("student:"):
             return load_student_summarizer(settings, name.partition(":")[2] or None)
-        return load_summarizer(settings, {"cascade": "served", "cascade-raw": "raw"}.get(name) or name.partition(":")[2])
+        teacher = {"cascade": "served", "cascade-raw": "raw"}.get(name) or name.partition(":")[2]
+        return load_summarizer(settings, teacher)
 
     runs = [name for name in systems if name in ("cascade", "cascade-raw", "student")
             or name.startswith(("cascade:", "student:"))]
@@ -314,7 +316,8 @@ def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Pa
             answers = {f.question: said(f.question)[0] for f in meeting.questions}
             seconds = len(samples) / SAMPLE_RATE
             rows[name].append(score_rows(meeting, text, answers) | {
-                "latency_s": latency, "audio_s": round(seconds, 1), "s_per_audio_minute": round(60 * latency / seconds, 1)})
+                "latency_s": latency, "audio_s": round(seconds, 1),
+                "s_per_audio_minute": round(60 * latency / seconds, 1)})
     report = {"date": date.today().isoformat(), "audio_minutes": round(minutes, 1),
               "meetings": [asdict(m) for m, _ in spoken],
               "transcript_says": sum(heard.values()) / max(1, sum(len(m.facts) for m, _ in spoken)),
