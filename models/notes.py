@@ -216,10 +216,9 @@ def meeting_notes(overview: str, generated: str, segments: list[Segment], source
     some tasks, so its action items also get the requests someone agreed to that none of them covers;
     not the transcript's decisions or first-person "I'll ..." sentences, which quote chatter more often."""
     decisions, actions, dropped = from_model(generated, segments, source)
-    quoted_decisions, quoted_actions = from_transcript(segments, names)
+    quoted_decisions, quoted_actions = from_transcript(segments, names, agreed_only=bool(actions))
     if actions:
-        agreed = from_transcript(segments, names, agreed_only=True)[1]
-        missed = [q for q in agreed if not any(_covers(a, q) for a in actions)]
+        missed = [q for q in quoted_actions if not any(_covers(a, q) for a in actions)]
         quoted_actions = sorted(actions + missed, key=lambda a: a.start)
     return Notes(overview, decisions or quoted_decisions, quoted_actions, dropped)
 

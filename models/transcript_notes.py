@@ -42,7 +42,7 @@ VALUE = re.compile(rf"\d|\b(?:{DAYS}|{MONTHS})\b|\b(?:hundred|thousand|million)\
 MAKE_THAT = re.compile(r"\bmake (?:that|it|at) ([^,.;!?]+)", re.I)
 WHEN = re.compile(r"\b(?:when|by when|what day|which day|how soon)\b", re.I)
 # A sentence of one capitalized word is a name said on its own ("Freya." "Maybe you?"), unless it is one of these.
-LONE_NAME = re.compile(r"^(?P<alone>[A-Z][a-z]+)[.!]?$")
+LONE_NAME = re.compile(r"^([A-Z][a-z]+)[.!]?$")
 NOT_A_NAME = re.compile(r"^(?:sure|great|good|fine|hi|hello|perfect|agreed|cool|nice|anyway|sorry|actually|exactly|"
                         r"true|thanks|wait|hmm|um|uh|oh|morning|alright|absolutely|definitely|later)$", re.I)
 
@@ -91,7 +91,7 @@ def asked_owner(units: list[Segment], at: int) -> str:
         if not asked and i > 0 and units[i - 1].speaker == units[i].speaker:  # "Take the layout, Yusuf?" "Maybe you?"
             asked = ADDRESSED.search(units[i - 1].text) or LONE_NAME.match(units[i - 1].text.strip())
         if asked:
-            name = asked.groupdict().get("alone") or asked["name"] or asked["maybe"] or asked["tail"]
+            name = next(group for group in asked.groups() if group)  # the one of ADDRESSED's forms, or the lone name
             if name.lower() not in STOPWORDS and not NOT_A_NAME.match(name):
                 return name
         if REQUEST.search(units[i].text) and reply.speaker and reply.speaker != units[i].speaker:
