@@ -96,7 +96,7 @@ _TAKEN_BACK = re.compile(r"(?P<new>[^,.;!?]{1,40}),\s*not (?:the )?(?P<old>[^,.;
 _WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split())
 
 
-def _values(text: str) -> list[str]:
+def values(text: str) -> list[str]:
     """The values a text states, as they compare: numbers in digits ("the fifth" -> "5"), weekdays, names."""
     tokens = [t.strip("$£€") for t in normalize(text).split()]
     found = [n for t in tokens if t[:1].isdigit() if (n := _number(re.sub(r"(st|nd|rd|th|%)$", "", t)))]
@@ -108,8 +108,8 @@ def taken_back(source: str) -> list[tuple[set[str], set[str]]]:
     """The corrections a source makes, as (new values, old values): "make that Thursday, not Friday",
     "six thousand five hundred, not seven thousand". An old value counts as taken back only where the
     source says it no more often than it takes it back: "by Friday" for another task keeps Friday."""
-    said = Counter(_values(source))
-    found = [(set(_values(m["new"])), set(_values(m["old"]))) for m in _TAKEN_BACK.finditer(source)]
+    said = Counter(values(source))
+    found = [(set(values(m["new"])), set(values(m["old"]))) for m in _TAKEN_BACK.finditer(source)]
     times = Counter(v for _, old in found for v in old)
     return [(new, {v for v in old if said[v] - times[v] <= times[v]}) for new, old in found]
 
@@ -117,9 +117,9 @@ def taken_back(source: str) -> list[tuple[set[str], set[str]]]:
 def correction_of(value: str, text: str) -> str:
     """What `text` says instead of `value` ("Actually, make that Thursday, not Friday." and "Friday" give
     "Actually, make that Thursday"), or "" when it takes nothing of `value` back."""
-    wanted = set(_values(value))
+    wanted = set(values(value))
     for found in _TAKEN_BACK.finditer(text):
-        if wanted and wanted <= set(_values(found["old"])):
+        if wanted and wanted <= set(values(found["old"])):
             return found["new"]
     return ""
 
@@ -131,7 +131,7 @@ def unsupported_terms(summary: str, source: str) -> list[str]:
     missing = sorted(numbers(summary) - source_numbers(source))
     missing += sorted(n for n in names(summary) if n not in source_words)
     if "not" in source.lower():
-        stated = set(_values(summary))
+        stated = set(values(summary))
         missing += sorted({v for new, old in taken_back(source) if not _same_kind(new, old) & stated
                            for v in old & stated})
     return missing

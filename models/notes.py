@@ -6,7 +6,9 @@ Notes come from two places, and every item ends up tied to a transcript sentence
   the transcript supports it (models.grounding), and linked to the sentence that shares most of its
   words; the rest go to "dropped" (a value the meeting took back, "Thursday, not Friday", is
   unsupported too). An action item's owner is the person asked who agreed ("Yusuf, maybe you?"
-  "Sure."), whoever the model named: the untuned model often names the one who asked;
+  "Sure."), whoever the model named: the untuned model often names the one who asked. Its due date
+  is the one said in the exchange about its task, as finally corrected ("By Monday." "Well, Tuesday
+  at the latest."); a date said only for another task goes to "dropped";
 - the transcript itself (models.transcript_notes): decisions and agreed requests, as finally corrected.
 """
 
@@ -17,8 +19,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from models.asr import Segment, sentence_units
-from models.grounding import STOPWORDS, correction_of, sentences, unsupported_terms
-from models.transcript_notes import NoteItem, asked_owner, content_stems, due_date, from_transcript
+from models.grounding import STOPWORDS, sentences, unsupported_terms, values
+from models.transcript_notes import (
+    NoteItem,
+    asked_owner,
+    content_stems,
+    due_date,
+    due_taken_back,
+    exchange,
+    from_transcript,
+)
 
 NOTES_SYSTEM = ("You write meeting notes from a transcript. Use only what the transcript says. Copy names, dates and "
                 "amounts exactly as said. When a value is corrected later in the meeting, write only the corrected "
@@ -147,15 +157,28 @@ def _supported_part(line: str, source: str) -> tuple[str, str]:
 
 def _corrected_due(line: str, units: list[Segment], at: int) -> str:
     """`line` with a due date that the exchange about its task took back ("By Friday, I think."
-    "Actually, make that Thursday, not Friday.") replaced by the one that replaced it; the exchange is
-    the item's sentence and the four after it."""
+    "Actually, make that Thursday, not Friday."; "By Monday." "Well, Tuesday at the latest.") replaced
+    by the one that holds; the exchange is the item's sentence and those after it up to the next request."""
     due = due_date(_split_action(line)[1] or line)
-    for unit in units[at : at + 5] if due else []:
-        new = due_date(correction_of(due, unit.text))
-        if new:
-            head, _, tail = line.rpartition(due)
-            return f"{head}{new}{tail}"
-    return line
+    new = due
+    for unit in units[at : exchange(units, at)[1]] if due else []:
+        new = due_taken_back(new, unit.text) or new
+    if new == due:
+        return line
+    head, _, tail = line.rpartition(due)
+    return f"{head}{new}{tail}"
+
+
+def _without_stray_due(line: str, units: list[Segment], at: int) -> str:
+    """`line` without a due date that its exchange never says (one the model took from another task, or
+    guessed where the recognizer lost the day), else `line` as it is."""
+    due = due_date(_split_action(line)[1] or line)
+    start, end = exchange(units, at)
+    said = " ".join(u.text for u in units[start:end])
+    if not due or due.lower() in said.lower() or set(values(due)) <= set(values(said)) and values(due):
+        return line
+    cut = re.sub(rf",?\s*(?:\b(?:due|by|on|before|until)\s+)?{re.escape(due)}\b", "", line, count=1, flags=re.I)
+    return cut.rstrip(" ,.") + "."
 
 
 def from_model(generated: str, segments: list[Segment], source: str) -> tuple[list[NoteItem], list[NoteItem],
@@ -183,6 +206,9 @@ def from_model(generated: str, segments: list[Segment], source: str) -> tuple[li
             if at is None or unsupported:
                 dropped.append(line)
                 continue
+            if title == "Action items" and (kept := _without_stray_due(line, units, units.index(at))) != line:
+                dropped.append(f"{line} (its due date was not said with its task)")
+                line = kept
             owner, task = _split_action(line) if title == "Action items" else ("", line)
             text = (task or line).strip()
             due = due_date(text)

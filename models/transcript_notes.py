@@ -6,9 +6,10 @@ agreed to ("Marco, could you pick up the guest list?" "Sure.") is an action item
 and owned by the person asked; so is a sentence in which the speaker or a named person commits to a
 task ("I'll fix the login bug by March 7."). It is due when a day or date is said with it, in the
 reply, or in the exchange about it that follows ("When can the guest list be ready?" "By Monday."),
-as finally corrected. A later sentence about the same thing wins over an earlier one, so a
-correction wins. The model's notes (models.notes) fall back to these items, and read who was asked
-(`asked_owner`) and the due dates (`due_date`) here too.
+as finally corrected ("Actually, make that Friday, not Monday."; "Well, Tuesday at the latest.").
+`exchange` bounds that talk: from the task's request to the next one. A later sentence about the
+same thing wins over an earlier one, so a correction wins. The model's notes (models.notes) fall back
+to these items, and read who was asked (`asked_owner`) and the due dates (`due_date`) here too.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ CORRECTION = re.compile(r"\b(actually|correction|sorry|not|instead|make that|mov
 BACK_REFERENCE = re.compile(r"\b(that|it|this)\b", re.I)
 VALUE = re.compile(rf"\d|\b(?:{DAYS}|{MONTHS})\b|\b(?:hundred|thousand|million)\b", re.I)
 MAKE_THAT = re.compile(r"\bmake (?:that|it|at) ([^,.;!?]+)", re.I)
+# A later day said as the one that holds ("Well, Tuesday at the latest." "Tuesday then." "Thursday instead.").
+LATER = re.compile(rf"\b(?:actually|or rather|instead|at the latest)\b|^(?:well|no),? |"
+                   rf"^(?:(?:ok(?:ay)?|so|fine|right),? )?"
+                   rf"(?:(?:next |this )?(?:{DAYS})|(?:{MONTHS}) \w+|the \w+) then\b", re.I)
 WHEN = re.compile(r"\b(?:when|by when|what day|which day|how soon)\b", re.I)
 # A sentence of one capitalized word is a name said on its own ("Freya." "Maybe you?"), unless it is one of these.
 LONE_NAME = re.compile(r"^([A-Z][a-z]+)[.!]?$")
@@ -139,18 +144,38 @@ def _due_in_exchange(units: list[Segment], at: int, task: str) -> str:
                 due, since = due_date(window[k + 1].text), k + 1
                 break
     for unit in window[since:]:
-        due = _due_taken_back(due, unit.text) or due
+        due = due_taken_back(due, unit.text) or due
     return due
 
 
-def _due_taken_back(due: str, text: str) -> str:
+def due_taken_back(due: str, text: str) -> str:
     """The due date `text` puts in place of `due` ("Actually, make that Friday, not Monday."; "make at
     Friday not Monday", as the recognizer may write it; "make that Friday" where it misheard the old
-    day), else ""."""
+    day; "Well, Tuesday at the latest."; "Tuesday then."), else ""."""
     instead = re.search(rf"(\w+),?\s+not (?:the )?{re.escape(due)}\b", text, re.I) if due else None
     fixed = MAKE_THAT.search(text)
+    kept = re.sub(r"\bnot (?:the )?\w+", "", text, flags=re.I)  # "Thursday, not Tuesday" holds Thursday only
+    later = [d for d in map(due_date, DUE.findall(kept)) if _day(d) != _day(due)] if due and LATER.search(text) else []
     return (due_date(correction_of(due, text)) or due_date(instead.group(1) if instead else "")
-            or due_date(fixed.group(1) if fixed else ""))
+            or due_date(fixed.group(1) if fixed else "") or (later[-1] if later else ""))
+
+
+def _day(due: str) -> str:
+    return re.sub(r"^(?:next|this) ", "", due.lower())
+
+
+def exchange(units: list[Segment], at: int) -> tuple[int, int]:
+    """The sentences (start, end) of the exchange about the task said in sentence `at`: from its request
+    (`at` itself, or one of the three before it about the same thing) to the next task's request, at most
+    six sentences on; a short request ("Amir, maybe you?") still asks for the task said before it."""
+    def asks(i: int) -> bool:
+        return bool(REQUEST.search(units[i].text)) and len(content_stems(units[i].text)) >= 3
+
+    task = content_stems(units[at].text)
+    start = next((i for i in range(at - 1, max(-1, at - 4), -1)
+                  if asks(i) and len(task & content_stems(units[i].text)) >= 1), at)
+    end = next((i for i in range(at + 1, min(len(units), at + 7)) if asks(i)), min(len(units), at + 7))
+    return start, end
 
 
 def _task_sentence(units: list[Segment], at: int) -> Segment | None:

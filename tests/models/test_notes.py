@@ -99,7 +99,7 @@ def test_an_owner_written_with_a_comma_or_a_remark_is_still_the_owner_and_decisi
     generated = ("Decisions:\n- Rosa books the venue.\nAction items:\n- Rosa, book the venue, due Thursday.\n"
                  "- Yusuf, also: take the release notes.\n")
     decisions, actions, _ = from_model(generated, ASKED, ASKED_SOURCE)
-    assert [(a.owner, a.text, a.due) for a in actions] == [("Rosa", "Book the venue.", "Thursday"),
+    assert [(a.owner, a.text, a.due) for a in actions] == [("Rosa", "Book the venue.", ""),  # Thursday: the notes'
                                                           ("Yusuf", "Take the release notes.", "")]
     assert [d.owner for d in decisions] == [""]
 
@@ -153,3 +153,22 @@ def test_an_overview_that_gives_a_task_to_someone_else_than_its_owner_loses_that
     assert owners_agree(overview, generated, actions) == (
         "Rosa books the venue. The meeting was short.", ["Marco takes the release notes by Thursday."])
 
+
+
+def test_a_due_date_said_for_another_task_goes_and_a_later_day_said_as_the_one_that_holds_wins():
+    heard = [Segment(0.0, 4.0, "Raj, you'll have the crash fix merged by Monday?", "Hannah"),
+             Segment(4.0, 6.0, "Monday, yes. Well, Tuesday morning at the latest.", "Raj"),
+             Segment(6.0, 8.0, "Tuesday then.", "Hannah"),
+             Segment(8.0, 12.0, "Tom, could you update the invitations by next Wednesday?", "Hannah"),
+             Segment(12.0, 13.0, "Will do.", "Tom"),
+             Segment(13.0, 16.0, "And I'll call the caterer about the menu. Thanks, both.", "Hannah")]
+    source = Transcript(heard, "en", 1.0, 16.0, "asr").labelled_text()
+    generated = ("Action items:\n- Raj: merge the crash fix by Monday.\n- Tom: update the invitations, due next "
+                 "Wednesday.\n- Hannah: call the caterer about the menu, due next Wednesday.\n")
+    _, actions, dropped = from_model(generated, heard, source)
+    assert [(a.owner, a.text, a.due) for a in actions] == [
+        ("Raj", "Merge the crash fix by Tuesday.", "Tuesday"), ("Tom", "Update the invitations.", "next Wednesday"),
+        ("Hannah", "Call the caterer about the menu.", "")]
+    assert dropped == ["Raj: merge the crash fix by Monday. (its due date was taken back: Tuesday instead)",
+                       "Hannah: call the caterer about the menu, due next Wednesday. (its due date was not said "
+                       "with its task)"]

@@ -31,6 +31,10 @@ def test_a_due_date_said_in_the_exchange_that_follows_counts_as_finally_correcte
     assert [a.due for a in actions] == ["Friday", ""]
     misheard = [*EXCHANGE[:4], Segment(7.0, 9.0, "Actually, make at Friday not Monday.", "Speaker 2")]
     assert [a.due for a in from_transcript(misheard)[1]] == ["Friday"]
+    later = [*EXCHANGE[:4], Segment(7.0, 9.0, "Well, Wednesday at the latest.", "Speaker 2")]
+    assert [a.due for a in from_transcript(later)[1]] == ["Wednesday"]
+    lost = [*EXCHANGE[:4], Segment(7.0, 9.0, "Actually, make at first day, not Monday.", "Speaker 2")]
+    assert [a.due for a in from_transcript(lost)[1]] == ["Monday"]  # the day it took back is not the new one
 
 
 def test_a_decision_that_points_back_says_the_value_it_points_at():
