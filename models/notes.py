@@ -25,6 +25,7 @@ from models.transcript_notes import (
     asked_owner,
     content_stems,
     due_date,
+    due_in_exchange,
     due_taken_back,
     exchange,
     from_transcript,
@@ -170,13 +171,17 @@ def _corrected_due(line: str, units: list[Segment], at: int) -> str:
 
 
 def _without_stray_due(line: str, units: list[Segment], at: int) -> str:
-    """`line` without a due date that its exchange never says (one the model took from another task, or
-    guessed where the recognizer lost the day), else `line` as it is."""
+    """`line` with the due date its exchange says in place of one it never says (a date the model took
+    from another task, or guessed where the recognizer lost the day), or without it where the exchange
+    says none; else `line` as it is."""
     due = due_date(_split_action(line)[1] or line)
     start, end = exchange(units, at)
     said = " ".join(u.text for u in units[start:end])
     if not due or due.lower() in said.lower() or set(values(due)) <= set(values(said)) and values(due):
         return line
+    if said_due := due_in_exchange(units, start, units[start].text):
+        head, _, tail = line.rpartition(due)
+        return f"{head}{said_due}{tail}"
     cut = re.sub(rf",?\s*(?:\b(?:due|by|on|before|until)\s+)?{re.escape(due)}\b", "", line, count=1, flags=re.I)
     return cut.rstrip(" ,.") + "."
 
@@ -207,7 +212,8 @@ def from_model(generated: str, segments: list[Segment], source: str) -> tuple[li
                 dropped.append(line)
                 continue
             if title == "Action items" and (kept := _without_stray_due(line, units, units.index(at))) != line:
-                dropped.append(f"{line} (its due date was not said with its task)")
+                said = f": {due_date(kept)} was" if due_date(kept) else ""
+                dropped.append(f"{line} (its due date was not said with its task{said})")
                 line = kept
             owner, task = _split_action(line) if title == "Action items" else ("", line)
             text = (task or line).strip()

@@ -129,7 +129,7 @@ def _with_its_value(units: list[Segment], at: int) -> NoteItem:
     return NoteItem(unit.text, unit.start, unit.end, unit.speaker)
 
 
-def _due_in_exchange(units: list[Segment], at: int, task: str) -> str:
+def due_in_exchange(units: list[Segment], at: int, task: str) -> str:
     """The due date of the task asked in sentence `at`: said with it or in the reply, else in the
     exchange that follows about the same task ("When can the guest list be ready?" "By Monday."),
     as finally corrected ("Actually, make that Friday, not Monday.")."""
@@ -220,11 +220,11 @@ def from_transcript(segments: list[Segment], names: dict[str, str] | None = None
             owner = asked_owner(units, i) or reply.speaker
             owner = names.get(owner, owner)  # a voice the user named
             actions.append(NoteItem(_task_of(task.text), task.start, reply.end, task.speaker, owner,
-                                    _due_in_exchange(units, i, task.text)))
+                                    due_in_exchange(units, i, task.text)))
         elif COMMITMENT.search(unit.text) and len(content_stems(unit.text)) >= 3 and not REQUEST.search(unit.text) \
                 and not agreed_only:
             owner = _owner(unit, names)
             if owner:
                 actions.append(NoteItem(unit.text, unit.start, unit.end, unit.speaker, owner,
-                                        _due_in_exchange(units, i, unit.text)))
+                                        due_in_exchange(units, i, unit.text)))
     return _latest_per_topic(decisions)[-MAX_ITEMS:], _latest_per_topic(actions)[-MAX_ITEMS:]

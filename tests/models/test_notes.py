@@ -172,3 +172,16 @@ def test_a_due_date_said_for_another_task_goes_and_a_later_day_said_as_the_one_t
     assert dropped == ["Raj: merge the crash fix by Monday. (its due date was taken back: Tuesday instead)",
                        "Hannah: call the caterer about the menu, due next Wednesday. (its due date was not said "
                        "with its task)"]
+
+
+def test_a_due_date_its_exchange_never_says_becomes_the_one_it_does():
+    heard = [Segment(0.0, 3.0, "Who can take the tenant letter, Tamar, maybe you?", "Ana"),
+             Segment(3.0, 4.0, "Sure, I'll do it.", "Tamar"),
+             Segment(4.0, 6.0, "And when can the tenant letter be ready?", "Ana"),
+             Segment(6.0, 7.0, "By Friday, I think.", "Tamar"),
+             Segment(7.0, 9.0, "Rosa, could you book the site visit for Monday?", "Ana"),
+             Segment(9.0, 10.0, "Happy to.", "Rosa")]  # Monday: the next task's
+    source = Transcript(heard, "en", 1.0, 10.0, "asr").labelled_text()
+    _, actions, dropped = from_model("Action items:\n- Tamar: the tenant letter, due Monday.\n", heard, source)
+    assert [(a.owner, a.due) for a in actions] == [("Tamar", "Friday")]
+    assert dropped == ["Tamar: the tenant letter, due Monday. (its due date was not said with its task: Friday was)"]
