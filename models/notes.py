@@ -164,6 +164,11 @@ def _corrected_due(line: str, units: list[Segment], at: int) -> str:
     new = due
     for unit in units[at : exchange(units, at)[1]] if due else []:
         new = due_taken_back(new, unit.text) or new
+    return _with_due(line, due, new)
+
+
+def _with_due(line: str, due: str, new: str) -> str:
+    """`line` with its (last) due date `due` written as `new`."""
     if new == due:
         return line
     head, _, tail = line.rpartition(due)
@@ -180,8 +185,7 @@ def _without_stray_due(line: str, units: list[Segment], at: int) -> str:
     if not due or due.lower() in said.lower() or set(values(due)) <= set(values(said)) and values(due):
         return line
     if said_due := due_in_exchange(units, start, units[start].text):
-        head, _, tail = line.rpartition(due)
-        return f"{head}{said_due}{tail}"
+        return _with_due(line, due, said_due)
     cut = re.sub(rf",?\s*(?:\b(?:due|by|on|before|until)\s+)?{re.escape(due)}\b", "", line, count=1, flags=re.I)
     return cut.rstrip(" ,.") + "."
 
