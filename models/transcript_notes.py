@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from models.asr import Segment, sentence_units
 from models.grounding import STOPWORDS, correction_of, stem
 
-MAX_ITEMS = 6  # decisions and action items quoted from the transcript (the model's own notes are not cut)
+# Decisions and action items quoted from the transcript, each: at least this many, or one per this many sentences
+# of a long meeting (the model's own notes are not cut, nor are questions answered).
+MAX_ITEMS, SENTENCES_PER_ITEM = 6, 15
 DECISION = re.compile(r"\b(decided|decision|agreed|agree|approved?|go(?:ing)? with|moves? to|moved to|confirmed|"
                       r"final(?:ly)?|settled|chose|chosen|picked)\b", re.I)
 COMMITMENT = re.compile(r"\b(I'll|I will|I can take|I'm going to|I am going to|leave it with me|can you|could you|"
@@ -50,6 +52,13 @@ WHEN = re.compile(r"\b(?:when|by when|what day|which day|how soon)\b", re.I)
 LONE_NAME = re.compile(r"^([A-Z][a-z]+)[.!]?$")
 NOT_A_NAME = re.compile(r"^(?:sure|great|good|fine|hi|hello|perfect|agreed|cool|nice|anyway|sorry|actually|exactly|"
                         r"true|thanks|wait|hmm|um|uh|oh|morning|alright|absolutely|definitely|later)$", re.I)
+# A question that asks which one, how much or when ("So which venue do we go with?" "Is the date fixed?"), not
+# when a task will be done (the action items' due dates), and the words that settle its answer.
+ASKS_VALUE = re.compile(r"\b(?:which|what|when|how much|how many|date|go with)\b", re.I)
+# A yes-or-no question about a value that the recognizer may write without "?" ("Is the date fixed.").
+IS_IT_SET = re.compile(r"\b(?:is|are) the \w+(?: \w+)? (?:fixed|set|confirmed|final|decided|agreed|booked)\b", re.I)
+TASK_DONE = re.compile(r"\b(?:ready|done|due|finished|back to)\b", re.I)
+SETTLES = re.compile(r"\b(?:it is|then|now|not|agreed|actually|instead|confirmed)\b", re.I)
 
 
 @dataclass
@@ -178,6 +187,57 @@ def exchange(units: list[Segment], at: int) -> tuple[int, int]:
     return start, end
 
 
+def _is_value_question(text: str) -> bool:
+    """Whether a sentence asks which one, how much or when (not "what about X?", which offers one)."""
+    asks = (text.rstrip().endswith("?") and ASKS_VALUE.search(text)) or IS_IT_SET.search(text)
+    return (bool(asks) and not REQUEST.search(text)
+            and not TASK_DONE.search(text) and not re.search(r"\bwhat about\b", text, re.I)
+            and len(content_stems(text)) >= 2)
+
+
+def _names(text: str) -> set[str]:
+    """The capitalized words of a sentence that can be names ("Greenway", not "Sorry" or "The")."""
+    return {w for w in re.findall(r"\b[A-Z][a-z]+\b(?!')", text)
+            if w != "I" and w.lower() not in STOPWORDS and not NOT_A_NAME.match(w)}
+
+
+def answered(units: list[Segment], at: int) -> tuple[NoteItem, int] | None:
+    """The decision that answers the question asked in sentence `at` ("So which bus company do we go
+    with?" "Greenway Buses." ... "Agreed, Greenway Buses it is."), with the index of its last sentence.
+    It reads as the question, then the answer as finally settled: the exchange's last sentence that
+    settles it ("it is", "then", "not", "now", "agreed") with a number or date, or a name said in the
+    answer or after it ("What about Coinbridge?" "Then Coinbridge, not Paylane."), else the answer
+    itself; then a bare confirmation ("Fine, we approve that."). None unless the question asks which
+    one, how much or when, and a value is given and settled."""
+    if not _is_value_question(units[at].text) or at + 1 >= len(units):
+        return None
+    asked = content_stems(units[at].text)
+    answer = next((i for i in range(at + 1, min(len(units), at + 3)) if not units[i].text.rstrip().endswith("?")), None)
+    if answer is None or REQUEST.search(units[answer].text):
+        return None
+    named = _names(units[answer].text) - _names(units[at].text)
+    said = content_stems(units[answer].text)
+    final, last = answer, answer
+    for i in range(answer + 1, min(len(units), answer + 7)):
+        text = units[i].text
+        if REQUEST.search(text) or ((ASKS_VALUE.search(text) or IS_IT_SET.search(text))
+                                    and len(content_stems(text) - asked - said) >= 2):
+            break  # the next task, or a question about something else ("is the date fixed" heard without "?")
+        same_kind = VALUE.search(text) if VALUE.search(units[answer].text) else _names(text) & named
+        if not text.rstrip().endswith("?") and SETTLES.search(text) and same_kind:
+            final, last = i, i
+        elif DECISION.search(text) and not VALUE.search(text) and i == last + 1:
+            last = i  # "Fine, we approve that for the ad campaign."
+        named |= _names(text) - _names(units[at].text)
+    if re.match(r"not\b", units[final].text, re.I) and final > answer:
+        final -= 1  # "Fennel. Not Paylane.": the fragment before says the new one
+    settled = [units[i].text for i in range(final, last + 1)]
+    if not (VALUE.search(units[final].text) or (_names(units[final].text) and (final > answer or last > final))):
+        return None  # no number or date, and no name that anyone agreed to
+    text = f"{units[at].text.rstrip(' ?.!')}: {' '.join(settled)}"
+    return NoteItem(text, units[at].start, units[last].end, units[final].speaker), last
+
+
 def _task_sentence(units: list[Segment], at: int) -> Segment | None:
     """The sentence that says the task of the request in sentence `at`: the request itself, or for a
     short one ("Zoe, maybe you?") the nearest of the two before that says something to do ("Who can
@@ -200,18 +260,23 @@ def _task_of(request: str) -> str:
     return task[:1].upper() + task[1:] + "."
 
 
-def from_transcript(segments: list[Segment], names: dict[str, str] | None = None,
-                    agreed_only: bool = False) -> tuple[list[NoteItem], list[NoteItem]]:
-    """(decisions, action items) quoted from the transcript's sentences, with their times. An action item
-    is a request someone agreed to ("Marco, could you pick up the guest list?" "Sure."), or (unless
-    `agreed_only`) a sentence in which the speaker or a named person commits to a task; an agreement
-    alone ("Sure, I'll do it.") is not one."""
+def from_transcript(segments: list[Segment], names: dict[str, str] | None = None, agreed_only: bool = False,
+                    answered_only: bool = False) -> tuple[list[NoteItem], list[NoteItem]]:
+    """(decisions, action items) quoted from the transcript's sentences, with their times. A decision is
+    a question asked and answered (`answered`), or (unless `answered_only`) a sentence with a decision
+    cue. An action item is a request someone agreed to ("Marco, could you pick up the guest list?"
+    "Sure."), or (unless `agreed_only`) a sentence in which the speaker or a named person commits to a
+    task; an agreement alone ("Sure, I'll do it.") is not one."""
     names = names or {}
     units = sentence_units(segments)
-    decisions, actions = [], []
+    decisions, answers, actions, settled_to = [], [], [], -1
     for i, unit in enumerate(units):
         reply = units[i + 1] if i + 1 < len(units) else None
-        if DECISION.search(unit.text) and not unit.text.rstrip().endswith("?"):
+        decided = answered(units, i) if i > settled_to else None
+        if decided:
+            answers.append(decided[0])
+            settled_to = decided[1]
+        elif DECISION.search(unit.text) and not unit.text.rstrip().endswith("?") and i > settled_to:
             decisions.append(_with_its_value(units, i))
         elif REQUEST.search(unit.text) and reply is not None and AGREES.search(reply.text):
             task = _task_sentence(units, i)
@@ -227,4 +292,8 @@ def from_transcript(segments: list[Segment], names: dict[str, str] | None = None
             if owner:
                 actions.append(NoteItem(unit.text, unit.start, unit.end, unit.speaker, owner,
                                         due_in_exchange(units, i, unit.text)))
-    return _latest_per_topic(decisions)[-MAX_ITEMS:], _latest_per_topic(actions)[-MAX_ITEMS:]
+    most = max(MAX_ITEMS, len(units) // SENTENCES_PER_ITEM)
+    # An answered question is already as finally settled, and questions share words ("What did the quote come to"),
+    # so answers skip `_latest_per_topic`; nor are they cut: a question asked and answered is no chatter.
+    decisions = sorted(([] if answered_only else _latest_per_topic(decisions)[-most:]) + answers, key=lambda d: d.start)
+    return decisions, _latest_per_topic(actions)[-most:]

@@ -38,8 +38,36 @@ def test_a_due_date_said_in_the_exchange_that_follows_counts_as_finally_correcte
 
 
 def test_a_decision_that_points_back_says_the_value_it_points_at():
-    decisions, _ = from_transcript(EXCHANGE)
-    assert [(d.text, d.start) for d in decisions] == [("Fine, we approve that for the venue deposit: $7,500.", 15.0)]
+    said = [Segment(0.0, 2.0, "The florist sent her quote.", "Ana"), Segment(2.0, 3.0, "It came to $900.", "Ben"),
+            Segment(3.0, 5.0, "Fine, we approve that for the flowers.", "Ana")]
+    decisions, _ = from_transcript(said)
+    assert [(d.text, d.start) for d in decisions] == [("Fine, we approve that for the flowers: It came to $900.", 2.0)]
+
+
+def test_a_question_asked_and_answered_is_a_decision_as_finally_settled():
+    decisions, _ = from_transcript(EXCHANGE)  # with the approval that follows it
+    assert [(d.text, d.start, d.end) for d in decisions] == [
+        ("What did the quote come to for the venue deposit: $7,500. Fine, we approve that for the venue deposit.",
+         13.0, 18.0)]
+    caterer = [Segment(0.0, 2.0, "Right, which caterer are we using?", "Ana"),
+               Segment(2.0, 4.0, "Harbor Kitchen, they were cheapest.", "Ben"),
+               Segment(4.0, 6.0, "Harbor is booked that week. How about Saffron Table?", "Ana"),
+               Segment(6.0, 8.0, "Then Saffron Table, not Harbor Kitchen.", "Ben"), Segment(8.0, 9.0, "Agreed.", "Ana")]
+    assert [d.text for d in from_transcript(caterer)[0]] == [
+        "Right, which caterer are we using: Then Saffron Table, not Harbor Kitchen. Agreed."]
+    # heard without "?", and followed by another date's question: each answer stays with its own question
+    dates = [Segment(0.0, 2.0, "And is the kickoff date set.", "Ana"), Segment(2.0, 3.0, "The 2nd of March.", "Ben"),
+             Segment(3.0, 4.0, "Okay.", "Ana"), Segment(4.0, 6.0, "Is the review date confirmed.", "Ana"),
+             Segment(6.0, 7.0, "The 8th of April.", "Ben"), Segment(7.0, 8.0, "I heard it moved to the 11th.", "Cy"),
+             Segment(8.0, 9.0, "Yes, April 11th now, not the 8th.", "Ben")]
+    assert [d.text for d in from_transcript(dates)[0]] == ["And is the kickoff date set: The 2nd of March.",
+                                                           "Is the review date confirmed: Yes, April 11th now, not the 8th."]
+
+
+def test_a_question_with_no_value_in_its_answer_is_no_decision():
+    chatter = [Segment(0.0, 2.0, "What did you all think of the demo?", "Ana"),
+               Segment(2.0, 3.0, "It was really good.", "Ben"), Segment(3.0, 4.0, "Right, on we go.", "Ana")]
+    assert from_transcript(chatter)[0] == []
 
 
 def test_a_name_said_at_the_end_of_the_question_before_maybe_you_owns_the_task():
