@@ -104,6 +104,23 @@ class Notes:
         items = lambda key: [NoteItem(**i) for i in raw.get(key, [])]  # noqa: E731
         return cls(raw.get("overview", ""), items("decisions"), items("action_items"), raw.get("dropped", []))
 
+    def answer(self, query: str) -> str:
+        """The item that answers a focus question, when the model's own answer had no support: the one
+        that shares most content words with the question (the later on a tie), as one sentence, with
+        the values it takes back cut ("June 12th now, not the 22nd." answers "June 12th now."); else ""."""
+        asked = content_stems(query)
+        best, most = None, 0
+        for item in sorted(self.decisions + self.action_items, key=lambda i: i.start):
+            shared = len(asked & content_stems(item.text))
+            if shared and shared >= most:
+                best, most = item, shared
+        if best is None:
+            return ""
+        text = re.sub(r"(?:,|\.)\s*(?i:not) (?:the )?[^,.;:!?]+", "", best.text).rstrip(" .")
+        if best.owner:
+            text = f"{best.owner}: {text[:1].lower() + text[1:]}" + (f", due {best.due}" if best.due else "")
+        return text + "."
+
 
 
 HEADINGS = re.compile(r"^[ \t]*(?:Decisions|Action items(?: \([^)\n]*\))?|Summary)[ \t]*:", re.I | re.M)
@@ -249,13 +266,18 @@ def owners_agree(overview: str, generated: str, actions: list[NoteItem]) -> tupl
 def meeting_notes(overview: str, generated: str, segments: list[Segment], source: str,
                   names: dict[str, str] | None = None) -> Notes:
     """The notes of a summary: the model's supported items, else the transcript's own. The model misses
-    some tasks, so its action items also get the requests someone agreed to that none of them covers;
-    not the transcript's decisions or first-person "I'll ..." sentences, which quote chatter more often."""
+    some, so its action items also get the requests someone agreed to that none of them covers, and its
+    decisions the questions asked and answered ("Is the date fixed?" "It's the 22nd of August."); not
+    the transcript's other decisions or first-person "I'll ..." sentences, which quote chatter more often."""
     decisions, actions, dropped = from_model(generated, segments, source)
-    quoted_decisions, quoted_actions = from_transcript(segments, names, agreed_only=bool(actions))
+    quoted_decisions, quoted_actions = from_transcript(segments, names, agreed_only=bool(actions),
+                                                       answered_only=bool(decisions))
     if actions:
         missed = [q for q in quoted_actions if not any(_covers(a, q) for a in actions)]
         quoted_actions = sorted(actions + missed, key=lambda a: a.start)
+    if decisions:
+        missed = [q for q in quoted_decisions if not any(_covers(d, q) for d in decisions)]
+        decisions = sorted(decisions + missed, key=lambda d: d.start)
     return Notes(overview, decisions or quoted_decisions, quoted_actions, dropped)
 
 

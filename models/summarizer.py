@@ -215,9 +215,12 @@ def grounded_summary(
     once, _ = drop_repeats(generated)  # a sentence said twice is said once (it is no grounding failure)
     summary, dropped = keep_supported(once, transcript.labelled_text(), MIN_SUPPORT if chapters else 0.0)
     points = key_points(transcript.segments, n_key_points, query)
+    notes = notes or meeting_notes(summary, generated, transcript.segments, transcript.labelled_text())
     if not summary:
-        # Every generated sentence was unsupported: fall back to the transcript's own words.
-        summary = " ".join(p["text"] for p in points[:2])
+        # Every generated sentence was unsupported: fall back to the transcript's own words, for a focus
+        # question the notes' item about it ("When is the open day?": the sentence that settled the date).
+        summary = (notes.answer(query) if query else "") or " ".join(p["text"] for p in points[:2])
+        notes.overview = notes.overview or summary
     return Summary(
         text=summary,
         key_points=points,
@@ -230,7 +233,7 @@ def grounded_summary(
         raw=generated,
         model_version_id=model_version_id,
         chapters=[c.as_dict() for c in chapters or []],
-        notes=(notes or meeting_notes(summary, generated, transcript.segments, transcript.labelled_text())).as_dict(),
+        notes=notes.as_dict(),
     )
 
 

@@ -185,3 +185,31 @@ def test_a_due_date_its_exchange_never_says_becomes_the_one_it_does():
     _, actions, dropped = from_model("Action items:\n- Tamar: the tenant letter, due Monday.\n", heard, source)
     assert [(a.owner, a.due) for a in actions] == [("Tamar", "Friday")]
     assert dropped == ["Tamar: the tenant letter, due Monday. (its due date was not said with its task: Friday was)"]
+
+
+CHOICE = [
+    Segment(0.0, 3.0, "So which venue do we go with?", "Ana"),
+    Segment(3.0, 5.0, "Greenway Hall.", "Ben"),
+    Segment(5.0, 7.0, "Agreed, Greenway Hall it is.", "Ana"),
+    Segment(7.0, 10.0, "Is the gala date fixed?", "Ben"),
+    Segment(10.0, 12.0, "It's the 9th of May.", "Ana"),
+    Segment(12.0, 14.0, "Sorry, it's the 12th of May now, not the 9th.", "Ana"),
+    Segment(14.0, 17.0, "Ben, could you book the band?", "Ana"),
+    Segment(17.0, 18.0, "Sure, by Friday.", "Ben"),
+]
+CHOICE_SOURCE = Transcript(CHOICE, "en", 1.0, 18.0, "asr").labelled_text()
+
+
+def test_a_question_answered_that_the_models_decisions_miss_joins_them():
+    notes = meeting_notes("", "Decisions:\n- Greenway Hall is the venue.\n", CHOICE, CHOICE_SOURCE)
+    assert [(d.text, d.start) for d in notes.decisions] == [
+        ("Greenway Hall is the venue.", 3.0),
+        ("Is the gala date fixed: Sorry, it's the 12th of May now, not the 9th.", 7.0)]
+
+
+def test_a_focus_question_is_answered_by_the_notes_item_about_it_without_the_value_it_took_back():
+    notes = meeting_notes("", "", CHOICE, CHOICE_SOURCE)
+    assert notes.answer("When is the gala?") == "Is the gala date fixed: Sorry, it's the 12th of May now."
+    assert notes.answer("Who is booking the band?") == "Ben: book the band, due Friday."
+    assert notes.answer("Which venue did we choose?") == "So which venue do we go with: Agreed, Greenway Hall it is."
+    assert notes.answer("How was the weather?") == ""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
 from models.asr import Segment, Transcript
 from models.cascade import CascadeSummarizer, chunk_segments
 from models.llm import ChatLM, Decoding
-from models.summarizer import key_points
+from models.summarizer import grounded_summary, key_points
 from tests.helpers.tiny import tiny_chat_lm
 
 MEETING = [
@@ -176,3 +177,14 @@ def test_a_summary_never_holds_the_same_sentence_twice(tiny_llm, monkeypatch, re
     page = [normalize(s) for line in lines if line and not line.startswith("**") for s in sentences(line)]
     assert len(page) == len(set(page)), summary.markdown()
     assert all(d.no_repeat_ngram_size == 4 for d in asked)  # and generation itself may not loop
+
+
+def test_a_focus_answer_with_nothing_supported_is_the_notes_item_about_it():
+    said = [Segment(0.0, 3.0, "Is the gala date fixed?", "Ana"), Segment(3.0, 5.0, "It's the 9th of May.", "Ben"),
+            Segment(5.0, 8.0, "Sorry, it's the 12th of May now, not the 9th.", "Ben"),
+            Segment(8.0, 11.0, "The weather was lovely this weekend.", "Ana")]
+    transcript = Transcript(said, "en", 1.0, 11.0, "asr")
+    summary = grounded_summary("The gala is on June 30.", transcript, "When is the gala?", 2, "student", "v1",
+                               Decoding(), time.perf_counter())
+    assert summary.dropped == ["The gala is on June 30."]
+    assert summary.text == "Is the gala date fixed: Sorry, it's the 12th of May now."
