@@ -1,7 +1,9 @@
 """Notes read off the transcript itself: the exchanges that make a meeting's decisions and action items.
 
-A sentence with a decision cue ("decided", "agreed", "approved", "go with", "moved to") is a decision,
-with the value it points back to ("we approve that": the amount said just before). A request someone
+A question asked and answered is a decision, as finally settled ("So which venue do we go with?"
+"Greenway Hall." "Agreed, Greenway Hall it is."; "Is the date fixed?" "The 9th." ... "The 12th now,
+not the 9th."). So is a sentence with a decision cue ("decided", "agreed", "approved", "go with",
+"moved to"), with the value it points back to ("we approve that": the amount said just before). A request someone
 agreed to ("Marco, could you pick up the guest list?" "Sure.") is an action item, written as its task
 and owned by the person asked; so is a sentence in which the speaker or a named person commits to a
 task ("I'll fix the login bug by March 7."). It is due when a day or date is said with it, in the
@@ -32,9 +34,11 @@ NAMED_WILL = re.compile(r"\b(?P<name>[A-Z][a-z]+) (?:will|is going to|owns|takes
 DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
 DUE = re.compile(rf"\b(?:by |on |before |until )?(?:(?:next |this )?(?:{DAYS})|(?:{MONTHS}) \w+(?:st|nd|rd|th)?|"
-                 rf"(?:the )?\w+(?:st|nd|rd|th) of (?:{MONTHS})|tomorrow|next week|end of (?:the )?(?:week|month))\b",
+                 rf"(?:the )?\w+(?:st|nd|rd|th) of (?:{MONTHS})|today|tonight|tomorrow|this (?:morning|afternoon|evening)|"
+                 rf"next week|end of (?:the )?(?:day|week|month))\b",
                  re.I)
-ADDRESSED = re.compile(r"(?:^|,\s*)(?P<name>[A-Z][a-z]+),? (?:can|could|would|will) you\b|"
+ADDRESSED = re.compile(r"(?:^(?:(?i:and|so|okay|ok|right|then|also),? )?|,\s*)(?P<name>[A-Z][a-z]+),? "
+                       r"(?:can|could|would|will) you\b|"
                        r"(?P<maybe>[A-Z][a-z]+),? maybe you\b|,\s*(?P<tail>[A-Z][a-z]+)\?\s*$")
 REQUEST = re.compile(r"\b(?:can|could|would|will) you\b|\bmaybe you\b", re.I)
 AGREES = re.compile(r"^(?:sure|yes|yeah|ok(?:ay)?|happy to|will do|of course|no problem)\b|\bI'll\b|leave it with me",
@@ -48,8 +52,8 @@ LATER = re.compile(rf"\b(?:actually|or rather|instead|at the latest)\b|^(?:well|
                    rf"^(?:(?:ok(?:ay)?|so|fine|right),? )?"
                    rf"(?:(?:next |this )?(?:{DAYS})|(?:{MONTHS}) \w+|the \w+) then\b", re.I)
 WHEN = re.compile(r"\b(?:when|by when|what day|which day|how soon)\b", re.I)
-# A sentence of one capitalized word is a name said on its own ("Freya." "Maybe you?"), unless it is one of these.
-LONE_NAME = re.compile(r"^([A-Z][a-z]+)[.!]?$")
+# A sentence of one capitalized word is a name said on its own ("Freya." "Right, Joe."), unless it is one of these.
+LONE_NAME = re.compile(r"^(?:(?i:right|okay|ok|so|and),? )?([A-Z][a-z]+)[.!]?$")
 NOT_A_NAME = re.compile(r"^(?:sure|great|good|fine|hi|hello|perfect|agreed|cool|nice|anyway|sorry|actually|exactly|"
                         r"true|thanks|wait|hmm|um|uh|oh|morning|alright|absolutely|definitely|later)$", re.I)
 # A question that asks which one, how much or when ("So which venue do we go with?" "Is the date fixed?"), not
@@ -58,7 +62,8 @@ ASKS_VALUE = re.compile(r"\b(?:which|what|when|how much|how many|date|go with)\b
 # A yes-or-no question about a value that the recognizer may write without "?" ("Is the date fixed.").
 IS_IT_SET = re.compile(r"\b(?:is|are) the \w+(?: \w+)? (?:fixed|set|confirmed|final|decided|agreed|booked)\b", re.I)
 TASK_DONE = re.compile(r"\b(?:ready|done|due|finished|back to)\b", re.I)
-SETTLES = re.compile(r"\b(?:it is|then|now|not|agreed|actually|instead|confirmed)\b", re.I)
+SETTLES = re.compile(r"\b(?:it is|then|now|not|agreed|actually|instead|confirmed|make (?:that|it)|let's say|"
+                     r"change[ds]? (?:it |that )?to|moved? to|updated?|revised)\b", re.I)
 
 
 @dataclass

@@ -84,3 +84,22 @@ def test_a_name_said_on_its_own_before_maybe_you_owns_the_task_said_before_it():
                 Segment(3.0, 4.0, "Maybe you.", "Ana"), Segment(4.0, 5.0, "Yes, leave it with me.", "Speaker 2")]
     assert [(a.owner, a.text) for a in from_transcript(misheard)[1]] == [("Speaker 2", "Take the insurance renewal.")]
     assert from_transcript(misheard[1:])[1] == []  # nothing to do is said: no item
+
+
+def test_an_answer_changed_with_make_that_is_settled_at_the_new_value():
+    refund = [Segment(0.0, 2.0, "And what refund did we offer them?", "Sam"),
+              Segment(2.0, 4.0, "We offered $200 in credit.", "Joe"),
+              Segment(4.0, 6.0, "Let's make that $500. They've been patient with us.", "Sam")]
+    assert [d.text for d in from_transcript(refund)[0]] == ["And what refund did we offer them: Let's make that $500."]
+
+
+def test_a_name_after_and_or_said_before_the_request_owns_it_and_today_is_a_due_date():
+    heard = [Segment(0.0, 3.0, "And Priya, can you collect the dietary requirements?", "Lena"),
+             Segment(3.0, 4.0, "Yes, no problem.", "Speaker 2"), Segment(4.0, 5.0, "Right, Joe.", "Lena"),
+             Segment(5.0, 7.0, "Can you ask Nina for a fix date?", "Lena"),
+             Segment(7.0, 9.0, "Yes, I'll ask her this afternoon.", "Speaker 3"),
+             Segment(9.0, 11.0, "Marcus, could you send the invites?", "Lena"),
+             Segment(11.0, 12.0, "Sure, I'll send them today.", "Speaker 4")]
+    assert [(a.owner, a.text, a.due) for a in from_transcript(heard)[1]] == [
+        ("Priya", "Collect the dietary requirements.", ""), ("Joe", "Ask Nina for a fix date.", "this afternoon"),
+        ("Marcus", "Send the invites.", "today")]
