@@ -181,7 +181,7 @@ def add_parsers(sub, stages: bool = True) -> None:
     p.add_argument("--facts", action="store_true",
                    help="the facts benchmark: 12 written meetings, facts right / wrong, focus answers (--systems: "
                         "cascade, cascade-raw (the LM without the served teacher adapter), cascade:TEACHER, "
-                        "student[:VERSION])")
+                        "student[:VERSION], transcript (the notes read off the transcript alone, no model))")
     p.add_argument("--load", action="store_true",
                    help="20 users at once against `speechsum serve` (embedded broker, then Redis + PostgreSQL)")
     p.add_argument("--chaos", action="store_true",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
@@ -266,6 +267,20 @@ def markdown(report: dict) -> str:
 LEAD_WORDS = 60  # the trivial baseline: the meeting's first words, about a summary's length
 
 
+class TranscriptNotes:
+    """Notes read off the transcript alone, no model: what a system's notes fall back to when every item
+    it wrote is dropped (models.transcript_notes), and its focus answers the notes' item about the
+    question. The floor under the student, whose items rarely hold."""
+
+    version = "no model"
+
+    def summarize(self, transcript, query, decoding):
+        from models.summarizer import notes_summary
+
+        return notes_summary("", "", None, transcript, query, 5, "transcript", self.version, decoding,
+                             time.perf_counter())
+
+
 def _version(summarizer) -> str:
     if summarizer is None:
         return f"first {LEAD_WORDS} words"
@@ -277,7 +292,7 @@ def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Pa
     question); writes bench/results/<date>-facts.{json,md}. "cascade" has the served teacher's adapter
     when one is served; "cascade-raw" is the same LM untuned, for the fine-tuned-or-not comparison;
     "cascade:VERSION" has that teacher version's adapter (two teachers in one run), "student:VERSION" that
-    student version."""
+    student version; "transcript" the notes read off the transcript alone (TranscriptNotes)."""
     from tqdm import tqdm
 
     from models.llm import Decoding
@@ -288,12 +303,14 @@ def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Pa
     decoding = Decoding(max_new_tokens=settings.summary_max_tokens)
 
     def load(name: str):
+        if name == "transcript":
+            return TranscriptNotes()
         if name == "student" or name.startswith("student:"):
             return load_student_summarizer(settings, name.partition(":")[2] or None)
         teacher = {"cascade": "served", "cascade-raw": "raw"}.get(name) or name.partition(":")[2]
         return load_summarizer(settings, teacher)
 
-    runs = [name for name in systems if name in ("cascade", "cascade-raw", "student")
+    runs = [name for name in systems if name in ("cascade", "cascade-raw", "student", "transcript")
             or name.startswith(("cascade:", "student:"))]
     summarizers = {"lead": None} | {name: load(name) for name in runs}
     rows: dict[str, list[dict]] = {name: [] for name in summarizers}
