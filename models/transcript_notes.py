@@ -34,9 +34,8 @@ NAMED_WILL = re.compile(r"\b(?P<name>[A-Z][a-z]+) (?:will|is going to|owns|takes
 DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
 DUE = re.compile(rf"\b(?:by |on |before |until )?(?:(?:next |this )?(?:{DAYS})|(?:{MONTHS}) \w+(?:st|nd|rd|th)?|"
-                 rf"(?:the )?\w+(?:st|nd|rd|th) of (?:{MONTHS})|today|tonight|tomorrow|this (?:morning|afternoon|evening)|"
-                 rf"next week|end of (?:the )?(?:day|week|month))\b",
-                 re.I)
+                 rf"(?:the )?\w+(?:st|nd|rd|th) of (?:{MONTHS})|today|tonight|tomorrow|"
+                 rf"this (?:morning|afternoon|evening)|next week|end of (?:the )?(?:day|week|month))\b", re.I)
 ADDRESSED = re.compile(r"(?:^(?:(?i:and|so|okay|ok|right|then|also),? )?|,\s*)(?P<name>[A-Z][a-z]+),? "
                        r"(?:can|could|would|will) you\b|"
                        r"(?P<maybe>[A-Z][a-z]+),? maybe you\b|,\s*(?P<tail>[A-Z][a-z]+)\?\s*$")

@@ -60,8 +60,9 @@ def test_a_question_asked_and_answered_is_a_decision_as_finally_settled():
              Segment(3.0, 4.0, "Okay.", "Ana"), Segment(4.0, 6.0, "Is the review date confirmed.", "Ana"),
              Segment(6.0, 7.0, "The 8th of April.", "Ben"), Segment(7.0, 8.0, "I heard it moved to the 11th.", "Cy"),
              Segment(8.0, 9.0, "Yes, April 11th now, not the 8th.", "Ben")]
-    assert [d.text for d in from_transcript(dates)[0]] == ["And is the kickoff date set: The 2nd of March.",
-                                                           "Is the review date confirmed: Yes, April 11th now, not the 8th."]
+    assert [d.text for d in from_transcript(dates)[0]] == [
+        "And is the kickoff date set: The 2nd of March.",
+        "Is the review date confirmed: Yes, April 11th now, not the 8th."]
 
 
 def test_a_question_with_no_value_in_its_answer_is_no_decision():
