@@ -62,7 +62,9 @@ ASKS_VALUE = re.compile(r"\b(?:which|what|when|how much|how many|date|go with)\b
 IS_IT_SET = re.compile(r"\b(?:is|are) the \w+(?: \w+)? (?:fixed|set|confirmed|final|decided|agreed|booked)\b", re.I)
 TASK_DONE = re.compile(r"\b(?:ready|done|due|finished|back to)\b", re.I)
 SETTLES = re.compile(r"\b(?:it is|then|now|not|agreed|actually|instead|confirmed|make (?:that|it)|let's say|"
-                     r"change[ds]? (?:it |that )?to|moved? to|updated?|revised)\b", re.I)
+                     r"change[ds]? (?:it |that )?to|moved? to|updated?|revised|in the end|after all|so it's|"
+                     r"sorry,? (?:it's|it is|that's|that is|\$?\d))",
+                     re.I)
 
 
 @dataclass
@@ -205,14 +207,22 @@ def _names(text: str) -> set[str]:
             if w != "I" and w.lower() not in STOPWORDS and not NOT_A_NAME.match(w)}
 
 
+def _kind(text: str) -> str:
+    """The kind of value a sentence says: "date" (a day, a month, "the 20th"), "number", or ""."""
+    if re.search(rf"\b(?:{DAYS}|{MONTHS})\b|\b\d+(?:st|nd|rd|th)\b", text, re.I):
+        return "date"
+    return "number" if VALUE.search(text) else ""
+
+
 def answered(units: list[Segment], at: int) -> tuple[NoteItem, int] | None:
     """The decision that answers the question asked in sentence `at` ("So which bus company do we go
     with?" "Greenway Buses." ... "Agreed, Greenway Buses it is."), with the index of its last sentence.
-    It reads as the question, then the answer as finally settled: the exchange's last sentence that
-    settles it ("it is", "then", "not", "now", "agreed") with a number or date, or a name said in the
-    answer or after it ("What about Coinbridge?" "Then Coinbridge, not Paylane."), else the answer
-    itself; then a bare confirmation ("Fine, we approve that."). None unless the question asks which
-    one, how much or when, and a value is given and settled."""
+    It reads as the question, then the answer as finally settled: the exchange's last sentence with a
+    value of the answer's kind (a date for a date, a number for a number, else a name said in the
+    answer or after it: "What about Coinbridge?" "Then Coinbridge, not Paylane.") that settles it
+    ("it is", "then", "not", "now", "make that", "sorry, it's") or answers it asked again ("Is it still
+    $8,000?" "It's $6,500."), else the answer itself; then a bare confirmation ("Fine, we approve
+    that."). None unless the question asks which one, how much or when, and a value is given."""
     if not _is_value_question(units[at].text) or at + 1 >= len(units):
         return None
     asked = content_stems(units[at].text)
@@ -221,17 +231,19 @@ def answered(units: list[Segment], at: int) -> tuple[NoteItem, int] | None:
         return None
     named = _names(units[answer].text) - _names(units[at].text)
     said = content_stems(units[answer].text)
-    final, last = answer, answer
+    final, last, asked_again = answer, answer, False
     for i in range(answer + 1, min(len(units), answer + 7)):
         text = units[i].text
         if REQUEST.search(text) or ((ASKS_VALUE.search(text) or IS_IT_SET.search(text))
                                     and len(content_stems(text) - asked - said) >= 2):
             break  # the next task, or a question about something else ("is the date fixed" heard without "?")
-        same_kind = VALUE.search(text) if VALUE.search(units[answer].text) else _names(text) & named
-        if not text.rstrip().endswith("?") and SETTLES.search(text) and same_kind:
-            final, last = i, i
+        same_kind = _kind(text) == _kind(units[answer].text) if _kind(units[answer].text) else _names(text) & named
+        question = text.rstrip().endswith("?")
+        if not question and same_kind and (SETTLES.search(text) or asked_again):
+            final, last, asked_again = i, i, False  # "It's $6,500." after "Is it still $8,000 or did they cut it?"
         elif DECISION.search(text) and not VALUE.search(text) and i == last + 1:
             last = i  # "Fine, we approve that for the ad campaign."
+        asked_again = asked_again or (question and bool(content_stems(text) & (asked | said)))
         named |= _names(text) - _names(units[at].text)
     if re.match(r"not\b", units[final].text, re.I) and final > answer:
         final -= 1  # "Fennel. Not Paylane.": the fragment before says the new one

@@ -104,3 +104,16 @@ def test_a_name_after_and_or_said_before_the_request_owns_it_and_today_is_a_due_
     assert [(a.owner, a.text, a.due) for a in from_transcript(heard)[1]] == [
         ("Priya", "Collect the dietary requirements.", ""), ("Joe", "Ask Nina for a fix date.", "this afternoon"),
         ("Marcus", "Send the invites.", "today")]
+
+
+def test_an_answer_asked_again_is_settled_by_the_new_answer_of_its_own_kind():
+    said = [Segment(0.0, 2.0, "What's the budget for the trade fair stand?", "Olivia"),
+            Segment(2.0, 3.0, "$8,000.", "Ken"),
+            Segment(3.0, 5.0, "Wait, is the stand budget still $8,000 or did finance cut it?", "Olivia"),
+            Segment(5.0, 6.0, "They cut it.", "Ken"), Segment(6.0, 7.0, "It's $6,500.", "Ken"),
+            Segment(7.0, 9.0, "Okay, and when is the trade fair?", "Olivia"),
+            Segment(9.0, 10.0, "The ninth of June.", "Ken"), Segment(10.0, 11.0, "I thought it was earlier.", "Olivia"),
+            Segment(11.0, 12.0, "You're right.", "Ken"), Segment(12.0, 13.0, "Sorry, it's the second of June.", "Ken")]
+    assert [d.text for d in from_transcript(said)[0]] == [
+        "What's the budget for the trade fair stand: It's $6,500.",
+        "Okay, and when is the trade fair: Sorry, it's the second of June."]
