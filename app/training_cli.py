@@ -41,10 +41,12 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from bench.qmsum import run, run_stages
 
     if args.facts:
+        from bench.facts import default_systems
         from bench.facts import run as run_facts
 
-        report = run_facts(load_settings(), tuple(args.systems.split(",")) if args.systems != DEFAULT_SYSTEMS
-                           else ("cascade", "student"))
+        settings = load_settings()
+        report = run_facts(settings, tuple(args.systems.split(",")) if args.systems != DEFAULT_SYSTEMS
+                           else default_systems(settings))
         for row in report["rows"]:
             print(f"{row['system']}: facts right {100 * row['facts_right']:.0f}%, stated wrong "
                   f"{100 * row['stated_wrong']:.0f}%, focus answers right {100 * row['focus_right']:.0f}%")
@@ -181,7 +183,8 @@ def add_parsers(sub, stages: bool = True) -> None:
     p.add_argument("--facts", action="store_true",
                    help="the facts benchmark: 12 written meetings, facts right / wrong, focus answers (--systems: "
                         "cascade, cascade-raw (the LM without the served teacher adapter), cascade:TEACHER, "
-                        "student[:VERSION], transcript (the notes read off the transcript alone, no model))")
+                        "student[:VERSION], transcript (the notes read off the transcript alone, no model); by "
+                        "default the cascade, the transcript and the served student, if any)")
     p.add_argument("--load", action="store_true",
                    help="20 users at once against `speechsum serve` (embedded broker, then Redis + PostgreSQL)")
     p.add_argument("--chaos", action="store_true",

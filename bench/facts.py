@@ -287,6 +287,15 @@ def _version(summarizer) -> str:
     return summarizer.llm.version if hasattr(summarizer, "llm") else summarizer.version
 
 
+def default_systems(settings) -> tuple[str, ...]:
+    """The served cascade, the transcript-only notes, and the served student when there is one (a fresh
+    install serves none until `speechsum train all`)."""
+    from models.serving import served_version
+
+    student = settings.student or served_version(settings, "student")
+    return ("cascade", "transcript") + (("student",) if student else ())
+
+
 def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Path | None = None) -> dict:
     """Every meeting through the lead baseline and each system (a summary, and an answer per focus
     question); writes bench/results/<date>-facts.{json,md}. "cascade" has the served teacher's adapter

@@ -54,3 +54,15 @@ def test_a_transcript_says_a_fact_only_with_its_subject_and_its_value_somewhere(
     heard = ("Ben, can you take the press release? Sure. The launch is in May, on the twentieth. "
              "The budget report is due on Fry Day.")
     assert said_anywhere(heard, MEETING) == 2  # press release and launch; the recognizer lost "Friday"
+
+
+def test_by_default_the_benchmark_runs_the_student_only_where_one_is_served(settings, tmp_path):
+    from bench.facts import default_systems
+    from storage import registry
+    from storage.db import session_scope
+
+    assert default_systems(settings) == ("cascade", "transcript")  # a fresh install serves no student
+    with session_scope(settings.db_url) as session:
+        registry.promote(session, registry.register(session, name="sft-1", kind="student", stage="sft",
+                                                    checkpoint=tmp_path))
+    assert default_systems(settings) == ("cascade", "transcript", "student")
