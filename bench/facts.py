@@ -290,10 +290,14 @@ def _version(summarizer) -> str:
 def default_systems(settings) -> tuple[str, ...]:
     """The served cascade, the transcript-only notes, and the served student when there is one (a fresh
     install serves none until `speechsum train all`)."""
-    from models.serving import served_version
+    from models.serving import served_student
+    from models.student import StudentError
 
-    student = settings.student or served_version(settings, "student")
-    return ("cascade", "transcript") + (("student",) if student else ())
+    try:
+        served_student(settings)
+    except StudentError:
+        return ("cascade", "transcript")
+    return ("cascade", "transcript", "student")
 
 
 def run(settings, systems: tuple[str, ...] = ("cascade", "student"), out_dir: Path | None = None) -> dict:

@@ -273,12 +273,16 @@ def meeting_notes(overview: str, generated: str, segments: list[Segment], source
     quoted_decisions, quoted_actions = from_transcript(segments, names, agreed_only=bool(actions),
                                                        answered_only=bool(decisions))
     if actions:
-        missed = [q for q in quoted_actions if not any(_covers(a, q) for a in actions)]
-        quoted_actions = sorted(actions + missed, key=lambda a: a.start)
+        quoted_actions = _with_missed(actions, quoted_actions)
     if decisions:
-        missed = [q for q in quoted_decisions if not any(_covers(d, q) for d in decisions)]
-        decisions = sorted(decisions + missed, key=lambda d: d.start)
+        decisions = _with_missed(decisions, quoted_decisions)
     return Notes(overview, decisions or quoted_decisions, quoted_actions, dropped)
+
+
+def _with_missed(items: list[NoteItem], quoted: list[NoteItem]) -> list[NoteItem]:
+    """The model's items and the quoted ones that none of them covers, in the order they were said."""
+    missed = [q for q in quoted if not any(_covers(i, q) for i in items)]
+    return sorted(items + missed, key=lambda i: i.start)
 
 
 def _covers(item: NoteItem, other: NoteItem) -> bool:

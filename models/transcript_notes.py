@@ -229,7 +229,8 @@ def answered(units: list[Segment], at: int) -> tuple[NoteItem, int] | None:
     answer = next((i for i in range(at + 1, min(len(units), at + 3)) if not units[i].text.rstrip().endswith("?")), None)
     if answer is None or REQUEST.search(units[answer].text):
         return None
-    named = _names(units[answer].text) - _names(units[at].text)
+    in_question, kind = _names(units[at].text), _kind(units[answer].text)
+    named = _names(units[answer].text) - in_question
     said = content_stems(units[answer].text)
     final, last, asked_again = answer, answer, False
     for i in range(answer + 1, min(len(units), answer + 7)):
@@ -237,14 +238,14 @@ def answered(units: list[Segment], at: int) -> tuple[NoteItem, int] | None:
         if REQUEST.search(text) or ((ASKS_VALUE.search(text) or IS_IT_SET.search(text))
                                     and len(content_stems(text) - asked - said) >= 2):
             break  # the next task, or a question about something else ("is the date fixed" heard without "?")
-        same_kind = _kind(text) == _kind(units[answer].text) if _kind(units[answer].text) else _names(text) & named
+        same_kind = _kind(text) == kind if kind else _names(text) & named
         question = text.rstrip().endswith("?")
         if not question and same_kind and (SETTLES.search(text) or asked_again):
             final, last, asked_again = i, i, False  # "It's $6,500." after "Is it still $8,000 or did they cut it?"
         elif DECISION.search(text) and not VALUE.search(text) and i == last + 1:
             last = i  # "Fine, we approve that for the ad campaign."
         asked_again = asked_again or (question and bool(content_stems(text) & (asked | said)))
-        named |= _names(text) - _names(units[at].text)
+        named |= _names(text) - in_question
     if re.match(r"not\b", units[final].text, re.I) and final > answer:
         final -= 1  # "Fennel. Not Paylane.": the fragment before says the new one
     settled = [units[i].text for i in range(final, last + 1)]
